@@ -1,0 +1,75 @@
+"""One error root for everything the tool reports to its user.
+
+Each class's docstring is its default message; ``exit_code`` is what the CLI exits with.
+Foreign errors (ollama, httpx, SQLAlchemy) are translated into these in exactly one module
+each, always with ``raise ... from exc`` so the cause stays in tracebacks and logs.
+"""
+
+from __future__ import annotations
+
+
+class ModerationError(Exception):
+    """Moderation failed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigurationError(ModerationError):
+    """The configuration is invalid."""
+
+    exit_code = 2
+
+
+class ModelfileError(ConfigurationError):
+    """The Modelfile is invalid."""
+
+
+class FixtureError(ConfigurationError):
+    """The fixtures file is invalid."""
+
+
+class OllamaUnavailable(ModerationError):
+    """The Ollama server cannot be reached; nothing was changed."""
+
+    exit_code = 4
+
+
+class ModelMissing(OllamaUnavailable):
+    """The model does not exist on the Ollama server; run `moderate model create` first."""
+
+
+class DatabaseError(ModerationError):
+    """The database failed; nothing was half-written."""
+
+    exit_code = 5
+
+
+class SchemaError(DatabaseError):
+    """The comments table does not match the configuration."""
+
+    exit_code = 2
+
+
+class GateFailed(ModerationError):
+    """The evaluation fell short of a required threshold."""
+
+    exit_code = 6
+
+
+class LeaseHeld(ModerationError):
+    """Another batch is running on this database."""
+
+    exit_code = 75
+
+
+class LeaseLost(ModerationError):
+    """This batch lost its lease to another process; its remaining writes were refused."""
+
+    exit_code = 75
