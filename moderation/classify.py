@@ -1,0 +1,218 @@
+"""Talking to Ollama: the only module that knows the ollama client and its exceptions.
+
+Every foreign failure (``ollama.ResponseError``, the builtin ``ConnectionError``, httpx timeouts
+and transport errors, a body that is not JSON) becomes either a failed :class:`Verdict` (one
+comment stays pending) or, before the batch, :class:`OllamaUnavailable` / :class:`ModelMissing`.
+Nothing here approves anything: it only reports what the model said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import ollama
+import stamina
+
+from .errors import ModelMissing, OllamaUnavailable
+from .labels import LABEL_SCHEMA, Label, parse_label
+from .prompts import PromptTemplate
+from .settings import HostSpec, Settings
+
+log = logging.getLogger(__name__)
+
+# Sent with every request: greedy decoding, so one model + prompt + comment gives one answer.
+REQUEST_OPTIONS: dict[str, Any] = {"temperature": 0.0}
+MAX_RAW_ANSWER = 2000
+
+TransportFactory = Callable[[int], httpx.AsyncBaseTransport | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one model call produced. ``label`` is None whenever the call failed in any way."""
+
+    label: Label | None
+    raw_answer: str | None
+    error: str | None
+    latency: float
+    host: str | None
+    # The server failed (not the answer): counts toward resting a host and the circuit breaker.
+    server_error: bool = False
+
+
+class ServerFailure(Exception):
+    """A request failed at the server or on the wire; the message is safe to store."""
+
+
+def default_transport_factory(settings: Settings) -> TransportFactory:
+    """aiohttp under httpx costs about a sixth of the CPU per request of httpx's own transport.
+
+    The httpx transport stays selectable (MODERATION_HTTP_TRANSPORT=httpx): respx only sees
+    requests that go through it.
+    """
+    if settings.http_transport == "httpx":
+        return lambda _slots: None
+
+    def make(slots: int) -> httpx.AsyncBaseTransport:
+        from httpx_aiohttp import AiohttpTransport
+
+        limits = httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4)
+        return AiohttpTransport(limits=limits, trust_env=False)
+
+    return make
+
+
+class OllamaHost:
+    """One model server: a client per timeout, a digest once checked, and its health."""
+
+    def __init__(self, spec: HostSpec, settings: Settings, transport: TransportFactory) -> None:
+        self.url = spec.url
+        self.slots = spec.concurrency
+        self.settings = settings
+        self.client = _client(spec.url, settings.timeout, transport(spec.concurrency))
+        self.load_client = _client(spec.url, settings.load_timeout, transport(2))
+        self.digest: str | None = None
+        self.consecutive_failures = 0
+        self.rested_until = 0.0
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.load_client.close()
+
+    async def check_model(self, model: str) -> str:
+        """The model's digest on this host; ModelMissing or OllamaUnavailable otherwise."""
+        try:
+            listing = await asyncio.wait_for(self.load_client.list(), self.settings.timeout)
+        except Exception as exc:
+            raise OllamaUnavailable(
+                f"Ollama at {self.url} is unreachable: {describe(exc)}"
+            ) from exc
+        for entry in listing.models:
+            if entry.model in (model, f"{model}:latest"):
+                self.digest = entry.digest or ""
+                return self.digest
+        raise ModelMissing(
+            f"model {model!r} not found on {self.url}; run `moderate model create` first"
+        )
+
+    async def warm_up(self, model: str) -> None:
+        """Load the model with the long load timeout, so that no comment pays the cold start.
+
+        An empty prompt only loads the model. If a short timeout cut the load off, the server
+        would abort it, and every following request would start the load again.
+        """
+        try:
+            await asyncio.wait_for(
+                self.load_client.generate(model=model, prompt=""), self.settings.load_timeout
+            )
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise ModelMissing(
+                    f"model {model!r} not found on {self.url}; run `moderate model create` first"
+                ) from exc
+            raise OllamaUnavailable(
+                f"loading {model!r} on {self.url} failed: {describe(exc)}"
+            ) from exc
+        except Exception as exc:
+            raise OllamaUnavailable(
+                f"loading {model!r} on {self.url} failed: {describe(exc)}"
+            ) from exc
+
+    async def classify(self, model: str, prompt: str) -> Verdict:
+        started = time.perf_counter()
+        try:
+            response = await self._generate_with_retries(model, prompt)
+        except ServerFailure as exc:
+            return Verdict(None, None, str(exc), time.perf_counter() - started, self.url, True)
+        latency = time.perf_counter() - started
+        raw = response.response or ""
+        label = parse_label(raw)
+        error = None
+        if label is None:
+            error = "empty answer" if not raw.strip() else "unparseable answer"
+        return Verdict(label, raw[:MAX_RAW_ANSWER], error, latency, self.url)
+
+    async def _generate_with_retries(self, model: str, prompt: str) -> ollama.GenerateResponse:
+        settings = self.settings
+        # Retries stay inside the request's own budget: a comment never costs more than
+        # MODERATION_TIMEOUT, so the batch deadline and the lease stay predictable.
+        async for attempt in stamina.retry_context(
+            on=_is_transient,
+            attempts=settings.retries + 1,
+            timeout=settings.timeout,
+            wait_initial=0.1,
+            wait_max=2.0,
+            wait_jitter=0.2,
+        ):
+            with attempt:
+                return await self._generate_once(model, prompt)
+        raise AssertionError("unreachable")
+
+    async def _generate_once(self, model: str, prompt: str) -> ollama.GenerateResponse:
+        try:
+            # asyncio's timeout bounds the whole call; httpx's only bounds each socket read.
+            return await asyncio.wait_for(
+                self.client.generate(
+                    model=model,
+                    prompt=prompt,
+                    format=LABEL_SCHEMA if self.settings.structured_output else None,
+                    options=REQUEST_OPTIONS,
+                ),
+                self.settings.timeout,
+            )
+        except _Transient:
+            raise
+        except Exception as exc:
+            failure = ServerFailure(describe(exc, self.settings.timeout))
+            if _is_transient_cause(exc):
+                raise _Transient(str(failure)) from exc
+            raise failure from exc
+
+
+class _Transient(ServerFailure):
+    """A failure worth retrying: the server said busy, or the connection was reset."""
+
+
+def _is_transient(exc: Exception) -> bool:
+    return isinstance(exc, _Transient)
+
+
+def _is_transient_cause(exc: BaseException) -> bool:
+    if isinstance(exc, ollama.ResponseError):
+        return exc.status_code in (429, 502, 503, 504)
+    # A reset or a refused connection; not a timeout, which already spent the budget.
+    return isinstance(exc, ConnectionError | httpx.RemoteProtocolError | httpx.ReadError)
+
+
+def describe(exc: BaseException, timeout: float | None = None) -> str:
+    """A short, storable reason for a failed call (no secrets, no huge bodies)."""
+    if isinstance(exc, ollama.ResponseError):
+        return f"HTTP {exc.status_code}: {str(exc.error)[:200]}"
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return f"timed out after {timeout:g}s" if timeout else "timed out"
+    if isinstance(exc, ConnectionError):
+        return "connection refused"
+    if isinstance(exc, httpx.TransportError):
+        return f"connection error: {type(exc).__name__}"
+    if isinstance(exc, json.JSONDecodeError | ValueError):
+        return "invalid response from server (not the expected JSON)"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _client(
+    url: str, timeout: float, transport: httpx.AsyncBaseTransport | None
+) -> ollama.AsyncClient:
+    extra: dict[str, Any] = {} if transport is None else {"transport": transport}
+    # host= is always explicit: the client would otherwise read OLLAMA_HOST itself.
+    return ollama.AsyncClient(host=url, timeout=timeout, **extra)
+
+
+def render_prompt(prompt: PromptTemplate, text: str, settings: Settings) -> str:
+    return prompt.render(text, settings.max_comment_chars)

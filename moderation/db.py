@@ -1,0 +1,118 @@
+"""Engines, transactions and database error translation.
+
+SQLite needs care to be a safe shared store: WAL so readers do not block the writer, a busy
+timeout, and write transactions that take the write lock up front (``BEGIN IMMEDIATE``): a
+deferred transaction that reads and then writes can fail with SQLITE_BUSY without waiting.
+pysqlite's own transaction handling is switched off so that SQLAlchemy's BEGIN is the one used.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from .errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE = "moderation_write"
+
+
+def create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        # psycopg 3 is the driver we ship with; SQLAlchemy's bare default is psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise DatabaseError(f"cannot use database {parsed.render_as_string()}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+        # A site's SQLite file may hold bytes that are not UTF-8; decode them lossily instead
+        # of failing the whole page. Such a body never matches in the approval UPDATE, so the
+        # comment fails closed and stays pending for a human.
+        dbapi_connection.text_factory = lambda data: data.decode("utf-8", "replace")
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    with translate_errors(engine), engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    with translate_errors(engine), engine.connect() as raw:
+        conn = raw.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
+
+
+def run_write(engine: Engine, work: Callable[[Connection], T], attempts: int = 5) -> T:
+    """Run ``work`` in one write transaction, retrying the whole transaction when locked.
+
+    Retrying only the failed statement would be wrong: the transaction was rolled back.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with write_transaction(engine) as conn:
+                return work(conn)
+        except DatabaseError as exc:
+            if attempt == attempts or not _is_lock_error(exc.__cause__):
+                raise
+            delay = min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5)
+            log.warning("database is locked; retrying the transaction in %.2fs", delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _is_lock_error(exc: BaseException | None) -> bool:
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database table is locked" in text or "busy" in text
+
+
+@contextmanager
+def translate_errors(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(describe_error(engine, exc)) from exc
+
+
+def describe_error(engine: Engine, exc: sa.exc.SQLAlchemyError) -> str:
+    """A one-line message with no SQL parameters (they hold comment text) and no password."""
+    orig = getattr(exc, "orig", None) or exc
+    first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
+    where = engine.url.render_as_string(hide_password=True)
+    return f"database error on {where}: {first_line}"

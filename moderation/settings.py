@@ -1,0 +1,149 @@
+"""All configuration, read in one place: the environment (and an optional ``.env`` file).
+
+Nothing else in the package reads ``os.environ``; callers build a :class:`Settings` at the edge
+(the CLI, a web app's startup hook) and pass it down.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+class HostSpec:
+    """One Ollama server and how many requests it may have in flight (``URL*N``)."""
+
+    __slots__ = ("concurrency", "url")
+
+    def __init__(self, url: str, concurrency: int) -> None:
+        self.url = url
+        self.concurrency = concurrency
+
+    def __repr__(self) -> str:
+        return f"HostSpec({self.url!r}, {self.concurrency})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HostSpec) and (self.url, self.concurrency) == (
+            other.url,
+            other.concurrency,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.url, self.concurrency))
+
+
+class Settings(BaseSettings):
+    """The tool's settings; every field maps to an environment variable (see the README)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODERATION_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = "sqlite:///moderation.db"
+
+    # Ollama's own variable names, so an existing OLLAMA_HOST just works.
+    ollama_host: str = Field(
+        default=DEFAULT_OLLAMA_HOST,
+        validation_alias=AliasChoices("OLLAMA_HOST", "ollama_host"),
+    )
+    ollama_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("OLLAMA_HOSTS", "ollama_hosts"),
+    )
+    model: str = "sentiments"
+    prompt: str = "classify.j2"
+    timeout: float = Field(default=30.0, gt=0)
+    load_timeout: float = Field(default=300.0, gt=0)
+    concurrency: int = Field(default=1, ge=1, le=1024)
+    structured_output: bool = True
+    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    max_comment_chars: int = Field(default=4000, ge=100)
+    max_attempts: int = Field(default=3, ge=1)
+    retries: int = Field(default=2, ge=0, le=10)
+    circuit_breaker: int = Field(default=5, ge=1)
+    batch_size: int = Field(default=500, ge=1, le=10000)
+    limit: int | None = Field(default=None, ge=1)
+    deadline: float | None = Field(default=None, gt=0)
+    lease_seconds: float = Field(default=3600.0, gt=0)
+    auto_migrate: bool = True
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+
+    comments_table: str = "comments"
+    comments_id_column: str = "id"
+    comments_body_column: str = "body"
+    comments_approved_column: str = "approved"
+    # Only for status-string columns; a boolean column uses true/false.
+    comments_approved_value: str | None = None
+    comments_pending_value: str | None = None
+
+    @field_validator("ollama_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in it
+            raise ValueError("MODERATION_DATABASE_URL is not a valid database URL") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_status_values(self) -> Settings:
+        given = (self.comments_approved_value, self.comments_pending_value)
+        if (given[0] is None) != (given[1] is None):
+            raise ValueError(
+                "set both MODERATION_COMMENTS_APPROVED_VALUE and "
+                "MODERATION_COMMENTS_PENDING_VALUE, or neither"
+            )
+        if given[0] is not None and given[0] == given[1]:
+            raise ValueError("the approved and pending values must differ")
+        if self.deadline is not None and self.deadline >= self.lease_seconds:
+            raise ValueError("MODERATION_DEADLINE must be shorter than MODERATION_LEASE_SECONDS")
+        for spec in self.ollama_hosts:
+            _parse_host(spec, self.concurrency)
+        return self
+
+    @property
+    def hosts(self) -> list[HostSpec]:
+        """The model servers: ``OLLAMA_HOSTS`` if set, else the single ``OLLAMA_HOST``."""
+        if self.ollama_hosts:
+            return [_parse_host(spec, self.concurrency) for spec in self.ollama_hosts]
+        return [HostSpec(_normalise_host(self.ollama_host), self.concurrency)]
+
+    @property
+    def safe_database_url(self) -> str:
+        """The database URL with its password hidden, for logs and messages."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+def _parse_host(spec: str, default_concurrency: int) -> HostSpec:
+    url, star, count = spec.rpartition("*")
+    if not star:
+        return HostSpec(_normalise_host(spec), default_concurrency)
+    if not count.isdigit() or int(count) < 1:
+        raise ValueError(f"OLLAMA_HOSTS entry {spec!r}: the concurrency after '*' must be >= 1")
+    return HostSpec(_normalise_host(url), int(count))
+
+
+def _normalise_host(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url:
+        raise ValueError("an Ollama host is empty")
+    if "://" not in url:
+        url = "http://" + url
+    return url

@@ -1,0 +1,217 @@
+"""Queries on the tool's own tables: decision memory, the audit trail, and runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .comments import Comment
+from .tables import comment_state, decisions, runs
+
+APPROVED, HELD, FAILED = "approved", "held", "failed"
+MAX_RAW_ANSWER = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What a decision depends on besides the text: re-ask when any of it changes."""
+
+    model: str
+    model_digest: str | None
+    prompt_hash: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    text_hash: str
+    outcome: str
+    model_digest: str | None
+    prompt_hash: str
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    comment: Comment
+    label: str | None
+    outcome: str
+    error: str | None
+    raw_answer: str | None
+    latency: float | None
+    host: str | None
+
+
+def recall(conn: Connection, keys: Sequence[str]) -> dict[str, Memory]:
+    """The remembered state of these comments: one indexed primary-key lookup per page."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        sa.select(
+            comment_state.c.comment_id,
+            comment_state.c.text_hash,
+            comment_state.c.outcome,
+            comment_state.c.model_digest,
+            comment_state.c.prompt_hash,
+            comment_state.c.failures,
+        ).where(comment_state.c.comment_id.in_(keys))
+    )
+    return {row[0]: Memory(*row[1:]) for row in rows}
+
+
+def skip_reason(
+    memory: Memory | None, text_hash: str, identity: Identity, max_attempts: int
+) -> str | None:
+    """Why a pending comment need not be asked again, or None to ask.
+
+    Held: the same text was judged negative by the same model and prompt; asking again would
+    cost a call and give the same answer. Approved yet pending again: a human took the approval
+    back, and the tool must not fight them. Failed too often: a human has to look.
+    """
+    if memory is None or memory.text_hash != text_hash:
+        return None
+    same_judge = (memory.model_digest, memory.prompt_hash) == (
+        identity.model_digest,
+        identity.prompt_hash,
+    )
+    if memory.outcome == HELD and same_judge:
+        return "held before"
+    if memory.outcome == APPROVED:
+        return "approval taken back by a human"
+    if memory.outcome == FAILED and same_judge and memory.failures >= max_attempts:
+        return "out of attempts"
+    return None
+
+
+def previous_failures(memory: Memory | None, text_hash: str, identity: Identity) -> int:
+    if memory is None or memory.outcome != FAILED or memory.text_hash != text_hash:
+        return 0
+    if (memory.model_digest, memory.prompt_hash) != (identity.model_digest, identity.prompt_hash):
+        return 0
+    return memory.failures
+
+
+def record(
+    conn: Connection,
+    run_id: str,
+    identity: Identity,
+    items: Sequence[tuple[Decision, int]],
+) -> None:
+    """Audit rows and memory for a chunk of decisions, in the caller's transaction."""
+    if not items:
+        return
+    now = datetime.now(UTC)
+    options = json.dumps(identity.options, sort_keys=True)
+    conn.execute(
+        sa.insert(decisions),
+        [
+            {
+                "run_id": run_id,
+                "comment_id": d.comment.key,
+                "text_hash": d.comment.text_hash,
+                "label": d.label,
+                "outcome": d.outcome,
+                "raw_answer": None if d.raw_answer is None else d.raw_answer[:MAX_RAW_ANSWER],
+                "model": identity.model,
+                "model_digest": identity.model_digest,
+                "host": d.host,
+                "prompt_hash": identity.prompt_hash,
+                "options": options,
+                "latency_ms": None if d.latency is None else round(d.latency * 1000, 3),
+                "error": d.error,
+                "decided_at": now,
+            }
+            for d, _ in items
+        ],
+    )
+    states = [
+        {
+            "comment_id": d.comment.key,
+            "text_hash": d.comment.text_hash,
+            "outcome": d.outcome,
+            "label": d.label,
+            "model_digest": identity.model_digest,
+            "prompt_hash": identity.prompt_hash,
+            "failures": failures_before + 1 if d.outcome == FAILED else 0,
+            "run_id": run_id,
+            "updated_at": now,
+        }
+        for d, failures_before in items
+    ]
+    _upsert_states(conn, states)
+
+
+def _upsert_states(conn: Connection, states: list[dict[str, Any]]) -> None:
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        statement = insert(comment_state)
+        updated = {c: statement.excluded[c] for c in states[0] if c != "comment_id"}
+        conn.execute(
+            statement.on_conflict_do_update(index_elements=["comment_id"], set_=updated), states
+        )
+        return
+    # Portable fallback for other databases: same effect, two statements.
+    keys = [s["comment_id"] for s in states]
+    conn.execute(sa.delete(comment_state).where(comment_state.c.comment_id.in_(keys)))
+    conn.execute(sa.insert(comment_state), states)
+
+
+def start_run(
+    conn: Connection, run_id: str, owner: str, token: int | None, identity: Identity
+) -> None:
+    conn.execute(
+        sa.insert(runs).values(
+            id=run_id,
+            started_at=datetime.now(UTC),
+            status="running",
+            owner=owner,
+            fencing_token=token,
+            model=identity.model,
+            model_digest=identity.model_digest,
+            prompt_hash=identity.prompt_hash,
+        )
+    )
+
+
+def finish_run(
+    conn: Connection,
+    run_id: str,
+    status: str,
+    counts: dict[str, int],
+    exit_code: int,
+    error: str | None,
+) -> None:
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_id)
+        .values(
+            status=status,
+            finished_at=datetime.now(UTC),
+            exit_code=exit_code,
+            error=error,
+            **counts,
+        )
+    )
+
+
+def set_run_identity(conn: Connection, run_id: str, identity: Identity) -> None:
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_id)
+        .values(model_digest=identity.model_digest, prompt_hash=identity.prompt_hash)
+    )
+
+
+def recent_runs(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit))
+    return [dict(row._mapping) for row in rows]
