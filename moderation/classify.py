@@ -216,3 +216,23 @@ def _client(
 
 def render_prompt(prompt: PromptTemplate, text: str, settings: Settings) -> str:
     return prompt.render(text, settings.max_comment_chars)
+
+
+def create_model(url: str, name: str, create_kwargs: dict[str, Any], timeout: float) -> str:
+    """Build ``name`` on one host from a parsed Modelfile; returns the server's last status."""
+    client = ollama.Client(host=url, timeout=timeout)
+    try:
+        response = client.create(model=name, **create_kwargs)
+    except ollama.ResponseError as exc:
+        base = create_kwargs.get("from_")
+        hint = f"; is the base model pulled (`ollama pull {base}`)?" if base else ""
+        raise OllamaUnavailable(
+            f"creating {name!r} on {url} failed: {describe(exc)}{hint}"
+        ) from exc
+    except Exception as exc:
+        raise OllamaUnavailable(
+            f"Ollama at {url} is unreachable: {describe(exc, timeout)}"
+        ) from exc
+    finally:
+        client.close()
+    return str(getattr(response, "status", "") or "success")

@@ -51,8 +51,8 @@ class CommentsTable:
             self.approved_value: Any = True
         else:
             assert settings.comments_approved_value is not None
-            self.pending_value = _coerce(self.approved, settings.comments_pending_value)
-            self.approved_value = _coerce(self.approved, settings.comments_approved_value)
+            self.pending_value = coerce_status(self.approved, settings.comments_pending_value)
+            self.approved_value = coerce_status(self.approved, settings.comments_approved_value)
 
     @classmethod
     def reflect(cls, engine: Engine, settings: Settings) -> CommentsTable:
@@ -137,7 +137,7 @@ class CommentsTable:
         }
 
 
-def _coerce(column: sa.Column[Any], value: str) -> Any:
+def coerce_status(column: sa.Column[Any], value: str) -> Any:
     """A configured status value as the column's Python type ('1' for an INTEGER column -> 1)."""
     try:
         python_type = column.type.python_type

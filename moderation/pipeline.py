@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -49,6 +50,7 @@ class RunReport:
     circuit_open: bool = False
     deadline_reached: bool = False
     lease_lost: bool = False
+    cancelled: bool = False
 
     def count(self, outcome: str) -> int:
         return sum(1 for d in self.decisions if d.outcome == outcome)
@@ -57,7 +59,7 @@ class RunReport:
     def exit_code(self) -> int:
         if self.lease_lost:
             return LeaseLost.exit_code
-        incomplete = self.circuit_open or self.deadline_reached
+        incomplete = self.circuit_open or self.deadline_reached or self.cancelled
         return 3 if incomplete or self.count(FAILED) else 0
 
     @property
@@ -68,6 +70,8 @@ class RunReport:
             return "circuit-open"
         if self.deadline_reached:
             return "deadline"
+        if self.cancelled:
+            return "cancelled"
         return "done"
 
     def counts(self) -> dict[str, int]:
@@ -114,11 +118,21 @@ def run_batch(
     limit: int | None = None,
     classifier: Classifier | None = None,
     on_decision: OnDecision | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunReport:
-    """Run one batch to the end; the synchronous entry point for cron, the CLI and web apps."""
+    """Run one batch to the end; the synchronous entry point for cron, the CLI and web apps.
+
+    Setting ``cancel`` (from another thread) stops taking new comments; answers already in
+    flight are still written, so the batch ends within one request timeout.
+    """
     return asyncio.run(
         run_batch_async(
-            settings, dry_run=dry_run, limit=limit, classifier=classifier, on_decision=on_decision
+            settings,
+            dry_run=dry_run,
+            limit=limit,
+            classifier=classifier,
+            on_decision=on_decision,
+            cancel=cancel,
         )
     )
 
@@ -131,6 +145,7 @@ async def run_batch_async(
     classifier: Classifier | None = None,
     on_decision: OnDecision | None = None,
     clock: Callable[[], float] = time.time,
+    cancel: threading.Event | None = None,
 ) -> RunReport:
     engine = create_engine(settings.database_url)
     try:
@@ -142,6 +157,7 @@ async def run_batch_async(
         batch.limit = limit or settings.limit
         batch.memory_available = memory_available
         batch.on_decision = on_decision
+        batch.cancel = cancel
         try:
             return await batch.run()
         finally:
@@ -182,6 +198,7 @@ class _Batch:
         self.limit: int | None = None
         self.memory_available = True
         self.on_decision: OnDecision | None = None
+        self.cancel: threading.Event | None = None
         self.report = RunReport(run_id=None if dry_run else str(uuid.uuid4()), dry_run=dry_run)
         self.lease = None if dry_run else Lease(engine, settings.lease_seconds, clock=clock)
         self.stop = asyncio.Event()
@@ -242,6 +259,7 @@ class _Batch:
         producer = asyncio.create_task(self._produce(work, len(workers)))
         writer = asyncio.create_task(self._write(results))
         heartbeat = asyncio.create_task(self._heartbeat()) if self.lease else None
+        watcher = asyncio.create_task(self._watch_cancel()) if self.cancel else None
         try:
             deadline = self.settings.deadline
             _, unfinished = await asyncio.wait(workers, timeout=deadline)
@@ -255,8 +273,9 @@ class _Batch:
                 task.cancel()
             await asyncio.gather(*workers, producer, return_exceptions=True)
             await results.put(None)
-            if heartbeat is not None:
-                heartbeat.cancel()
+            for helper in (heartbeat, watcher):
+                if helper is not None:
+                    helper.cancel()
         await writer  # re-raises a database error from the last flush
 
     async def _produce(self, work: asyncio.Queue[_Work | None], workers: int) -> None:
@@ -384,6 +403,13 @@ class _Batch:
             [(d, w.failures_before) for d, w in decisions],
         )
         return decisions
+
+    async def _watch_cancel(self) -> None:
+        assert self.cancel is not None
+        while not self.cancel.is_set():
+            await asyncio.sleep(0.1)
+        self.report.cancelled = True
+        self.stop.set()
 
     async def _heartbeat(self) -> None:
         assert self.lease is not None

@@ -1,0 +1,132 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when configured) and the model server.
+
+PostgreSQL tests read MODERATION_TEST_POSTGRES_URL and skip with that reason when it is unset;
+`.ci/run` always sets it. Each test gets its own schema, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import stamina
+
+from moderation.settings import Settings
+
+PG_ENV = "MODERATION_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_waits() -> Iterator[None]:
+    # Retries still happen (and are counted); only the back-off sleeps are skipped.
+    stamina.set_testing(True, attempts=3)
+    yield
+    stamina.set_testing(False)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Tests build their Settings explicitly; a developer's own variables must not leak in."""
+    for name in list(os.environ):
+        ours = name.startswith("MODERATION_") or name in ("OLLAMA_HOST", "OLLAMA_HOSTS")
+        if ours and name != PG_ENV:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env file, and relative SQLite paths land here
+
+
+def postgres_base_url() -> str:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://127.0.0.1/test)")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    base = postgres_base_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(_psycopg(base))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in base else "?"
+    yield f"{_psycopg(base)}{separator}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    engine.dispose()
+
+
+def _psycopg(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Any) -> str:
+    return f"sqlite:///{tmp_path / 'site.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'site.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def create_site_table(
+    url: str,
+    bodies: list[str],
+    *,
+    table: str = "comments",
+    id_column: str = "id",
+    body_column: str = "body",
+    approved_column: str = "approved",
+    status: tuple[str, str] | None = None,
+    approved: set[int] | None = None,
+) -> sa.Table:
+    """A site's own comments table; `status` = (pending, approved) makes it a string column."""
+    metadata = sa.MetaData()
+    approved_type: sa.types.TypeEngine[Any] = sa.Boolean() if status is None else sa.String(8)
+    site = sa.Table(
+        table,
+        metadata,
+        sa.Column(id_column, sa.Integer, primary_key=True),
+        sa.Column(body_column, sa.Text, nullable=False),
+        sa.Column(approved_column, approved_type, nullable=False),
+        sa.Column("author", sa.String(80)),
+    )
+    pending_value, approved_value = (False, True) if status is None else status
+    approved_ids = approved or set()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        if bodies:
+            conn.execute(
+                sa.insert(site),
+                [
+                    {
+                        id_column: i,
+                        body_column: body,
+                        approved_column: approved_value if i in approved_ids else pending_value,
+                    }
+                    for i, body in enumerate(bodies, start=1)
+                ],
+            )
+    engine.dispose()
+    return site
+
+
+def read_table(url: str, query: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = [tuple(row) for row in conn.exec_driver_sql(query)]
+    engine.dispose()
+    return rows
+
+
+def make_settings(url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"database_url": url, "http_transport": "httpx"}
+    values.update(overrides)
+    return Settings(**values)

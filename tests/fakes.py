@@ -1,0 +1,60 @@
+"""A scripted in-process classifier, for pipeline tests that are not about HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from moderation.labels import Label, parse_label
+
+from moderation.classify import Verdict
+from moderation.store import Identity
+
+Answer = str | Exception | Callable[[str], str]
+
+
+class FakeClassifier:
+    """Answers by the first rule whose key is in the text; records every text it was asked."""
+
+    def __init__(
+        self,
+        rules: dict[str, Answer] | None = None,
+        default: Answer = '{"label": "positive"}',
+        *,
+        slots: int = 1,
+        digest: str = "sha256:fake",
+        prompt_hash: str = "p" * 64,
+        delay: float = 0.0,
+        server_errors: set[str] | None = None,
+    ) -> None:
+        self.rules = rules or {}
+        self.default = default
+        self.slots = slots
+        self.circuit_open = False
+        self.digest = digest
+        self.prompt_hash = prompt_hash
+        self.delay = delay
+        self.server_errors = server_errors or set()
+        self.asked: list[str] = []
+        self.closed = False
+
+    async def prepare(self) -> Identity:
+        return Identity("sentiments", self.digest, self.prompt_hash, {"temperature": 0.0})
+
+    async def classify(self, text: str) -> Verdict:
+        self.asked.append(text)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        answer = next((a for key, a in self.rules.items() if key in text), self.default)
+        if any(key in text for key in self.server_errors):
+            return Verdict(None, None, "HTTP 500: boom", 0.001, "fake", server_error=True)
+        if callable(answer):
+            answer = answer(text)
+        if isinstance(answer, Exception):
+            return Verdict(None, None, str(answer), 0.001, "fake", server_error=True)
+        label: Label | None = parse_label(answer)
+        error = None if label else "unparseable answer"
+        return Verdict(label, answer, error, 0.001, "fake")
+
+    async def close(self) -> None:
+        self.closed = True
