@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -68,6 +69,7 @@ def _has_surrogates(text: str) -> bool:
 
 def default_table(settings: Settings, metadata: sa.MetaData) -> sa.Table:
     """A minimal comments table with the configured names, for a quick start."""
+    approved: sa.Column[Any]
     if settings.comments_pending_value is None:
         approved = sa.Column(
             settings.comments_approved_column, sa.Boolean, nullable=False, default=False

@@ -23,7 +23,7 @@ PG_ENV = "MODERATION_TEST_POSTGRES_URL"
 @pytest.fixture(autouse=True)
 def _no_retry_waits() -> Iterator[None]:
     # Retries still happen (and are counted); only the back-off sleeps are skipped.
-    stamina.set_testing(True, attempts=3)
+    stamina.set_testing(True, attempts=100, cap=True)
     yield
     stamina.set_testing(False)
 

@@ -16,8 +16,10 @@ NEGATIVE = '{"label": "negative"}'
 NEUTRAL = '{"label": "neutral"}'
 
 
-def approved_flags(url: str, table: str = "comments", column: str = "approved") -> list[object]:
-    return [row[0] for row in read_table(url, f"SELECT {column} FROM {table} ORDER BY 1")]
+def approved_flags(
+    url: str, table: str = "comments", column: str = "approved", key: str = "id"
+) -> list[object]:
+    return [row[0] for row in read_table(url, f"SELECT {column} FROM {table} ORDER BY {key}")]
 
 
 def test_approves_positive_and_neutral_and_holds_negative(db_url: str) -> None:
@@ -184,7 +186,7 @@ def test_status_string_column_with_mapped_names(db_url: str) -> None:
     report = run_batch(settings, classifier=FakeClassifier({"spam": NEGATIVE, "part two": NEUTRAL}))
     after = sa.inspect(sa.create_engine(db_url)).get_columns("wp_comments")
     assert report.counts()["approved"] == 2
-    assert approved_flags(db_url, "wp_comments", '"comment_approved"') == ["1", "0", "1"]
+    assert approved_flags(db_url, "wp_comments", "comment_approved", '"comment_ID"') == ["1", "0", "1"]
     assert [(c["name"], str(c["type"])) for c in before] == [
         (c["name"], str(c["type"])) for c in after
     ]

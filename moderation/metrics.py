@@ -1,0 +1,247 @@
+"""Quality metrics for an evaluation run: pure functions over outcomes, no I/O.
+
+The figure that matters most for moderation is the *false-approval rate*: a negative comment
+that gets approved is published without a human ever seeing it. A failed prediction (timeout,
+error, unparseable answer) never approves, because the pipeline holds such comments, so here it
+counts as wrong for accuracy, as "not approved" for the approval rates, and as its own
+``"failed"`` column in the confusion matrix.
+
+Conventions, chosen to match ``sklearn.metrics`` with ``zero_division=0`` and
+``labels=["positive", "neutral", "negative"]`` (a failure being an extra predicted value that is
+not one of the labels):
+
+* precision of a label = 0 when nothing was predicted as that label;
+* recall of a label = 0 when no fixture has that label (support 0);
+* F1 = 0 when precision + recall = 0;
+* macro-F1 is the unweighted mean over all three labels, including one with support 0, so a
+  fixture set without, say, neutral comments caps macro-F1 at 2/3 unless it is fixed;
+* latency percentiles use the *nearest-rank* method: the smallest observed value such that at
+  least p% of the observations are less than or equal to it, so a percentile is always a latency
+  that was actually measured.
+
+Nothing is rounded: formatting is the presenter's job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+LABELS: tuple[str, ...] = ("positive", "neutral", "negative")
+FAILED = "failed"  # predicted column for timeouts, errors, unparseable answers
+PREDICTED_COLUMNS: tuple[str, ...] = (*LABELS, FAILED)
+APPROVING: frozenset[str] = frozenset({"positive", "neutral"})
+UNKNOWN_LANG = "unknown"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One evaluated fixture: its ground truth and what the model answered."""
+
+    id: str
+    text: str
+    truth: str  # a label
+    predicted: str | None  # a label, or None when the model failed
+    lang: str | None
+    tags: tuple[str, ...]
+    latency_s: float | None
+    error: str | None = None
+    raw_answer: str | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.predicted is not None and self.predicted == self.truth
+
+    @property
+    def approved(self) -> bool:
+        return self.predicted is not None and self.predicted in APPROVING
+
+    @property
+    def column(self) -> str:
+        """The confusion-matrix column this prediction falls in."""
+        return FAILED if self.predicted is None else _label(self.predicted)
+
+
+def _label(value: str) -> str:
+    """Normalise a label (a plain string or a ``Label``) to its plain value, or raise."""
+    plain = str(value)
+    if plain not in LABELS:
+        raise ValueError(f"unknown label {value!r}; expected one of {', '.join(LABELS)}")
+    return plain
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def compute_metrics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """All metrics of one run, as a JSON-serialisable dict (see the module docstring)."""
+    for outcome in outcomes:
+        _label(outcome.truth)
+        _ = outcome.column  # validates the prediction too
+    confusion = confusion_matrix(outcomes)
+    per_label = per_label_scores(confusion)
+    return {
+        "n": len(outcomes),
+        "accuracy": accuracy(outcomes),
+        "macro_f1": macro_f1(per_label) if outcomes else None,
+        "per_label": per_label,
+        "confusion": confusion,
+        "false_approval_rate": false_approval_rate(outcomes),
+        "missed_approval_rate": missed_approval_rate(outcomes),
+        "failed": sum(1 for o in outcomes if o.predicted is None),
+        "latency": latency_percentiles(o.latency_s for o in outcomes),
+        "per_tag": _breakdown(outcomes, lambda o: o.tags),
+        "per_lang": _breakdown(outcomes, lambda o: (o.lang or UNKNOWN_LANG,)),
+    }
+
+
+def macro_f1(per_label: dict[str, dict[str, Any]]) -> float:
+    """Unweighted mean F1 over all three labels, a label with no support included (as 0)."""
+    return sum(per_label[label]["f1"] for label in LABELS) / len(LABELS)
+
+
+def accuracy(outcomes: Sequence[Outcome]) -> float | None:
+    """Share of correct predictions; a failure is wrong. None for an empty run."""
+    return _ratio(sum(1 for o in outcomes if o.correct), len(outcomes))
+
+
+def false_approval_rate(outcomes: Sequence[Outcome]) -> float | None:
+    """Share of truly negative comments that would have been approved; None without any."""
+    negatives = [o for o in outcomes if _label(o.truth) == "negative"]
+    return _ratio(sum(1 for o in negatives if o.approved), len(negatives))
+
+
+def missed_approval_rate(outcomes: Sequence[Outcome]) -> float | None:
+    """Share of truly positive/neutral comments held (predicted negative or failed)."""
+    approvable = [o for o in outcomes if _label(o.truth) in APPROVING]
+    return _ratio(sum(1 for o in approvable if not o.approved), len(approvable))
+
+
+def confusion_matrix(outcomes: Iterable[Outcome]) -> dict[str, dict[str, int]]:
+    """``{truth: {predicted: count}}`` with every cell present, zeros included."""
+    matrix = {truth: dict.fromkeys(PREDICTED_COLUMNS, 0) for truth in LABELS}
+    for outcome in outcomes:
+        matrix[_label(outcome.truth)][outcome.column] += 1
+    return matrix
+
+
+def per_label_scores(confusion: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
+    """Precision, recall, F1 and support of each label, from a confusion matrix."""
+    scores: dict[str, dict[str, Any]] = {}
+    for label in LABELS:
+        true_positive = confusion[label][label]
+        predicted = sum(confusion[truth][label] for truth in LABELS)
+        support = sum(confusion[label].values())  # failures count: they are missed recalls
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / support if support else 0.0
+        total = precision + recall
+        f1 = 2 * precision * recall / total if total else 0.0
+        scores[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    return scores
+
+
+def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
+    """Nearest-rank percentile of already sorted, non-empty values."""
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def latency_percentiles(latencies: Iterable[float | None]) -> dict[str, float | None]:
+    """p50 and p95 (nearest rank) over the measured latencies; None when there are none."""
+    values = sorted(v for v in latencies if v is not None)
+    if not values:
+        return {"p50": None, "p95": None}
+    return {"p50": nearest_rank(values, 50), "p95": nearest_rank(values, 95)}
+
+
+def _breakdown(
+    outcomes: Sequence[Outcome], keys: Callable[[Outcome], Iterable[str]]
+) -> dict[str, dict[str, Any]]:
+    """n, accuracy and false-approval rate per group; an outcome may be in several groups."""
+    groups: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        for key in dict.fromkeys(keys(outcome)):  # a tag listed twice counts once
+            groups.setdefault(key, []).append(outcome)
+    return {
+        key: {
+            "n": len(members),
+            "accuracy": accuracy(members),
+            "false_approval_rate": false_approval_rate(members),
+        }
+        for key, members in sorted(groups.items())
+    }
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant pair counts.
+
+    ``b`` = fixtures only A got right, ``c`` = fixtures only B got right. Under the null
+    hypothesis each discordant pair is a fair coin, so the p-value is
+    ``min(1, 2 * P[X <= min(b, c)])`` for ``X ~ Binomial(b + c, 1/2)``.
+    """
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must be non-negative")
+    n = b + c
+    if n == 0:
+        return 1.0
+    # Integer arithmetic throughout: sum(C(n, k)) / 2**n is exact, and Python's int / int is
+    # correctly rounded even when both are thousands of digits long, so nothing overflows.
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1))
+    return min(1.0, (2 * tail) / (2**n))
+
+
+def compare(a: Sequence[Outcome], b: Sequence[Outcome]) -> dict[str, Any]:
+    """Metrics of two runs over the same fixtures, paired by fixture id, with McNemar's test."""
+    by_id_a = _index(a, "a")
+    by_id_b = _index(b, "b")
+    if by_id_a.keys() != by_id_b.keys():
+        only_a = sorted(by_id_a.keys() - by_id_b.keys())
+        only_b = sorted(by_id_b.keys() - by_id_a.keys())
+        raise ValueError(f"runs cover different fixtures: only in a {only_a}, only in b {only_b}")
+    counts: Counter[tuple[bool, bool]] = Counter()
+    disagreements: list[dict[str, Any]] = []
+    for fixture_id, first in by_id_a.items():
+        second = by_id_b[fixture_id]
+        if _label(first.truth) != _label(second.truth):
+            raise ValueError(f"fixture {fixture_id!r} has different truths in the two runs")
+        counts[first.correct, second.correct] += 1
+        if first.column != second.column:
+            disagreements.append(
+                {
+                    "id": fixture_id,
+                    "text": first.text,
+                    "truth": _label(first.truth),
+                    "a": _plain(first.predicted),
+                    "b": _plain(second.predicted),
+                }
+            )
+    a_only, b_only = counts[True, False], counts[False, True]
+    return {
+        "a": compute_metrics(a),
+        "b": compute_metrics(b),
+        "both_right": counts[True, True],
+        "a_only_right": a_only,
+        "b_only_right": b_only,
+        "both_wrong": counts[False, False],
+        "mcnemar_p": mcnemar_exact(a_only, b_only),
+        "disagreements": disagreements,
+    }
+
+
+def _plain(predicted: str | None) -> str | None:
+    return None if predicted is None else _label(predicted)
+
+
+def _index(outcomes: Sequence[Outcome], name: str) -> dict[str, Outcome]:
+    index: dict[str, Outcome] = {}
+    for outcome in outcomes:
+        if outcome.id in index:
+            raise ValueError(f"run {name} has fixture {outcome.id!r} twice")
+        index[outcome.id] = outcome
+    return index
