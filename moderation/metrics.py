@@ -19,7 +19,8 @@ not one of the labels):
   least p% of the observations are less than or equal to it, so a percentile is always a latency
   that was actually measured.
 
-Nothing is rounded: formatting is the presenter's job.
+An empty run has ``accuracy`` and ``macro_f1`` None (there is nothing to score), like the
+rates over an empty group. Nothing is rounded: formatting is the presenter's job.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 LABELS: tuple[str, ...] = ("positive", "neutral", "negative")
@@ -148,7 +150,9 @@ def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
     """Nearest-rank percentile of already sorted, non-empty values."""
     if not sorted_values:
         raise ValueError("no values")
-    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
+    # Exact rational arithmetic: 0.95 * 100 in floats is 95.00000000000001, whose ceiling
+    # would skip a rank.
+    rank = max(1, math.ceil(Fraction(percent) * len(sorted_values) / 100))
     return sorted_values[rank - 1]
 
 

@@ -186,7 +186,8 @@ def test_status_string_column_with_mapped_names(db_url: str) -> None:
     report = run_batch(settings, classifier=FakeClassifier({"spam": NEGATIVE, "part two": NEUTRAL}))
     after = sa.inspect(sa.create_engine(db_url)).get_columns("wp_comments")
     assert report.counts()["approved"] == 2
-    assert approved_flags(db_url, "wp_comments", "comment_approved", '"comment_ID"') == ["1", "0", "1"]
+    flags = approved_flags(db_url, "wp_comments", "comment_approved", '"comment_ID"')
+    assert flags == ["1", "0", "1"]
     assert [(c["name"], str(c["type"])) for c in before] == [
         (c["name"], str(c["type"])) for c in after
     ]
