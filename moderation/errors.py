@@ -69,6 +69,10 @@ class LeaseHeld(ModerationError):
     exit_code = 75
 
 
+class TickAlreadyRun(LeaseHeld):
+    """Another process already ran the batch for this scheduled tick."""
+
+
 class LeaseLost(ModerationError):
     """This batch lost its lease to another process; its remaining writes were refused."""
 

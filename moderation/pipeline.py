@@ -23,7 +23,13 @@ from . import migrate, store
 from .classify import Verdict
 from .comments import Comment, CommentsTable
 from .db import create_engine, read_transaction, run_write
-from .errors import ConfigurationError, DatabaseError, LeaseLost, ModerationError
+from .errors import (
+    ConfigurationError,
+    DatabaseError,
+    LeaseLost,
+    ModerationError,
+    TickAlreadyRun,
+)
 from .lease import Lease
 from .pool import Classifier, OllamaClassifier
 from .prompts import load_prompt
@@ -119,6 +125,7 @@ def run_batch(
     classifier: Classifier | None = None,
     on_decision: OnDecision | None = None,
     cancel: threading.Event | None = None,
+    scheduled_for: float | None = None,
 ) -> RunReport:
     """Run one batch to the end; the synchronous entry point for cron, the CLI and web apps.
 
@@ -133,6 +140,7 @@ def run_batch(
             classifier=classifier,
             on_decision=on_decision,
             cancel=cancel,
+            scheduled_for=scheduled_for,
         )
     )
 
@@ -146,6 +154,7 @@ async def run_batch_async(
     on_decision: OnDecision | None = None,
     clock: Callable[[], float] = time.time,
     cancel: threading.Event | None = None,
+    scheduled_for: float | None = None,
 ) -> RunReport:
     engine = create_engine(settings.database_url)
     try:
@@ -158,6 +167,7 @@ async def run_batch_async(
         batch.memory_available = memory_available
         batch.on_decision = on_decision
         batch.cancel = cancel
+        batch.scheduled_for = scheduled_for
         try:
             return await batch.run()
         finally:
@@ -199,6 +209,7 @@ class _Batch:
         self.memory_available = True
         self.on_decision: OnDecision | None = None
         self.cancel: threading.Event | None = None
+        self.scheduled_for: float | None = None
         self.report = RunReport(run_id=None if dry_run else str(uuid.uuid4()), dry_run=dry_run)
         self.lease = None if dry_run else Lease(engine, settings.lease_seconds, clock=clock)
         self.stop = asyncio.Event()
@@ -209,7 +220,11 @@ class _Batch:
         if self.lease is not None:
             assert report.run_id is not None
             token = await asyncio.to_thread(self.lease.acquire, report.run_id)
-            await asyncio.to_thread(self._start_run, token)
+            try:
+                await asyncio.to_thread(self._start_run, token)
+            except BaseException:
+                await asyncio.to_thread(self.lease.release)
+                raise
         try:
             self.identity = report.identity = await self.classifier.prepare()
             await self._process()
@@ -223,7 +238,16 @@ class _Batch:
         assert self.lease is not None and self.report.run_id is not None
         run_id, owner = self.report.run_id, self.lease.owner
         identity = Identity(self.settings.model, None, "", {})
-        run_write(self.engine, lambda conn: store.start_run(conn, run_id, owner, token, identity))
+        tick = self.scheduled_for
+
+        def _start(conn: Connection) -> None:
+            # Replicas' timers fire at the same tick; the lease serialises them, and this check
+            # makes the later ones stand down instead of running a second batch for that tick.
+            if tick is not None and store.tick_already_run(conn, tick):
+                raise TickAlreadyRun()
+            store.start_run(conn, run_id, owner, token, identity, tick)
+
+        run_write(self.engine, _start)
 
     async def _finish(self, error: BaseException | None) -> None:
         if self.lease is None:

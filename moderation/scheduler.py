@@ -9,6 +9,7 @@ still runs, the way a supervisor restarts a crashed worker.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import threading
@@ -91,29 +92,32 @@ class PeriodicModerator:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def next_delay(self, now: float) -> float:
-        if self.interval is not None:
-            delay = self.interval
-        else:
-            from croniter import croniter
+    def next_tick(self, now: float) -> float:
+        """The next scheduled instant after ``now``, the same on every replica.
 
-            assert self.cron is not None
-            start = datetime.fromtimestamp(now, UTC)
-            delay = croniter(self.cron, start).get_next(float) - now
-        return max(0.0, delay) + random.uniform(0, self.jitter)
+        Intervals are aligned to multiples of the interval since the epoch (an hourly timer
+        fires on the hour everywhere), so replicas agree on which tick a batch belongs to.
+        """
+        if self.interval is not None:
+            return (math.floor(now / self.interval) + 1) * self.interval
+        from croniter import croniter
+
+        assert self.cron is not None
+        return float(croniter(self.cron, datetime.fromtimestamp(now, UTC)).get_next(float))
 
     def _loop(self) -> None:
-        if not self.run_now and self._stopping.wait(self.next_delay(time.time())):
-            return
-        while not self._stopping.is_set():
-            self._tick()
-            if self._stopping.wait(self.next_delay(time.time())):
+        tick = math.floor(time.time()) if self.run_now else self.next_tick(time.time())
+        while True:
+            delay = max(0.0, tick - time.time()) + random.uniform(0, self.jitter)
+            if self._stopping.wait(delay):
                 return
+            self._tick(tick)
+            tick = self.next_tick(max(time.time(), tick))
 
-    def _tick(self) -> None:
+    def _tick(self, tick: float) -> None:
         self.ticks += 1
         try:
-            report = self._run_one()
+            report = self._run_one(tick)
         except LeaseHeld as exc:
             log.info("tick skipped: %s", exc.message)
             return
@@ -124,9 +128,10 @@ class PeriodicModerator:
         if self.on_report is not None:
             self.on_report(report)
 
-    def _run_one(self) -> object:
-        if self._batch is not None:
-            return self._batch(self.settings, cancel=self._stopping)
-        from .pipeline import run_batch
+    def _run_one(self, tick: float) -> object:
+        batch = self._batch
+        if batch is None:
+            from .pipeline import run_batch
 
-        return run_batch(self.settings, cancel=self._stopping)
+            batch = run_batch
+        return batch(self.settings, cancel=self._stopping, scheduled_for=tick)

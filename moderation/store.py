@@ -166,12 +166,26 @@ def _upsert_states(conn: Connection, states: list[dict[str, Any]]) -> None:
     conn.execute(sa.insert(comment_state), states)
 
 
+def tick_already_run(conn: Connection, scheduled_for: float) -> bool:
+    """Did another replica's timer already run the batch for this tick?"""
+    query = sa.select(sa.literal(1)).where(
+        runs.c.scheduled_for >= scheduled_for, runs.c.status != "abandoned"
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def start_run(
-    conn: Connection, run_id: str, owner: str, token: int | None, identity: Identity
+    conn: Connection,
+    run_id: str,
+    owner: str,
+    token: int | None,
+    identity: Identity,
+    scheduled_for: float | None = None,
 ) -> None:
     conn.execute(
         sa.insert(runs).values(
             id=run_id,
+            scheduled_for=scheduled_for,
             started_at=datetime.now(UTC),
             status="running",
             owner=owner,

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("owner", sa.String(255), nullable=False),
         sa.Column("fencing_token", sa.BigInteger),
+        sa.Column("scheduled_for", sa.Float),
         sa.Column("model", sa.String(255)),
         sa.Column("model_digest", sa.String(128)),
         sa.Column("prompt_hash", sa.String(64)),
