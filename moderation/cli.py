@@ -304,3 +304,7 @@ def serve_command(
 
 def main() -> None:
     app()
+
+
+# Registers `moderate eval` on `app`; at the bottom because it imports `app` from here.
+from . import cli_eval  # noqa: E402, F401

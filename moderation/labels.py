@@ -1,9 +1,12 @@
-"""Sentiment labels and the parser that turns a model's free-form answer into one.
+"""Sentiment labels, the schema that asks the model for one, and the parser for its answer.
 
-Models ignore instructions: they add punctuation, markdown, explanations, thinking blocks,
-JSON wrappers. The parser strips those, and accepts an answer only when exactly one label
-remains. Anything ambiguous (two labels, a negation, an unknown word) is None: a failure the
-pipeline treats as "do not approve", never a guess. It never raises.
+The model is asked for JSON matching LABEL_SCHEMA, but models ignore formats and instructions:
+answers arrive with punctuation, markdown, explanations, thinking blocks or a JSON wrapper.
+`parse_label` peels those decorations off and accepts an answer only when exactly one label word
+is left. Its result decides whether a comment is published without a human looking at it, so it
+fails closed: anything ambiguous (two labels, a negation, an unknown word, a truncated answer) is
+None, which the pipeline treats as "do not approve". It never raises, whatever it is given,
+because one odd answer must not stop a batch.
 """
 
 from __future__ import annotations
@@ -15,120 +18,268 @@ from typing import Any
 
 
 class Label(enum.StrEnum):
+    """A comment's sentiment, spelled the way the model is asked to spell it."""
+
     POSITIVE = "positive"
     NEUTRAL = "neutral"
     NEGATIVE = "negative"
 
     @property
     def approves(self) -> bool:
-        return self is not Label.NEGATIVE
+        """Whether a comment with this label is published without review."""
+        # Listed explicitly rather than "anything but NEGATIVE": a label added later stays
+        # held for a human until someone decides it is safe.
+        return self in (Label.POSITIVE, Label.NEUTRAL)
 
 
-# Sent to Ollama as `format`: the server compiles it to a grammar, so `enum` constrains the
-# answer when the model honours it.
+# Sent to Ollama as `format`: the server compiles it to a grammar, so the enum constrains the
+# answer when the model honours it. The parser below does not rely on that.
 LABEL_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"label": {"type": "string", "enum": [label.value for label in Label]}},
     "required": ["label"],
 }
 
+# Real answers are a word or a short paragraph. The bound is checked before any other work so a
+# runaway generation costs nothing to reject.
 MAX_ANSWER_CHARS = 10_000
-_JSON_KEYS = ("label", "sentiment", "answer")
 
-_THINK = re.compile(r"<(think|thinking)>.*?</\1>", re.IGNORECASE | re.DOTALL)
-_UNCLOSED_THINK = re.compile(r"<(think|thinking)>", re.IGNORECASE)
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.DOTALL)
-_PREFIX = re.compile(r"^(?:sentiment|label|answer)\s*[:=\-–—]\s*", re.IGNORECASE)
-_EDGE = " \t\r\n.,;:!?\"'`*_#()[]{}<>«»“”‘’-–—="
-_WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
-_SEPARATOR = re.compile(r"^([A-Za-z*_`\"']+)\s*(?:[.:,]|\s-\s|\s—\s)\s*(.+)$", re.DOTALL)
+# A label inside a JSON string inside a fence inside ... is parsed again; real answers need one
+# or two levels, and the bound keeps hostile nesting from recursing deeply.
+_MAX_DEPTH = 4
+
+_LABELS: dict[str, Label] = {label.value: label for label in Label}
+_JSON_KEYS = frozenset({"label", "sentiment", "answer"})
+
+# Decoration around a label that does not change its meaning: whitespace, sentence
+# punctuation, quotes, brackets, markdown emphasis / code / heading markers, list dashes.
+# Deliberately absent: "?" ("Positive?" is a question, not an answer) and "~" ("~~positive~~"
+# is struck through, i.e. retracted).
+_EDGE = " \t\r\n\v\f\u00a0\u200b\ufeff.,;:!\"'`*_#()[]{}<>«»“”‘’„-–—="
+
+# What may follow the label word on a first line before (or around) the separator.
+_CLOSERS = "*_`\"'’”)]}>!.:,"
+_SEPARATOR_MARKS = ".:,"
+_DASH = re.compile(r"\s+[-–—]\s+|\s*—\s*")
+
+_PREFIX = re.compile(r"(?:sentiment|label|answer)[\s*_`]*[:=\-–—]", re.IGNORECASE)
+_THINK_TAG = re.compile(r"<(/?)(think|thinking)>", re.IGNORECASE)
+_FENCE = re.compile(r"(`{3,}|~{3,})[^\n]*\n(.*?)\n?[ \t]*\1[ \t]*", re.DOTALL)
+_LEADING_WORD = re.compile(r"[A-Za-z]+")
+# Hyphenated and apostrophised words stay whole, so "non-negative" is not "negative" and
+# "isn't" is one negation.
+_WORD = re.compile(r"[a-z]+(?:['’-][a-z]+)*")
+
+_NEGATIONS = frozenset(
+    {
+        "not", "no", "never", "neither", "nor", "none", "non", "without", "hardly", "barely",
+        "cannot", "nothing", "isnt", "arent", "wasnt", "werent", "dont", "doesnt", "didnt",
+        "cant", "couldnt", "wont", "wouldnt", "shouldnt", "aint", "hasnt", "havent", "hadnt",
+    }
+)  # fmt: skip
+# How many words before a label a negation still applies to: "not at all positive".
+_NEGATION_WINDOW = 3
+# "neither positive nor negative", "not offensive or negative": the negation carries over.
+_CONJUNCTIONS = frozenset({"or", "nor", "and"})
 
 
 def parse_label(raw: object) -> Label | None:
     """The single label in a model's answer, or None when there is not exactly one."""
     try:
-        return _parse(raw)
-    except Exception:  # a parser bug must fail closed, not crash the batch
+        if not isinstance(raw, str) or len(raw) > MAX_ANSWER_CHARS:
+            return None
+        # A plain copy: a str subclass (a Label, say) must not bring its own methods along.
+        return _parse(str.__str__(raw), depth=0)
+    except Exception:  # a parser bug must fail closed, not stop the batch
         return None
 
 
-def _parse(raw: object) -> Label | None:
-    if not isinstance(raw, str) or len(raw) > MAX_ANSWER_CHARS:
+def _parse(text: str, depth: int) -> Label | None:
+    if depth > _MAX_DEPTH:
         return None
-    text = raw
-    if _UNCLOSED_THINK.search(text):
-        text = _THINK.sub("", text)
-        if _UNCLOSED_THINK.search(text):
-            return None  # cut off while thinking: no answer at all
-    text = text.strip()
-    if not text:
+    answer = _drop_thinking(text)
+    if answer is None:
         return None
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    if text.startswith("{"):
-        return _from_json(text)
-    exact = _exact(text)
-    if exact is not None:
-        return exact
-    return _from_first_line(text)
+    answer = answer.strip()
+    if not answer:
+        return None
+    if answer.startswith(("```", "~~~")):
+        fenced = _FENCE.fullmatch(answer)
+        if fenced:
+            return _parse(fenced.group(2), depth + 1)
+        if "\n" in answer:
+            return None  # an unclosed fence (cut off) or text after it: not one answer
+    if answer.startswith("{"):
+        return _from_json(answer, depth)
+    label = _as_label(_clean(answer))
+    if label is not None:
+        return label
+    return _from_explained(answer)
 
 
-def _from_json(text: str) -> Label | None:
+def _drop_thinking(text: str) -> str | None:
+    """The text outside `<think>` blocks; None when a block is unclosed, stray or nested."""
+    kept: list[str] = []
+    position = 0
+    open_name: str | None = None
+    for tag in _THINK_TAG.finditer(text):
+        closing, name = tag.group(1) == "/", tag.group(2).lower()
+        if open_name is None:
+            if closing:
+                return None  # which part was thinking is a guess
+            kept.append(text[position : tag.start()])
+            open_name = name
+        elif closing and name == open_name:
+            open_name = None
+            position = tag.end()
+        else:
+            return None
+    if open_name is not None:
+        return None  # cut off while thinking: there is no answer yet
+    kept.append(text[position:])
+    return "".join(kept)
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its key/value pairs, so duplicate keys cannot hide each other."""
+
+
+def _from_json(text: str, depth: int) -> Label | None:
     try:
-        value = json.loads(text)
-    except ValueError:
-        return None  # truncated or invalid: ambiguous
-    if not isinstance(value, dict):
+        value = json.loads(text, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return None  # truncated or invalid: we cannot tell what it would have said
+    if not isinstance(value, _Pairs):
         return None
-    found = {
-        _parse(value[key]) if isinstance(value[key], str) else None
-        for key in _JSON_KEYS
-        if key in value
-    }
-    if len(found) != 1:
+    answers = [item for key, item in value if key.strip().lower() in _JSON_KEYS]
+    if not answers:
         return None
-    return found.pop()
+    labels = {_parse(item, depth + 1) if isinstance(item, str) else None for item in answers}
+    # Several keys (or a repeated key) must agree; one unparseable value spoils the object.
+    if len(labels) != 1:
+        return None
+    return labels.pop()
+
+
+def _trim(text: str) -> str:
+    """Strip decoration from both ends until nothing more comes off."""
+    while True:
+        trimmed = text.strip().strip(_EDGE)
+        if trimmed == text:
+            return text
+        text = trimmed
 
 
 def _clean(text: str) -> str:
-    text = text.strip().strip(_EDGE)
-    text = _PREFIX.sub("", text)
-    return text.strip().strip(_EDGE)
+    """The text without surrounding decoration and leading `sentiment:`-style prefixes."""
+    text = _trim(text)
+    while prefix := _PREFIX.match(text):
+        text = _trim(text[prefix.end() :])
+    return text
 
 
-def _exact(text: str) -> Label | None:
-    """The whole (cleaned) text is one label word."""
-    cleaned = _clean(text).lower()
-    try:
-        return Label(cleaned)
-    except ValueError:
+def _clean_start(line: str) -> str:
+    """Like _clean, but only at the start: the end of the line is the explanation."""
+    while True:
+        stripped = line.lstrip().lstrip(_EDGE)
+        prefix = _PREFIX.match(stripped)
+        if prefix:
+            stripped = stripped[prefix.end() :]
+        if stripped == line:
+            return line
+        line = stripped
+
+
+def _as_label(word: str) -> Label | None:
+    # ASCII only: lookalike letters ("pоsitive" with a Cyrillic о) are not the word we asked for.
+    if not word.isascii():
         return None
+    return _LABELS.get(word.lower())
 
 
-def _from_first_line(text: str) -> Label | None:
-    lines = [line for line in text.splitlines() if line.strip()]
-    first = lines[0]
-    if len(lines) > 1:
-        label = _exact(first)
-        if label is not None:
-            return label  # "Negative\n\nThe comment insults the author."
-    # "Positive. The reader thanks the author." only when nothing else points elsewhere.
-    match = _SEPARATOR.match(_PREFIX.sub("", first.strip()))
-    if not match:
+def _from_explained(answer: str) -> Label | None:
+    """A label on the first line, followed by an explanation."""
+    lines = [line for line in answer.splitlines() if line.strip()]
+    first, rest = lines[0], "\n".join(lines[1:])
+    label = _as_label(_clean(first))
+    if label is not None:
+        # "Negative\n\nThe comment insults the author." The explanation may discuss other
+        # labels ("neither positive nor negative") but must not contradict the first line.
+        if not rest or _contradicts(label, _words(rest)):
+            return None
+        return label
+    return _from_separated(first, answer)
+
+
+def _from_separated(first: str, answer: str) -> Label | None:
+    """`Positive. The reader thanks the author.`: label, separator, explanation on one line."""
+    line = _clean_start(first)
+    word = _LEADING_WORD.match(line)
+    if not word:
         return None
-    label = _exact(match.group(1))
+    label = _as_label(word.group())
     if label is None:
         return None
-    rest = (match.group(2) + "\n" + "\n".join(lines[1:])).lower()
-    others = {w for w in _WORD.findall(rest) if w in {lab.value for lab in Label}}
-    if others - {label.value} or _negated(rest):
+    explanation = _after_separator(line[word.end() :])
+    if explanation is None:
+        return None
+    # Stricter than a label on its own line: the separator could be mid-sentence ("Positive,
+    # or maybe negative"), so any other label word anywhere makes the answer ambiguous.
+    words = _words(answer)
+    if any(w in _LABELS and w != label.value for w in words):
+        return None
+    if _contradicts(label, _words(explanation)) or label.value in _mentions(words)[1]:
         return None
     return label
 
 
-def _negated(text: str) -> bool:
-    return any(
-        re.search(rf"\b(?:not|no|isn't|isnt|never|non)\b[\s\-]+(?:\w+\s+){{0,2}}?{lab}\b", text)
-        for lab in (label.value for label in Label)
-    )
+def _after_separator(after: str) -> str | None:
+    """The explanation after the label word, or None when no accepted separator follows it."""
+    remainder = after.lstrip(_CLOSERS)
+    tail = after[: len(after) - len(remainder)]
+    if any(mark in tail for mark in _SEPARATOR_MARKS):
+        # "Positive. The" but not "positive.com": a separator is followed by a space.
+        return remainder if not remainder or remainder[0].isspace() else None
+    dash = _DASH.match(remainder)
+    if dash:
+        return remainder[dash.end() :]
+    return None
+
+
+def _words(text: str) -> list[str]:
+    return [word.replace("’", "'") for word in _WORD.findall(text.lower())]
+
+
+def _is_negation(word: str) -> bool:
+    return word in _NEGATIONS or word.endswith("n't")
+
+
+def _mentions(words: list[str]) -> tuple[set[str], set[str]]:
+    """The label words used plainly and those negated ("not positive", "non-negative")."""
+    plain: set[str] = set()
+    negated: set[str] = set()
+    negated_at: set[int] = set()
+    for i, word in enumerate(words):
+        if word in _LABELS:
+            before = words[max(0, i - _NEGATION_WINDOW) : i]
+            carried = i >= 2 and words[i - 1] in _CONJUNCTIONS and i - 2 in negated_at
+            if carried or any(_is_negation(w) for w in before):
+                negated.add(word)
+                negated_at.add(i)
+            else:
+                plain.add(word)
+        elif "-" in word:
+            parts = word.split("-")
+            named = [part for part in parts if part in _LABELS]
+            if named and any(_is_negation(part) or part == "un" for part in parts):
+                negated.update(named)
+                negated_at.add(i)
+    return plain, negated
+
+
+def _contradicts(label: Label, explanation: list[str]) -> bool:
+    """Whether an explanation takes the label back or names a different one."""
+    if explanation and _is_negation(explanation[0]):
+        return True  # "Positive. Not really."
+    plain, negated = _mentions(explanation)
+    return label.value in negated or bool(plain - {label.value})

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     deadline: float | None = Field(default=None, gt=0)
     lease_seconds: float = Field(default=3600.0, gt=0)
     auto_migrate: bool = True
+    eval_history: str = "moderation-evals.jsonl"
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 

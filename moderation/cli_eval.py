@@ -1,0 +1,229 @@
+"""``moderate eval``: accuracy of a model + prompt on labelled fixtures, with CI gates."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .cli import app, errors_to_exit_codes, load_settings
+
+if TYPE_CHECKING:
+    from .evaluate import Evaluation, Fixture, Variant
+    from .settings import Settings
+
+GATE_EXIT = 6
+
+
+@app.command("eval")
+def eval_command(
+    fixtures: Annotated[
+        list[Path] | None, typer.Argument(help="JSONL or CSV files; default: the shipped ones.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model to evaluate.")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="Prompt template.")] = None,
+    modelfile: Annotated[
+        Path | None, typer.Option("--modelfile", help="Build a model from this file first.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N only.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report.")] = None,
+    min_accuracy: Annotated[
+        float | None, typer.Option("--min-accuracy", min=0, max=1, help="Exit 6 below this.")
+    ] = None,
+    max_false_approval: Annotated[
+        float | None,
+        typer.Option("--max-false-approval", min=0, max=1, help="Exit 6 above this."),
+    ] = None,
+    compare_spec: Annotated[
+        str | None, typer.Option("--compare", help="Second variant: model=NAME,prompt=PATH.")
+    ] = None,
+    history: Annotated[bool, typer.Option("--history", help="Show past evaluations.")] = False,
+) -> None:
+    """Evaluate the model and prompt against labelled fixtures (writes nothing to the database)."""
+    from . import evaluate as ev
+
+    settings = load_settings()
+    history_path = Path(settings.eval_history)
+    if history:
+        _print_history(ev.read_history(history_path), as_json)
+        return
+    with errors_to_exit_codes():
+        paths = list(fixtures or ev.default_fixture_paths())
+        items = ev.load_fixtures(paths)[:limit]
+        base = ev.Variant(model or settings.model, prompt or settings.prompt)
+        if modelfile is not None:
+            base = _build_variant_model(settings, modelfile, base)
+        main = _run(settings, base, items, show=not as_json)
+        other = None
+        if compare_spec:
+            other = _run(settings, ev.Variant.parse(compare_spec, base), items, show=not as_json)
+    result = ev.summary(main, paths, other)
+    ev.save_history(history_path, result)
+    if report is not None:
+        _write_report(report, result, main, other)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, default=str))
+    else:
+        _print_result(result)
+    failures = _gate_failures(result, min_accuracy, max_false_approval)
+    for failure in failures:
+        typer.echo(f"moderate: gate failed: {failure}", err=True)
+    raise typer.Exit(GATE_EXIT if failures else 0)
+
+
+def _build_variant_model(settings: Settings, path: Path, base: Variant) -> Variant:
+    """Build the Modelfile under a name derived from its content, so variants never collide."""
+    from .classify import create_model
+    from .evaluate import Variant
+    from .modelfile import load_modelfile
+
+    spec = load_modelfile(path)
+    name = f"{base.model.split(':')[0]}-eval-{spec.digest()[:12]}"
+    for host in settings.hosts:
+        create_model(host.url, name, spec.create_kwargs(), settings.load_timeout)
+    return Variant(name, base.prompt)
+
+
+def _run(settings: Settings, variant: Variant, items: list[Fixture], show: bool) -> Evaluation:
+    from .evaluate import evaluate
+
+    if not (show and sys.stderr.isatty()):
+        return evaluate(settings, variant, items)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"evaluating {variant.model}", total=len(items))
+        return evaluate(settings, variant, items, lambda: progress.advance(task))
+
+
+def _gate_failures(
+    result: dict[str, Any], min_accuracy: float | None, max_false_approval: float | None
+) -> list[str]:
+    failures = []
+    accuracy = result.get("accuracy")
+    if min_accuracy is not None and (accuracy is None or accuracy < min_accuracy):
+        failures.append(f"accuracy {_pct(accuracy)} is below {_pct(min_accuracy)}")
+    rate = result.get("false_approval_rate")
+    if max_false_approval is not None and rate is not None and rate > max_false_approval:
+        failures.append(f"false-approval rate {_pct(rate)} is above {_pct(max_false_approval)}")
+    return failures
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _write_report(
+    path: Path, result: dict[str, Any], main: Evaluation, other: Evaluation | None
+) -> None:
+    from dataclasses import asdict
+
+    from .report import render_report
+
+    document = {
+        "title": f"Evaluation of {result['model']}",
+        "generated_at": result["generated_at"],
+        "model": result["model"],
+        "model_digest": result["model_digest"],
+        "prompt": result["prompt"],
+        "prompt_hash": result["prompt_hash"],
+        "fixtures": result["fixtures"],
+        "fixtures_hash": result["fixtures_hash"],
+        "metrics": main.metrics,
+        "outcomes": [asdict(o) for o in main.outcomes],
+        "comparison": result.get("comparison"),
+    }
+    path.write_text(render_report(document), encoding="utf-8")
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"{result['model']} ({(result['model_digest'] or '')[:12]}), prompt {result['prompt']} "
+        f"({result['prompt_hash'][:12]}), {result['n']} fixtures",
+        markup=False,
+        highlight=False,
+    )
+    headline = Table(show_header=False)
+    latency = result["latency"]
+    for name, value in (
+        ("accuracy", _pct(result["accuracy"])),
+        ("macro F1", f"{result['macro_f1']:.3f}"),
+        ("false-approval rate", _pct(result["false_approval_rate"])),
+        ("missed-approval rate", _pct(result["missed_approval_rate"])),
+        ("failed", str(result["failed"])),
+        ("latency p50 / p95", _latency(latency)),
+    ):
+        headline.add_row(name, value)
+    console.print(headline)
+    labels = ("positive", "neutral", "negative")
+    confusion = Table(title="confusion (rows: true, columns: predicted)")
+    confusion.add_column("")
+    for column in (*labels, "failed"):
+        confusion.add_column(column, justify="right")
+    for truth in labels:
+        row = result["confusion"][truth]
+        confusion.add_row(truth, *(str(row[c]) for c in (*labels, "failed")))
+    console.print(confusion)
+    for title, key in (("per tag", "per_tag"), ("per language", "per_lang")):
+        table = Table(title=title)
+        for column in ("", "n", "accuracy", "false approvals"):
+            table.add_column(column)
+        for name, figures in sorted(result[key].items()):
+            table.add_row(
+                name,
+                str(figures["n"]),
+                _pct(figures["accuracy"]),
+                _pct(figures["false_approval_rate"]),
+            )
+        console.print(table)
+    comparison = result.get("comparison")
+    if comparison:
+        b = comparison["b"]
+        console.print(
+            f"compared with {comparison['b_model']} / {comparison['b_prompt']}: accuracy "
+            f"{_pct(result['accuracy'])} vs {_pct(b['accuracy'])}, false approvals "
+            f"{_pct(result['false_approval_rate'])} vs {_pct(b['false_approval_rate'])}, "
+            f"{len(comparison['disagreements'])} disagreements, "
+            f"McNemar exact p = {comparison['mcnemar_p']:.4g}",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _latency(latency: dict[str, float | None]) -> str:
+    p50, p95 = latency.get("p50"), latency.get("p95")
+    if p50 is None or p95 is None:
+        return "n/a"
+    return f"{p50 * 1000:.0f} ms / {p95 * 1000:.0f} ms"
+
+
+def _print_history(entries: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(entries, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Evaluations")
+    for column in ("when", "model", "digest", "prompt", "n", "accuracy", "false approvals"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            str(e.get("generated_at")),
+            str(e.get("model")),
+            str(e.get("model_digest") or "")[:12],
+            str(e.get("prompt_hash") or "")[:12],
+            str(e.get("n")),
+            _pct(e.get("accuracy")),
+            _pct(e.get("false_approval_rate")),
+        )
+    Console().print(table)

@@ -1,0 +1,254 @@
+"""``moderate eval``: measure a model + prompt against labelled fixtures.
+
+It reuses the batch's classifier (same prompt rendering, parsing, timeouts, concurrency and
+hosts) but reads fixtures instead of the database and writes nothing there. Every evaluation
+is appended to a JSON Lines history file, so accuracy can be followed over time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import FixtureError
+from .labels import Label
+from .metrics import Outcome, compare, compute_metrics
+from .pool import OllamaClassifier
+from .prompts import load_prompt
+from .resources import resource_path
+from .settings import Settings
+
+LABELS = {label.value for label in Label}
+
+
+@dataclass(frozen=True, slots=True)
+class Fixture:
+    id: str
+    text: str
+    label: str
+    lang: str | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What is evaluated: a model name and a prompt template."""
+
+    model: str
+    prompt: str
+
+    @classmethod
+    def parse(cls, spec: str, base: Variant) -> Variant:
+        """'NAME', 'model=NAME', 'prompt=PATH' or 'model=NAME,prompt=PATH'."""
+        if "=" not in spec:
+            return cls(spec.strip(), base.prompt)
+        values = {"model": base.model, "prompt": base.prompt}
+        for part in spec.split(","):
+            key, _, value = part.partition("=")
+            if key.strip() not in values or not value.strip():
+                raise FixtureError(f"invalid --compare {spec!r}; use model=NAME,prompt=PATH")
+            values[key.strip()] = value.strip()
+        return cls(values["model"], values["prompt"])
+
+
+def default_fixture_paths() -> list[Path]:
+    return sorted(resource_path("fixtures").glob("*.jsonl"))
+
+
+def load_fixtures(paths: Sequence[Path]) -> list[Fixture]:
+    """Every file read and validated before anything is evaluated."""
+    fixtures: list[Fixture] = []
+    for path in paths:
+        reader = _read_csv if path.suffix.lower() == ".csv" else _read_jsonl
+        fixtures.extend(reader(path))
+    if not fixtures:
+        raise FixtureError("no fixtures to evaluate")
+    ids = [f.id for f in fixtures]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    if duplicates:
+        raise FixtureError(f"duplicate fixture ids: {', '.join(duplicates[:5])}")
+    return fixtures
+
+
+def fixtures_hash(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _open(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FixtureError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise FixtureError(f"{path}: not UTF-8 text") from exc
+
+
+def _read_jsonl(path: Path) -> Iterator[Fixture]:
+    for number, line in enumerate(_open(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise FixtureError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+        yield _fixture(record, path, number)
+
+
+def _read_csv(path: Path) -> Iterator[Fixture]:
+    rows = csv.DictReader(_open(path).splitlines())
+    if rows.fieldnames is None or not {"text", "label"} <= set(rows.fieldnames):
+        raise FixtureError(f"{path}:1: a CSV needs the columns text,label[,lang,tags]")
+    for number, row in enumerate(rows, start=2):
+        tags = [t for t in (row.get("tags") or "").split("|") if t]
+        yield _fixture({**row, "tags": tags}, path, number)
+
+
+def _fixture(record: object, path: Path, number: int) -> Fixture:
+    where = f"{path}:{number}"
+    if not isinstance(record, dict):
+        raise FixtureError(f"{where}: expected an object")
+    text, label = record.get("text"), record.get("label")
+    if not isinstance(text, str) or not text:
+        raise FixtureError(f'{where}: "text" must be a non-empty string')
+    if label not in LABELS:
+        raise FixtureError(f'{where}: "label" must be one of positive, neutral, negative')
+    tags = record.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise FixtureError(f'{where}: "tags" must be a list of strings')
+    lang = record.get("lang") or None
+    return Fixture(
+        id=str(record.get("id") or f"{path.name}:{number}"),
+        text=text,
+        label=str(label),
+        lang=str(lang) if lang else None,
+        tags=tuple(tags),
+    )
+
+
+Progress = Callable[[], None]
+
+
+async def classify_fixtures(
+    settings: Settings,
+    variant: Variant,
+    fixtures: Sequence[Fixture],
+    progress: Progress | None = None,
+) -> tuple[list[Outcome], str | None, str]:
+    """(outcomes, model digest, prompt hash) for one variant."""
+    prompt = load_prompt(variant.prompt)
+    classifier = OllamaClassifier(settings.model_copy(update={"model": variant.model}), prompt)
+    try:
+        identity = await classifier.prepare()
+        slots = asyncio.Semaphore(classifier.slots)
+
+        async def one(fixture: Fixture) -> Outcome:
+            async with slots:
+                verdict = await classifier.classify(fixture.text)
+            if progress is not None:
+                progress()
+            return Outcome(
+                id=fixture.id,
+                text=fixture.text,
+                truth=fixture.label,
+                predicted=None if verdict.label is None else verdict.label.value,
+                lang=fixture.lang,
+                tags=fixture.tags,
+                latency_s=verdict.latency,
+                error=verdict.error,
+                raw_answer=verdict.raw_answer,
+            )
+
+        outcomes = await asyncio.gather(*(one(f) for f in fixtures))
+    finally:
+        await classifier.close()
+    return list(outcomes), identity.model_digest, prompt.hash
+
+
+@dataclass
+class Evaluation:
+    variant: Variant
+    model_digest: str | None
+    prompt_hash: str
+    outcomes: list[Outcome]
+    metrics: dict[str, Any]
+
+
+def evaluate(
+    settings: Settings,
+    variant: Variant,
+    fixtures: Sequence[Fixture],
+    progress: Progress | None = None,
+) -> Evaluation:
+    outcomes, digest, prompt_hash = asyncio.run(
+        classify_fixtures(settings, variant, fixtures, progress)
+    )
+    return Evaluation(variant, digest, prompt_hash, outcomes, compute_metrics(outcomes))
+
+
+def summary(
+    main: Evaluation, paths: Sequence[Path], other: Evaluation | None = None
+) -> dict[str, Any]:
+    """The ``--json`` object: the metrics plus what was evaluated."""
+    result: dict[str, Any] = {
+        **main.metrics,
+        "model": main.variant.model,
+        "model_digest": main.model_digest,
+        "prompt": main.variant.prompt,
+        "prompt_hash": main.prompt_hash,
+        "fixtures": [str(p) for p in paths],
+        "fixtures_hash": fixtures_hash(paths),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if other is not None:
+        comparison = compare(main.outcomes, other.outcomes)
+        comparison["b_model"] = other.variant.model
+        comparison["b_prompt"] = other.variant.prompt
+        comparison["b_model_digest"] = other.model_digest
+        comparison["b_prompt_hash"] = other.prompt_hash
+        result["comparison"] = comparison
+    return result
+
+
+HISTORY_KEYS = (
+    "generated_at",
+    "model",
+    "model_digest",
+    "prompt",
+    "prompt_hash",
+    "fixtures_hash",
+    "n",
+    "accuracy",
+    "macro_f1",
+    "false_approval_rate",
+    "missed_approval_rate",
+    "failed",
+)
+
+
+def save_history(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {key: result.get(key) for key in HISTORY_KEYS}
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a torn last line from an interrupted write
+    return entries
