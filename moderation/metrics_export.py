@@ -57,4 +57,6 @@ def write_metrics(path: Path, report: RunReport, duration: float | None = None) 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".moderation-", suffix=".prom")
     with os.fdopen(fd, "wb") as handle:
         handle.write(generate_latest(registry))
+    # mkstemp makes the file owner-only; node_exporter reads it as another user.
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)

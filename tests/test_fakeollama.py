@@ -185,9 +185,7 @@ def test_load_latency_only_on_the_first_request(client: ollama.Client, fake: Fak
     assert (answer.load_duration or 0) >= 400_000_000
 
 
-def test_status_faults_by_content_order_and_count(
-    client: ollama.Client, fake: FakeOllama
-) -> None:
+def test_status_faults_by_content_order_and_count(client: ollama.Client, fake: FakeOllama) -> None:
     fake.configure(
         faults=[
             {"contains": "boom", "kind": "status", "status": 503, "body": {"error": "down"}},
@@ -255,25 +253,41 @@ def test_reset_garbage_and_hang_faults(fake: FakeOllama, transport: str) -> None
     assert fake.stats()["in_flight"] == 0
 
 
-def test_stream_garbage_and_status_fault_while_streaming(client: ollama.Client) -> None:
-    client_fake_url = str(client._client.base_url)
-    FakeOllama  # noqa: B018 - the module fixture is configured through the client below
-    with httpx.Client(base_url=client_fake_url) as raw:
-        raw.post("/_fake/config", json={"faults": [{"contains": "x", "kind": "garbage"}]})
+def test_streaming_calls_see_faults_too(client: ollama.Client, fake: FakeOllama) -> None:
+    fake.configure(
+        faults=[
+            {"contains": "garbage", "kind": "garbage"},
+            {"contains": "busy", "kind": "status", "status": 503},
+        ]
+    )
     with pytest.raises(json.JSONDecodeError):
-        list(client.generate(model="sentiments", prompt="x", stream=True))
+        list(client.generate(model="sentiments", prompt="garbage", stream=True))
+    with pytest.raises(ollama.ResponseError) as caught:
+        list(
+            client.chat(
+                model="sentiments", messages=[{"role": "user", "content": "busy"}], stream=True
+            )
+        )
+    assert caught.value.status_code == 503
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_dead_or_absent_server_is_a_connection_error(transport: str) -> None:
-    assert isinstance(
-        generate_once(f"http://127.0.0.1:{free_port()}", transport, "hi"), ConnectionError
-    )
+def test_dead_or_absent_server(transport: str) -> None:
+    def assert_refused(outcome: Any) -> None:
+        if transport == "httpx":
+            assert isinstance(outcome, ConnectionError)  # ollama maps httpx.ConnectError
+        else:
+            # httpx_aiohttp maps ClientConnectorError to ConnectTimeout, not ConnectError (its
+            # ClientConnectionError entry wins), so the client's ConnectionError never appears.
+            assert isinstance(outcome, httpx.ConnectTimeout)
+            assert "Cannot connect to host" in str(outcome)
+
+    assert_refused(generate_once(f"http://127.0.0.1:{free_port()}", transport, "hi"))
     fake = FakeOllama(models={"sentiments": None}).start()
     try:
         assert generate_once(fake.url, transport, "hi").response == POS
         fake.kill()
-        assert isinstance(generate_once(fake.url, transport, "hi"), ConnectionError)
+        assert_refused(generate_once(fake.url, transport, "hi"))
     finally:
         fake.stop()
         fake.stop()  # idempotent
