@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -105,10 +106,12 @@ def _read_jsonl(path: Path) -> Iterator[Fixture]:
 
 
 def _read_csv(path: Path) -> Iterator[Fixture]:
-    rows = csv.DictReader(_open(path).splitlines())
+    # StringIO keeps line breaks inside quoted fields; splitting into lines would lose them.
+    rows = csv.DictReader(io.StringIO(_open(path), newline=""))
     if rows.fieldnames is None or not {"text", "label"} <= set(rows.fieldnames):
         raise FixtureError(f"{path}:1: a CSV needs the columns text,label[,lang,tags]")
-    for number, row in enumerate(rows, start=2):
+    for row in rows:
+        number = rows.line_num  # the line the record ends on, for error messages
         tags = [t for t in (row.get("tags") or "").split("|") if t]
         yield _fixture({**row, "tags": tags}, path, number)
 

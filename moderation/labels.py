@@ -172,10 +172,8 @@ def _trim(text: str) -> str:
 
 def _clean(text: str) -> str:
     """The text without surrounding decoration and leading `sentiment:`-style prefixes."""
-    text = _trim(text)
-    while prefix := _PREFIX.match(text):
-        text = _trim(text[prefix.end() :])
-    return text
+    # The start first: trimming both ends at once would eat the colon of a bare "Sentiment:".
+    return _trim(_clean_start(text))
 
 
 def _clean_start(line: str) -> str:
@@ -200,6 +198,10 @@ def _as_label(word: str) -> Label | None:
 def _from_explained(answer: str) -> Label | None:
     """A label on the first line, followed by an explanation."""
     lines = [line for line in answer.splitlines() if line.strip()]
+    # Lines with nothing left after cleaning ("Sentiment:", "**", "---") carry no words; the
+    # answer starts after them.
+    while len(lines) > 1 and not _clean(lines[0]):
+        lines.pop(0)
     first, rest = lines[0], "\n".join(lines[1:])
     label = _as_label(_clean(first))
     if label is not None:

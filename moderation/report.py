@@ -45,7 +45,14 @@ def _environment() -> Environment:
 
 
 def render_report(result: dict[str, Any]) -> str:
-    """The report for one evaluation result (shape documented in the ``eval`` command)."""
+    """The report for one evaluation result.
+
+    ``result`` holds ``title``, ``generated_at``, ``model``, ``model_digest`` (or None),
+    ``prompt``, ``prompt_hash``, ``fixtures`` (paths), ``fixtures_hash``, ``metrics`` (from
+    ``compute_metrics``), ``outcomes`` (``Outcome`` fields as dicts) and ``comparison`` (from
+    ``compare``, or None). A comparison may add ``a_name``/``b_name`` (column headings, "A" and
+    "B" by default) and ``b_model``/``b_prompt``/``b_prompt_hash`` to describe variant B.
+    """
     template = _environment().get_template(TEMPLATE)
     return template.render(**_view(result))
 
@@ -105,7 +112,7 @@ def _view(result: Mapping[str, Any]) -> dict[str, Any]:
         "metrics": result["metrics"],
         "heatmap": heatmap(result["metrics"]["confusion"]),
         "misclassified": misclassified(result["outcomes"]),
-        "comparison": _comparison_view(comparison) if comparison is not None else None,
+        "comparison": _comparison_view(result, comparison) if comparison is not None else None,
     }
 
 
@@ -160,11 +167,16 @@ def _row(outcome: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _comparison_view(comparison: Mapping[str, Any]) -> dict[str, Any]:
+def _comparison_view(result: Mapping[str, Any], comparison: Mapping[str, Any]) -> dict[str, Any]:
+    """Variant A is the run the report is about; B is described by optional ``b_*`` keys."""
     a, b = comparison["a"], comparison["b"]
     return {
         "a_name": comparison.get("a_name", "A"),
         "b_name": comparison.get("b_name", "B"),
+        "a_variant": _variant_line(result["model"], result["prompt"], result["prompt_hash"]),
+        "b_variant": _variant_line(
+            comparison.get("b_model"), comparison.get("b_prompt"), comparison.get("b_prompt_hash")
+        ),
         "a": a,
         "b": b,
         "a_heatmap": heatmap(a["confusion"]),
@@ -186,6 +198,15 @@ def _comparison_view(comparison: Mapping[str, Any]) -> dict[str, Any]:
             for d in comparison["disagreements"]
         ],
     }
+
+
+def _variant_line(model: str | None, prompt: str | None, prompt_hash: str | None) -> str:
+    """Model / prompt (hash prefix), or an empty string when the variant was not described."""
+    if not model and not prompt:
+        return ""
+    line = " / ".join(str(part) for part in (model, prompt) if part)
+    # Twelve hex digits tell prompt revisions apart; the full hash is in the JSON.
+    return f"{line} ({prompt_hash[:12]})" if prompt_hash else line
 
 
 _SIDE_BY_SIDE: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (

@@ -283,14 +283,33 @@ def test_dead_or_absent_server(transport: str) -> None:
             assert "Cannot connect to host" in str(outcome)
 
     assert_refused(generate_once(f"http://127.0.0.1:{free_port()}", transport, "hi"))
-    fake = FakeOllama(models={"sentiments": None}).start()
+    fake = FakeOllama(models={"sentiments": None}, latency=0.5, parallel=2).start()
+
+    async def kill_mid_batch() -> tuple[list[Any], Any]:
+        c = async_client(fake.url, transport)
+        try:
+            await c.generate(model="sentiments", prompt="warm")  # leaves a pooled connection
+            batch = [c.generate(model="sentiments", prompt=str(i)) for i in range(3)]
+            running = asyncio.gather(*batch, return_exceptions=True)
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(fake.kill)
+            cut = await running
+            after = await asyncio.gather(
+                c.generate(model="sentiments", prompt="x"), return_exceptions=True
+            )
+            return cut, after[0]
+        finally:
+            await c._client.aclose()
+
     try:
-        assert generate_once(fake.url, transport, "hi").response == POS
-        fake.kill()
-        assert_refused(generate_once(fake.url, transport, "hi"))
+        cut, after = asyncio.run(kill_mid_batch())
     finally:
         fake.stop()
         fake.stop()  # idempotent
+    # Requests open when the server died: "Server disconnected" (no response came back).
+    expected = httpx.RemoteProtocolError if transport == "httpx" else httpx.ConnectTimeout
+    assert all(isinstance(r, expected) for r in cut), cut
+    assert_refused(after)
 
 
 def test_parallel_slots_bound_running_requests(fake: FakeOllama) -> None:

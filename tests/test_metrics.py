@@ -301,6 +301,15 @@ def test_mcnemar_large_counts_do_not_overflow() -> None:
     assert mcnemar_exact(0, 10_000) == 0.0  # 2**-9999 is below the smallest double
 
 
+def test_mcnemar_matches_the_textbook_formula() -> None:
+    for b in range(25):
+        for c in range(25):
+            n = b + c
+            tail = Fraction(sum(math.comb(n, k) for k in range(min(b, c) + 1)), 2**n)
+            expected = 1.0 if n == 0 else float(min(Fraction(1), 2 * tail))
+            assert mcnemar_exact(b, c) == expected, (b, c)
+
+
 def test_mcnemar_rejects_negative_counts() -> None:
     with pytest.raises(ValueError):
         mcnemar_exact(-1, 3)
