@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import io
 import hashlib
+import io
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
