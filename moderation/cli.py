@@ -136,10 +136,9 @@ def _print_report(report: RunReport) -> None:
         for column in ("id", "comment", "label", "would", "latency"):
             table.add_column(column)
         for d in report.decisions:
-            excerpt = " ".join(d.comment.body.split())[:60]
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
-            table.add_row(str(d.comment.id), excerpt, d.label or "-", would, latency)
+            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, latency)
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"

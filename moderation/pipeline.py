@@ -43,6 +43,30 @@ FLUSH_IDLE_SECONDS = 0.5
 OnDecision = Callable[[Decision], None]
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """What the report keeps of a decision: never the whole body (a backlog can be huge)."""
+
+    comment_id: Any
+    label: str | None
+    outcome: str
+    error: str | None
+    latency: float | None
+    excerpt: str
+
+    @classmethod
+    def of(cls, decision: Decision) -> DecisionRecord:
+        excerpt = " ".join(decision.comment.body[:200].split())[:60]
+        return cls(
+            decision.comment.id,
+            decision.label,
+            decision.outcome,
+            decision.error,
+            decision.latency,
+            excerpt,
+        )
+
+
 @dataclass
 class RunReport:
     """The result of one batch; ``to_json`` is the documented ``--json`` object."""
@@ -50,7 +74,8 @@ class RunReport:
     run_id: str | None
     dry_run: bool
     identity: Identity | None = None
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: list[DecisionRecord] = field(default_factory=list)
+    tally: dict[str, int] = field(default_factory=lambda: {APPROVED: 0, HELD: 0, FAILED: 0})
     skipped: int = 0
     rejected: int = 0
     circuit_open: bool = False
@@ -58,8 +83,12 @@ class RunReport:
     lease_lost: bool = False
     cancelled: bool = False
 
+    def add(self, decision: Decision) -> None:
+        self.decisions.append(DecisionRecord.of(decision))
+        self.tally[decision.outcome] += 1
+
     def count(self, outcome: str) -> int:
-        return sum(1 for d in self.decisions if d.outcome == outcome)
+        return self.tally[outcome]
 
     @property
     def exit_code(self) -> int:
@@ -101,7 +130,7 @@ class RunReport:
             "prompt_hash": self.identity.prompt_hash if self.identity else None,
             "decisions": [
                 {
-                    "comment_id": d.comment.id,
+                    "comment_id": d.comment_id,
                     "label": d.label,
                     "outcome": d.outcome,
                     "error": d.error,
@@ -405,7 +434,7 @@ class _Batch:
                 self.stop.set()
                 raise
         for decision, _ in decisions:
-            self.report.decisions.append(decision)
+            self.report.add(decision)
             if self.on_decision is not None:
                 self.on_decision(decision)
 

@@ -31,7 +31,7 @@ def test_approves_positive_and_neutral_and_holds_negative(db_url: str) -> None:
     assert [bool(v) for v in approved_flags(db_url)] == [True, True, False]
     assert report.to_json()["approved"] == 2 and report.to_json()["held"] == 1
     assert report.exit_code == 0
-    assert [(d.comment.id, d.label, d.outcome) for d in report.decisions] == [
+    assert [(d.comment_id, d.label, d.outcome) for d in report.decisions] == [
         (1, "positive", "approved"),
         (2, "neutral", "approved"),
         (3, "negative", "held"),
@@ -157,7 +157,7 @@ def test_comment_approved_by_a_human_meanwhile_is_left_alone(db_url: str) -> Non
 
     report = run_batch(make_settings(db_url), classifier=FakeClassifier({"nice": approve_first}))
     engine.dispose()
-    assert [(d.comment.id, d.outcome) for d in report.decisions] == [
+    assert [(d.comment_id, d.outcome) for d in report.decisions] == [
         (1, "failed"),
         (2, "approved"),
     ]
@@ -243,7 +243,7 @@ def test_pages_and_concurrency_give_the_same_decisions(sqlite_url: str) -> None:
     fake = FakeClassifier({"bad": NEGATIVE}, slots=8, delay=0.001)
     report = run_batch(make_settings(sqlite_url, batch_size=7), classifier=fake)
     assert sorted(fake.asked) == sorted(bodies)
-    assert sorted((d.comment.id, d.outcome) for d in report.decisions) == [
+    assert sorted((d.comment_id, d.outcome) for d in report.decisions) == [
         (i + 1, "held" if i % 3 == 0 else "approved") for i in range(60)
     ]
 
