@@ -175,9 +175,7 @@ def import_command(
     note = f" (created table {settings.comments_table!r})" if created else ""
     typer.echo(f"imported {inserted} comments into {settings.safe_database_url}{note}")
     if sanitised:
-        typer.echo(
-            f"{sanitised} bodies had characters the database cannot store replaced by U+FFFD"
-        )
+        typer.echo(f"{sanitised} bodies had unstorable characters replaced by U+FFFD")
 
 
 @app.command("history")

@@ -29,7 +29,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE = "moderation_write"
 
 
-def create_engine(url: str) -> Engine:
+def create_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for ``url``; ``read_only`` (dry runs) makes SQLite refuse every write."""
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship with; SQLAlchemy's bare default is psycopg2.
@@ -39,11 +40,13 @@ def create_engine(url: str) -> Engine:
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise DatabaseError(f"cannot use database {parsed.render_as_string()}: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only)
+    elif read_only:
+        engine = engine.execution_options(postgresql_readonly=True)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
@@ -53,7 +56,10 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.text_factory = lambda data: data.decode("utf-8", "replace")
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        if engine.url.database not in (None, "", ":memory:"):
+        if read_only:
+            # Even switching to WAL rewrites the file header: a dry run must not.
+            cursor.execute("PRAGMA query_only = ON")
+        elif engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
 

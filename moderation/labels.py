@@ -64,6 +64,9 @@ _DASH = re.compile(r"\s+[-–—]\s+|\s*—\s*")
 
 _PREFIX = re.compile(r"(?:sentiment|label|answer)[\s*_`]*[:=\-–—]", re.IGNORECASE)
 _THINK_TAG = re.compile(r"<(/?)(think|thinking)>", re.IGNORECASE)
+# A fence opens a line of its own; "```positive```" is an inline code span (as in CommonMark, a
+# backtick fence's info string cannot contain a backtick).
+_FENCE_OPEN = re.compile(r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)")
 _FENCE = re.compile(r"(`{3,}|~{3,})[^\n]*\n(.*?)\n?[ \t]*\1[ \t]*", re.DOTALL)
 _LEADING_WORD = re.compile(r"[A-Za-z]+")
 # Hyphenated and apostrophised words stay whole, so "non-negative" is not "negative" and
@@ -103,7 +106,7 @@ def _parse(text: str, depth: int) -> Label | None:
     answer = answer.strip()
     if not answer:
         return None
-    if answer.startswith(("```", "~~~")):
+    if _FENCE_OPEN.match(answer):
         fenced = _FENCE.fullmatch(answer)
         if fenced:
             return _parse(fenced.group(2), depth + 1)

@@ -8,6 +8,11 @@ here, so that a typo fails with a line number before any server is contacted.
 
 Commands are case-insensitive; values are bare (rest of the line), ``"quoted"`` or
 ``\"\"\"triple-quoted\"\"\"`` (may span lines). No escape sequences are interpreted, as in Ollama.
+
+Where Ollama would quietly build a different model than the file seems to describe, this parser
+refuses instead: text after a closing ``\"\"\"`` (Ollama would run on and swallow the following
+commands into the value), a second ``FROM``, and a scalar ``PARAMETER`` set twice. ``ADAPTER``
+is refused too, because it would mean uploading a file to every host.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ _BOOLS = {
 }
 
 _SPLIT = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
+# The closing quotes of a block are the last three of a run, so a value may end with '"'.
+_BLOCK_END = re.compile(r'"{3,}')
 
 
 @dataclass(frozen=True)
@@ -128,11 +135,11 @@ def load_modelfile(path: str | Path | None = None) -> ModelSpec:
     except OSError as exc:
         raise ModelfileError(f"cannot read Modelfile {target}: {exc.strerror or exc}") from exc
     try:
-        # utf-8-sig: editors on some systems prepend a byte-order mark, which is not a command.
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        bad, line = data[exc.start], data.count(b"\n", 0, exc.start) + 1
         raise ModelfileError(
-            f"Modelfile {target} is not UTF-8 text (invalid byte at offset {exc.start})"
+            f"Modelfile {target} is not UTF-8 text: invalid byte 0x{bad:02x} (line {line})"
         ) from exc
     try:
         return parse_modelfile(text)
@@ -143,7 +150,8 @@ def load_modelfile(path: str | Path | None = None) -> ModelSpec:
 def parse_modelfile(text: str) -> ModelSpec:
     """Parse Modelfile text; every error is one line ending in ``(line N)``."""
     builder = _Builder()
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    # Some editors prepend a byte-order mark and end lines with CRLF; neither is content.
+    lines = [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
     index = 0
     while index < len(lines):
         stripped = lines[index].strip()
@@ -157,7 +165,7 @@ def parse_modelfile(text: str) -> ModelSpec:
 def _parse_command(lines: list[str], index: int, builder: _Builder) -> int:
     """Parse the command starting at ``lines[index]``; returns the index of the next line."""
     lineno = index + 1
-    command, rest = _split(lines[index].strip())
+    command, rest = _split(lines[index])
     keyword = command.lower()
     if keyword not in _COMMANDS:
         raise _error(f"unknown command {command!r}", lineno)
@@ -170,9 +178,10 @@ def _parse_command(lines: list[str], index: int, builder: _Builder) -> int:
     name = ""
     if keyword in ("parameter", "message"):
         name, rest = _split(rest)
-        if not name or not rest:
-            raise _error(f"{keyword.upper()} needs a name and a value", lineno)
-    if not rest:
+        if not name or not rest.strip():
+            needs = "a name and a value" if keyword == "parameter" else "a role and content"
+            raise _error(f"{keyword.upper()} needs {needs}", lineno)
+    if not rest.strip():
         raise _error(f"{keyword.upper()} needs a value", lineno)
     value, next_index = _read_value(lines, index, rest)
     builder.add(keyword, name, value, lineno)
@@ -190,10 +199,13 @@ def _split(text: str) -> tuple[str, str]:
 def _read_value(lines: list[str], index: int, first: str) -> tuple[str, int]:
     """The value that starts with ``first`` on ``lines[index]``, and the next line's index.
 
-    Same rule as Ollama: a value ends at the first line break where the whitespace-trimmed
-    text read so far is complete (bare, or with its closing quotes); otherwise the line break
-    belongs to the value and reading goes on. The inside of quotes is kept verbatim.
+    Same rule as Ollama for bare and ``"``-quoted values: a value ends at the first line break
+    where the whitespace-trimmed text read so far is complete (bare, or ending with its closing
+    quote, so ``"say "hi""`` is ``say "hi"``); otherwise the line break belongs to the value and
+    reading goes on. The inside of quotes is kept verbatim.
     """
+    if first.startswith('"""'):
+        return _read_block(lines, index, first[3:])
     buffer = first
     current = index
     while True:
@@ -202,18 +214,36 @@ def _read_value(lines: list[str], index: int, first: str) -> tuple[str, int]:
             return value, current + 1
         current += 1
         if current >= len(lines):
-            quote = '"""' if buffer.strip().startswith('"""') else '"'
-            raise _error(f"unterminated {quote} value", index + 1)
+            raise _error('unterminated " value', index + 1)
         buffer += "\n" + lines[current]
+
+
+def _read_block(lines: list[str], index: int, first: str) -> tuple[str, int]:
+    """A ``\"\"\"`` value; ``first`` is what follows the opening quotes on ``lines[index]``.
+
+    The value ends at the first closing quotes. Ollama instead looks for a line that *ends*
+    with them, so ``SYSTEM \"\"\"…\"\"\" # note`` would silently take in every following command
+    up to the next block; here text after the closing quotes is an error.
+    """
+    parts: list[str] = []
+    current, lineno = first, index + 1
+    while True:
+        end = _BLOCK_END.search(current)
+        if end is not None:
+            parts.append(current[: end.end() - 3])
+            if current[end.end() :].strip():
+                raise _error('text after closing """', lineno)
+            return "\n".join(parts), lineno
+        parts.append(current)
+        if lineno >= len(lines):
+            raise _error('unterminated """ value', index + 1)
+        current, lineno = lines[lineno], lineno + 1
 
 
 def _unquote(text: str) -> str | None:
     """The value inside its quotes, the text itself if bare, or None if a quote is open."""
-    for quote in ('"""', '"'):
-        if text.startswith(quote):
-            if len(text) >= 2 * len(quote) and text.endswith(quote):
-                return text[len(quote) : -len(quote)]
-            return None
+    if text.startswith('"'):
+        return text[1:-1] if len(text) >= 2 and text.endswith('"') else None
     return text
 
 
@@ -263,8 +293,8 @@ class _Builder:
             self.parameters.setdefault(name, []).append(typed)
             return
         if name in self.parameters:
-            # Ollama would silently keep the first value; a repeat is almost always an edit
-            # that forgot to remove the old line, so say so instead of guessing.
+            # Ollama would silently keep the last value; a repeat is almost always an edit
+            # that forgot to remove the old line, so say so instead of guessing which.
             first = self.parameter_lines[name]
             raise _error(f"parameter {name!r} is already set on line {first}", lineno)
         self.parameters[name] = typed

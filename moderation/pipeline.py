@@ -185,7 +185,7 @@ async def run_batch_async(
     cancel: threading.Event | None = None,
     scheduled_for: float | None = None,
 ) -> RunReport:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, read_only=dry_run)
     try:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)

@@ -12,8 +12,9 @@ Behaviour
 * Known models come from ``models`` (name -> digest or ``None`` to derive one); a name
   without a tag means ``:latest``. ``/api/create`` adds to that mapping.
 * The first generate/chat request that touches a model (a warm-up with an empty prompt, or
-  a real one) waits ``load_latency`` seconds, as a cold load does; requests arriving during
-  that load wait for the same load. ``{"unload": true}`` in a config change forgets loads.
+  a real one) after start or after a statistics reset waits ``load_latency`` seconds, as a
+  cold load does; requests arriving during that load wait for the same load.
+  ``{"unload": true}`` in a config change forgets loads without touching the statistics.
 * An empty prompt on ``/api/generate`` only loads the model: it answers at once with
   ``done_reason: "load"`` and does not take a slot.
 * Other generate/chat requests wait for one of ``parallel`` slots, hold it ``latency``
@@ -27,16 +28,18 @@ Behaviour
   ``{"error": "pull model manifest: file does not exist"}``, the error the real server
   gives for a base it cannot find locally or in the registry.
 
-Faults are checked before answer rules, after the unknown-model check, on every
-generate/chat request for a known model, warm-ups included. A fault rule matches by
-``contains`` (substring of the prompt, as for rules; ``""`` matches everything),
-``every`` (every Nth generate/chat request since the last statistics reset) or ``first``
-(the first N of them); ``times`` limits how often a rule fires. Kinds:
+Faults are checked before answer rules, after the unknown-model check, on generate/chat
+requests for a known model with a non-empty prompt (warm-ups are never faulted, so a client
+that warms up first sees the same fault sequence as one that does not). A fault rule
+matches by ``contains`` (substring of the prompt, as for rules; ``""`` matches everything),
+``every`` (every Nth such request since the last statistics reset) or ``first`` (the first
+N of them); ``times`` limits how often a rule fires. Kinds:
 
-``status``   answer ``status`` (default 500) with JSON ``body`` (default ``{"error": ...}``)
+``status``   answer ``status`` (default 500) with JSON ``body`` (default
+             ``{"error": "injected"}``)
 ``hang``     never answer, without holding a slot, until the client disconnects
 ``reset``    abort the TCP connection without sending any HTTP response
-``garbage``  answer 200 with ``text/html`` that is not JSON
+``garbage``  answer 200 with ``text/html`` body ``<html>oops</html>``
 
 What the real ``ollama`` client (0.6.x) raises for each, per transport (asserted in
 ``tests/test_fakeollama.py``):
@@ -60,9 +63,14 @@ garbage          ``json.JSONDecodeError`` from   same (``json.JSONDecodeError``,
                  ``json.loads`` per line
 hang (client     ``httpx.ReadTimeout``           ``httpx.ReadTimeout``
 timeout)
-dead server      builtin ``ConnectionError``     builtin ``ConnectionError`` (the
-                 (the client maps                transport maps ``ClientConnectorError``
-                 ``httpx.ConnectError``)         to ``httpx.ConnectError``)
+dead server      builtin ``ConnectionError``     ``httpx.ConnectTimeout`` ("Cannot
+(refused)        (the client maps                connect to host ..."): the transport
+                 ``httpx.ConnectError``)         maps ``ClientConnectorError`` through
+                                                 its ``ClientConnectionError`` entry too,
+                                                 so the client's ``ConnectionError``
+                                                 never appears
+killed while     ``httpx.RemoteProtocolError``   ``httpx.ConnectTimeout``
+answering
 ===============  ==============================  =======================================
 
 Control endpoints (not part of Ollama): ``GET /_fake/stats``, ``POST /_fake/config`` (a
@@ -96,6 +104,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -281,6 +290,8 @@ class _State:
         self.rejected_busy = 0
         for fault in self.faults:
             fault.used = 0
+        # A reset starts a new scenario, and scenarios that measure a cold start need one.
+        self.loaded.clear()
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -454,10 +465,21 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
         messages = body.get("messages") or []
         users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         prompt = str(users[-1].get("content") or "") if users else ""
-        load_only = not messages
+        load_only = not prompt
     else:
         prompt = str(body.get("prompt") or "")
         load_only = not prompt
+    if load_only:
+        # Ollama's way of loading a model without generating anything: no slot, no faults,
+        # and not counted in flight, so warm-ups do not disturb the concurrency figures.
+        await state.load(model.name)
+        state.completed += 1
+        loaded: dict[str, Any] = {"model": name, "created_at": _now()}
+        if chat:
+            loaded["message"] = {"role": "assistant", "content": ""}
+        else:
+            loaded["response"] = ""
+        return web.json_response({**loaded, "done": True, "done_reason": "load"})
     text = prompt.lower()
     state.answering += 1
     state.in_flight += 1
@@ -469,15 +491,6 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
             state.faults_served += 1
             return await _fault(request, fault)
         load_ns = await state.load(model.name)
-        if load_only:
-            # Ollama's way of loading a model without generating anything.
-            state.completed += 1
-            loaded: dict[str, Any] = {"model": name, "created_at": _now()}
-            if chat:
-                loaded["message"] = {"role": "assistant", "content": ""}
-            else:
-                loaded["response"] = ""
-            return web.json_response({**loaded, "done": True, "done_reason": "load"})
         slots = state.slots
         if slots.locked():
             if state.waiting >= state.max_queue:
@@ -535,12 +548,10 @@ async def _fault(request: web.Request, fault: dict[str, Any]) -> web.StreamRespo
     kind = fault.get("kind", "status")
     if kind == "status":
         status = int(fault.get("status", 500))
-        body = fault.get("body") or {"error": f"injected fault (HTTP {status})"}
+        body = fault.get("body") or {"error": "injected"}
         return web.json_response(body, status=status)
     if kind == "garbage":
-        return web.Response(
-            status=200, text="<html>oops: not JSON</html>", content_type="text/html"
-        )
+        return web.Response(status=200, text="<html>oops</html>", content_type="text/html")
     if kind == "reset":
         if request.transport is not None:
             request.transport.abort()
@@ -673,6 +684,11 @@ class FakeOllama:
         self.config = config
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        # The child's stderr goes to an unlinked temporary file rather than a pipe: a pipe
+        # nobody drains would block the server once it fills, and the file lets a failed
+        # start (or a test) show the child's traceback.
+        self._stderr: Any = None
+        self._stderr_text = ""
 
     def start(self) -> FakeOllama:
         if self._proc is not None:
@@ -691,6 +707,7 @@ class FakeOllama:
             "--config-json",
             json.dumps(self.config),
         ]
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
         # A session of its own: stop() and kill() signal the whole group, so nothing is left.
         self._proc = subprocess.Popen(
             command,
@@ -698,15 +715,26 @@ class FakeOllama:
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=self._stderr,
             start_new_session=True,
         )
         atexit.register(self.stop)
         try:
             self.port = self._read_port()
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}; its stderr:\n{self.stderr()}") from None
         except BaseException:
             self.stop()
             raise
         return self
+
+    def stderr(self) -> str:
+        """What the server wrote to stderr so far (tracebacks of failed handlers)."""
+        if self._stderr is None:
+            return self._stderr_text
+        self._stderr.seek(0)
+        return str(self._stderr.read().decode(errors="replace"))
 
     def _read_port(self) -> int:
         assert self._proc is not None and self._proc.stdout is not None
@@ -725,10 +753,7 @@ class FakeOllama:
             chunk = os.read(fd, 4096)
             if not chunk:
                 code = self._proc.wait(timeout=5)
-                raise RuntimeError(
-                    f"fake Ollama server exited with code {code} before listening "
-                    "(its traceback is on stderr)"
-                )
+                raise RuntimeError(f"fake Ollama server exited with code {code} before listening")
             seen += chunk
         line = seen.split(b"\n", 1)[0].decode()
         if not line.startswith("LISTENING "):
@@ -796,6 +821,11 @@ class FakeOllama:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+        if self._stderr is not None:
+            # Keep what the child said, but not an open file per stopped server.
+            self._stderr_text = self.stderr()
+            self._stderr.close()
+            self._stderr = None
         # Keep the port and process for inspection, but forget the child once it is gone.
         self._proc = None
         atexit.unregister(self.stop)

@@ -131,17 +131,18 @@ def test_create_registers_the_model_and_remembers_the_request(
     assert streamed[-1] == "success" and len(streamed) > 1
 
 
-def test_create_errors_like_ollama(client: ollama.Client) -> None:
+def test_create_errors_like_ollama(client: ollama.Client, fake: FakeOllama) -> None:
     with pytest.raises(ollama.ResponseError) as neither:
         client.create(model="judge", system="no base")
     assert neither.value.status_code == 400
     assert neither.value.error == "neither 'from' or 'files' was specified"
-    # Current Ollama ignores a `modelfile` field, so such a body has neither either.
-    with pytest.raises(ollama.ResponseError) as modelfile_only:
-        client._request_raw(
-            "POST", "/api/create", json={"model": "judge", "modelfile": f"FROM {BASE}"}
-        )
-    assert modelfile_only.value.status_code == 400
+    # Current Ollama ignores a `modelfile` field (old clients sent one), so such a body has
+    # neither either; the current client cannot send it, hence plain httpx.
+    modelfile_only = httpx.post(
+        fake.url + "/api/create", json={"model": "judge", "modelfile": f"FROM {BASE}"}
+    )
+    assert modelfile_only.status_code == 400
+    assert modelfile_only.json() == {"error": "neither 'from' or 'files' was specified"}
     with pytest.raises(ollama.ResponseError) as no_base:
         client.create(model="judge", from_="never-pulled:7b")
     assert no_base.value.status_code == 500 and no_base.value.error == BASE_MISSING
@@ -163,7 +164,7 @@ def test_generate_and_chat_follow_the_rules(client: ollama.Client, fake: FakeOll
     )
     assert replied.message.role == "assistant" and replied.message.content == POS
     chunks = list(client.generate(model="sentiments", prompt="IDIOT!", stream=True))
-    assert "".join(c.response for c in chunks) == NEG and chunks[-1].done
+    assert "".join(c.response or "" for c in chunks) == NEG and chunks[-1].done
     stats = fake.stats()
     assert stats["generate_bodies"][0]["format"] == SCHEMA
     assert stats["requests"] == {"/api/generate": 3, "/api/chat": 1}
@@ -183,6 +184,10 @@ def test_load_latency_only_on_the_first_request(client: ollama.Client, fake: Fak
     fake.configure(unload=True)  # a cold model again: a real request pays the load too
     answer = client.generate(model="sentiments", prompt="hello")
     assert (answer.load_duration or 0) >= 400_000_000
+    fake.reset_stats()  # a statistics reset starts cold as well
+    started = time.perf_counter()
+    client.generate(model="sentiments", prompt="")
+    assert time.perf_counter() - started >= 0.4
 
 
 def test_status_faults_by_content_order_and_count(client: ollama.Client, fake: FakeOllama) -> None:
@@ -269,6 +274,31 @@ def test_streaming_calls_see_faults_too(client: ollama.Client, fake: FakeOllama)
             )
         )
     assert caught.value.status_code == 503
+
+
+def test_fault_defaults_and_warm_ups(client: ollama.Client, fake: FakeOllama) -> None:
+    fake.configure(
+        faults=[
+            {"contains": "", "kind": "status", "status": 500, "times": 1},
+            {"contains": "x", "kind": "garbage"},
+        ]
+    )
+    # Warm-ups are never faulted and do not use up a fault's `times`.
+    assert client.generate(model="sentiments", prompt="").done_reason == "load"
+    with pytest.raises(ollama.ResponseError) as caught:
+        client.generate(model="sentiments", prompt="hi")
+    assert caught.value.status_code == 500 and caught.value.error == "injected"
+    assert client.generate(model="sentiments", prompt="hi").response == POS  # times: 1
+    raw = httpx.post(fake.url + "/api/generate", json={"model": "sentiments", "prompt": "x"})
+    assert raw.status_code == 200 and raw.text == "<html>oops</html>"
+    stats = fake.stats()
+    assert stats["faults_served"] == 2 and stats["peak_in_flight"] == 1
+
+
+def test_a_failed_start_reports_the_childs_stderr() -> None:
+    # The parent passes values through unchecked, so the child's own error must surface.
+    with pytest.raises(RuntimeError, match="ValueError"):
+        FakeOllama(parallel="many").start()
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
