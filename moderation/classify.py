@@ -188,17 +188,43 @@ def _is_transient_cause(exc: BaseException) -> bool:
     if isinstance(exc, ollama.ResponseError):
         return exc.status_code in (429, 502, 503, 504)
     # A reset or a refused connection; not a timeout, which already spent the budget.
-    return isinstance(exc, ConnectionError | httpx.RemoteProtocolError | httpx.ReadError)
+    return _wire_failure(exc) in ("refused", "reset")
+
+
+def _wire_failure(exc: BaseException) -> str | None:
+    """'refused', 'reset', 'timeout' or None, whichever transport raised it.
+
+    The httpx transport gives ConnectionError (via the ollama client) or RemoteProtocolError;
+    httpx-aiohttp maps both a refused connection and a dropped one to ConnectTimeout, so the
+    aiohttp exception it chains is what tells them apart.
+    """
+    import aiohttp
+
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return "refused"
+    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return "reset"
+    if isinstance(exc, ConnectionError):
+        return "refused"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "reset"
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return "timeout"
+    return None
 
 
 def describe(exc: BaseException, timeout: float | None = None) -> str:
     """A short, storable reason for a failed call (no secrets, no huge bodies)."""
     if isinstance(exc, ollama.ResponseError):
         return f"HTTP {exc.status_code}: {str(exc.error)[:200]}"
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return f"timed out after {timeout:g}s" if timeout else "timed out"
-    if isinstance(exc, ConnectionError):
+    wire = _wire_failure(exc)
+    if wire == "refused":
         return "connection refused"
+    if wire == "reset":
+        return "connection reset by the server"
+    if wire == "timeout":
+        return f"timed out after {timeout:g}s" if timeout else "timed out"
     if isinstance(exc, httpx.TransportError):
         return f"connection error: {type(exc).__name__}"
     if isinstance(exc, json.JSONDecodeError | ValueError):

@@ -49,7 +49,8 @@ def postgres_base_url() -> str:
 def postgres_url() -> Iterator[str]:
     base = postgres_base_url()
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(_psycopg(base))
+    # No pool: a test may terminate every backend, and teardown must still get a connection.
+    engine = sa.create_engine(_psycopg(base), poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in base else "?"

@@ -173,6 +173,7 @@ def test_server_faults_fail_closed(tmp_path: Path, ollama: FakeOllama) -> None:
     }
     assert decisions[1]["error"] == "HTTP 500: x"
     assert decisions[3]["error"] == "timed out after 1s"
+    assert decisions[4]["error"] == "connection reset by the server"
     assert read_table(url, "SELECT approved FROM comments ORDER BY id") == [(0,)] * 4 + [(1,)]
     errors = read_table(
         url, "SELECT comment_id, error FROM moderation_decisions WHERE outcome = 'failed'"
@@ -186,7 +187,7 @@ def test_unreachable_server_exits_4_and_changes_nothing(tmp_path: Path) -> None:
     result = moderate(env=env_for(url, f"http://127.0.0.1:{free_port()}"))
     assert result.returncode == 4
     assert result.stderr.strip().count("\n") == 0
-    assert "unreachable" in result.stderr
+    assert "unreachable: connection refused" in result.stderr
     assert read_table(url, "SELECT approved FROM comments") == [(0,)]
 
 
