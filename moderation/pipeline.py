@@ -319,8 +319,9 @@ class _Batch:
             if unfinished:
                 self.report.deadline_reached = True
                 log.warning("batch deadline of %ss reached; the rest stays pending", deadline)
-            if producer.done() and not producer.cancelled() and producer.exception():
-                raise producer.exception()  # type: ignore[misc]
+            for task in (producer, *workers):
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
         finally:
             for task in [*workers, producer]:
                 task.cancel()
@@ -347,6 +348,7 @@ class _Batch:
 
     async def _queue_pending(self, work: asyncio.Queue[_Work | None]) -> None:
         queued = 0
+        warmed = False
         pages = self.comments.pending_pages(self.engine, self.settings.batch_size)
         while not self.stop.is_set():
             page = await asyncio.to_thread(next, pages, None)
@@ -355,6 +357,9 @@ class _Batch:
             for item in await asyncio.to_thread(self._select, page):
                 if self.stop.is_set() or (self.limit is not None and queued >= self.limit):
                     return
+                if not warmed:
+                    await self.classifier.warm_up()
+                    warmed = True
                 await work.put(item)
                 queued += 1
 

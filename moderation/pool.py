@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from .classify import (
@@ -40,6 +41,7 @@ class Classifier(Protocol):
     circuit_open: bool
 
     async def prepare(self) -> Identity: ...
+    async def warm_up(self) -> None: ...
     async def classify(self, text: str) -> Verdict: ...
     async def close(self) -> None: ...
 
@@ -63,36 +65,44 @@ class OllamaClassifier:
         self._freed = asyncio.Condition()
 
     async def prepare(self) -> Identity:
-        """Check the model and warm it up on every host; drop hosts that cannot serve."""
+        """Check the model on every host (cheap: one listing); drop hosts that cannot serve."""
         model = self.settings.model
-        results = await asyncio.gather(
-            *(self._prepare_host(host, model) for host in self.hosts), return_exceptions=True
-        )
-        ready = [h for h, r in zip(self.hosts, results, strict=True) if r is None]
+        await self._on_every_host(lambda host: host.check_model(model))
+        return self._identity(model)
+
+    async def warm_up(self) -> None:
+        """Load the model everywhere before the first comment; skipped when there is no work,
+        so an hourly run with nothing pending never makes Ollama load the model."""
+        model = self.settings.model
+        await self._on_every_host(lambda host: host.warm_up(model))
+
+    async def _on_every_host(self, action: Callable[[OllamaHost], Awaitable[object]]) -> None:
+        results = await asyncio.gather(*(action(h) for h in self.hosts), return_exceptions=True)
+        ready = [
+            h for h, r in zip(self.hosts, results, strict=True) if not isinstance(r, BaseException)
+        ]
         errors = [r for r in results if isinstance(r, BaseException)]
         if not ready:
             missing = [e for e in errors if isinstance(e, ModelMissing)]
             raise (missing or errors)[0]
         for host, result in zip(self.hosts, results, strict=True):
-            if result is not None:
+            if isinstance(result, BaseException):
                 log.warning("leaving out %s for this batch: %s", host.url, result)
-        digests = {host.digest for host in ready}
+        self.hosts = ready
+        self.slots = sum(host.slots for host in ready)
+        self._busy = {host.url: 0 for host in ready}
+
+    def _identity(self, model: str) -> Identity:
+        digests = {host.digest for host in self.hosts}
         if len(digests) > 1:
             raise ConfigurationError(
                 f"the hosts serve different versions of {model!r}; "
                 "run `moderate model create` against each of them"
             )
-        self.hosts = ready
-        self.slots = sum(host.slots for host in ready)
-        self._busy = {host.url: 0 for host in ready}
         options = dict(REQUEST_OPTIONS)
         if self.settings.structured_output:
             options["format"] = LABEL_SCHEMA
-        return Identity(model, ready[0].digest, self.prompt.hash, options)
-
-    async def _prepare_host(self, host: OllamaHost, model: str) -> None:
-        await host.check_model(model)
-        await host.warm_up(model)
+        return Identity(model, self.hosts[0].digest, self.prompt.hash, options)
 
     async def classify(self, text: str) -> Verdict:
         prompt = self.prompt.render(text, self.settings.max_comment_chars)

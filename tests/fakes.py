@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from moderation.labels import Label, parse_label
-
 from moderation.classify import Verdict
+from moderation.labels import Label, parse_label
 from moderation.store import Identity
 
 Answer = str | Exception | Callable[[str], str]
@@ -37,9 +36,13 @@ class FakeClassifier:
         self.server_errors = server_errors or set()
         self.asked: list[str] = []
         self.closed = False
+        self.warm_ups = 0
 
     async def prepare(self) -> Identity:
         return Identity("sentiments", self.digest, self.prompt_hash, {"temperature": 0.0})
+
+    async def warm_up(self) -> None:
+        self.warm_ups += 1
 
     async def classify(self, text: str) -> Verdict:
         self.asked.append(text)

@@ -54,6 +54,7 @@ def classify(texts: list[str], **overrides: Any) -> tuple[Any, list[Any]]:
         classifier = OllamaClassifier(settings(**overrides), load_prompt("classify.j2"))
         try:
             identity = await classifier.prepare()
+            await classifier.warm_up()
             return identity, [await classifier.classify(t) for t in texts]
         finally:
             await classifier.close()

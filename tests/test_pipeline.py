@@ -262,3 +262,10 @@ def test_without_auto_migrate_the_tables_must_exist(sqlite_url: str) -> None:
     create_site_table(sqlite_url, ["x"])
     with pytest.raises(ConfigurationError, match="moderate db upgrade"):
         run_batch(make_settings(sqlite_url, auto_migrate=False), classifier=FakeClassifier())
+
+
+def test_nothing_pending_never_loads_the_model(db_url: str) -> None:
+    create_site_table(db_url, ["old"], approved={1})
+    fake = FakeClassifier()
+    report = run_batch(make_settings(db_url), classifier=fake)
+    assert fake.warm_ups == 0 and fake.asked == [] and report.exit_code == 0
