@@ -31,6 +31,7 @@ from .errors import (
     TickAlreadyRun,
 )
 from .lease import Lease
+from .logs import current_run_id
 from .pool import Classifier, OllamaClassifier
 from .prompts import load_prompt
 from .settings import Settings
@@ -246,6 +247,7 @@ class _Batch:
 
     async def run(self) -> RunReport:
         report = self.report
+        current_run_id.set(report.run_id)  # every log line of this batch carries it
         if self.lease is not None:
             assert report.run_id is not None
             token = await asyncio.to_thread(self.lease.acquire, report.run_id)
@@ -256,11 +258,25 @@ class _Batch:
                 raise
         try:
             self.identity = report.identity = await self.classifier.prepare()
+            log.info(
+                "batch started on %s: model %s (%s), prompt %s%s",
+                self.settings.safe_database_url,
+                self.identity.model,
+                (self.identity.model_digest or "?")[:12],
+                self.identity.prompt_hash[:12],
+                " (dry run)" if self.dry_run else "",
+            )
             await self._process()
         except BaseException as exc:
             await self._finish(exc)
             raise
         await self._finish(None)
+        counts = report.counts()
+        log.info(
+            "batch %s: %d considered, %d approved, %d held, %d failed, %d skipped",
+            report.status,
+            *(counts[k] for k in ("considered", "approved", "held", "failed", "skipped")),
+        )
         return report
 
     def _start_run(self, token: int) -> None:
@@ -439,6 +455,13 @@ class _Batch:
                 self.stop.set()
                 raise
         for decision, _ in decisions:
+            log.debug(
+                "comment %s: %s -> %s%s",
+                decision.comment.id,
+                decision.label,
+                decision.outcome,
+                f" ({decision.error})" if decision.error else "",
+            )
             self.report.add(decision)
             if self.on_decision is not None:
                 self.on_decision(decision)
