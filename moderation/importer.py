@@ -7,6 +7,7 @@ a bad line 90,000 lines in leaves the database exactly as it was.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .errors import ConfigurationError
 from .settings import Settings
 
 CHUNK = 1000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def read_bodies(path: Path) -> Iterator[tuple[int, str]]:
@@ -53,7 +55,7 @@ def _body(line: str, number: int, path: Path) -> str:
 def sanitise(body: str, dialect: str) -> str:
     """Make a body storable: lone surrogates (valid in JSON, not in UTF-8) and, on PostgreSQL,
     NUL characters (its text type cannot hold them) become U+FFFD."""
-    clean = body.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(body) else body
+    clean = _SURROGATE.sub("\ufffd", body) if _has_surrogates(body) else body
     if dialect == "postgresql" and "\x00" in clean:
         clean = clean.replace("\x00", "\ufffd")
     return clean

@@ -1,0 +1,59 @@
+"""Settings: defaults, environment names, hosts, validation, hidden passwords."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from moderation.settings import HostSpec, Settings
+
+
+def test_defaults_match_the_documented_contract() -> None:
+    s = Settings()
+    assert s.database_url == "sqlite:///moderation.db"
+    assert s.hosts == [HostSpec("http://127.0.0.1:11434", 1)]
+    assert (s.model, s.timeout, s.load_timeout, s.concurrency) == ("sentiments", 30, 300, 1)
+    assert (s.comments_table, s.comments_id_column) == ("comments", "id")
+    assert (s.comments_body_column, s.comments_approved_column) == ("body", "approved")
+
+
+def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODERATION_DATABASE_URL", "postgresql://u:pw@db/site")
+    monkeypatch.setenv("OLLAMA_HOST", "gpu:11434")
+    monkeypatch.setenv("MODERATION_MODEL", "other")
+    monkeypatch.setenv("MODERATION_TIMEOUT", "7.5")
+    monkeypatch.setenv("MODERATION_CONCURRENCY", "4")
+    monkeypatch.setenv("MODERATION_COMMENTS_APPROVED_VALUE", "1")
+    monkeypatch.setenv("MODERATION_COMMENTS_PENDING_VALUE", "0")
+    s = Settings()
+    assert s.hosts == [HostSpec("http://gpu:11434", 4)]
+    assert (s.model, s.timeout) == ("other", 7.5)
+    assert (s.comments_approved_value, s.comments_pending_value) == ("1", "0")
+    assert s.safe_database_url == "postgresql://u:***@db/site"
+
+
+def test_several_hosts_each_with_its_own_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOSTS", "http://a:11434*8, b:11434 ,http://c:1/*2")
+    monkeypatch.setenv("MODERATION_CONCURRENCY", "3")
+    assert Settings().hosts == [
+        HostSpec("http://a:11434", 8),
+        HostSpec("http://b:11434", 3),
+        HostSpec("http://c:1", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"timeout": 0}, "greater than 0"),
+        ({"concurrency": 0}, "greater than or equal to 1"),
+        ({"comments_approved_value": "1"}, "set both"),
+        ({"comments_approved_value": "x", "comments_pending_value": "x"}, "must differ"),
+        ({"deadline": 100, "lease_seconds": 50}, "shorter than"),
+        ({"ollama_hosts": ["http://a*0"]}, "concurrency after"),
+        ({"database_url": "not a url"}, "not a valid database URL"),
+    ],
+)
+def test_invalid_settings_are_refused(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**values)  # type: ignore[arg-type]
