@@ -95,7 +95,9 @@ def _open(path: Path) -> str:
 
 
 def _read_jsonl(path: Path) -> Iterator[Fixture]:
-    for number, line in enumerate(_open(path).splitlines(), start=1):
+    # Only "\n" ends a JSON Lines record: str.splitlines() would also split at U+2028 and
+    # U+0085, which JSON allows unescaped inside strings.
+    for number, line in enumerate(_open(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -249,7 +251,9 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
         try:
             entries.append(json.loads(line))
         except json.JSONDecodeError:

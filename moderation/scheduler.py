@@ -26,12 +26,12 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
-def parse_duration(text: str | float) -> float:
+def parse_duration(text: str | float, *, allow_zero: bool = False) -> float:
     """'90', '45s', '30m', '1h', '1.5h' -> seconds."""
     if isinstance(text, int | float):
         return float(text)
     match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
+    if not match or float(match.group(1)) < 0 or (float(match.group(1)) == 0 and not allow_zero):
         raise ConfigurationError(f"invalid duration {text!r}; use e.g. 90s, 30m or 1h")
     return float(match.group(1)) * _UNITS[match.group(2)]
 
@@ -64,7 +64,7 @@ class PeriodicModerator:
 
             if not croniter.is_valid(cron):
                 raise ConfigurationError(f"invalid cron expression {cron!r}")
-        self.jitter = parse_duration(jitter) if jitter else 0.0
+        self.jitter = parse_duration(jitter, allow_zero=True)
         self.run_now = run_now
         self.on_report = on_report
         self._batch = batch

@@ -31,6 +31,11 @@ from tests.fakeollama import FakeOllama
 pytestmark = pytest.mark.integration
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+if not CORPORA.is_dir():
+    pytest.skip(
+        f"the shared corpora are not here ({CORPORA}); they sit beside the repository in CI",
+        allow_module_level=True,
+    )
 # Rows as documented in shared/corpora/README.md; a changed file must fail loudly here
 # rather than quietly shift every expected count.
 DOCUMENTED_ROWS = {"sentimp21.jsonl": 1389, "opensentimentcorpus_ru.jsonl": 4487}
@@ -41,12 +46,6 @@ RULES = [
 ]
 PARALLEL = "8"
 OPEN, CLOSE = "<comment>\n", "\n</comment>"
-
-if not CORPORA.is_dir():
-    pytest.skip(
-        f"the shared corpora are not here ({CORPORA}); they sit beside the repository in CI",
-        allow_module_level=True,
-    )
 
 
 def expected_label(text: str) -> str:
@@ -141,7 +140,7 @@ def classified_prompts(ollama: FakeOllama) -> list[str]:
 
 
 def between_markers(prompt: str) -> str:
-    head, opened, rest = prompt.partition(OPEN)
+    _, opened, rest = prompt.partition(OPEN)
     inner, closed, _ = rest.rpartition(CLOSE)
     assert opened and closed, f"no comment markers in {prompt!r}"
     return inner
@@ -187,7 +186,13 @@ def batch_and_check(url: str, corpus: Corpus, ollama: FakeOllama, cwd: Path) -> 
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     counts = {k: report[k] for k in ("considered", "approved", "held", "failed", "skipped")}
-    assert counts == {"considered": n, "approved": n - held, "held": held, "failed": 0, "skipped": 0}
+    assert counts == {
+        "considered": n,
+        "approved": n - held,
+        "held": held,
+        "failed": 0,
+        "skipped": 0,
+    }
     assert report["status"] == "done"
 
     # Ids are 1..N in file order (a fresh table), so each decision is checked against its text.
@@ -196,6 +201,10 @@ def batch_and_check(url: str, corpus: Corpus, ollama: FakeOllama, cwd: Path) -> 
     assert labels == {i: expected_label(t) for i, t in enumerate(corpus.texts, start=1)}
 
     assert read_table(url, "SELECT count(*) FROM comments WHERE approved") == [(n - held,)]
+    pending = read_table(url, "SELECT id FROM comments WHERE NOT approved ORDER BY id")
+    assert [row[0] for row in pending] == sorted(
+        i for i, label in labels.items() if label == "negative"
+    )
     per_comment = read_table(
         url, "SELECT comment_id, count(*) FROM moderation_decisions GROUP BY comment_id"
     )

@@ -28,6 +28,10 @@ def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
+def test_jitter_may_be_zero() -> None:
+    assert PeriodicModerator(Settings(), every="1h", jitter="0").jitter == 0.0
+
+
 @pytest.mark.parametrize("text", ["", "h", "-1s", "0", "1 week"])
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ConfigurationError):
