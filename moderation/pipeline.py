@@ -318,6 +318,8 @@ class _Batch:
             log.error("could not record the end of run %s: %s", report.run_id, exc)
 
     async def _process(self) -> None:
+        # Twice the slots: a worker never waits for the producer, and memory does not grow
+        # with the backlog.
         work: asyncio.Queue[_Work | None] = asyncio.Queue(
             maxsize=max(2 * self.classifier.slots, 16)
         )
