@@ -45,6 +45,7 @@ def eval_command(
 ) -> None:
     """Evaluate the model and prompt against labelled fixtures (writes nothing to the database)."""
     from . import evaluate as ev
+    from .prompts import load_prompt
 
     settings = load_settings()
     history_path = Path(settings.eval_history)
@@ -57,10 +58,14 @@ def eval_command(
         base = ev.Variant(model or settings.model, prompt or settings.prompt)
         if modelfile is not None:
             base = _build_variant_model(settings, modelfile, base)
+        # Parse the second variant and load both prompts before asking anything: a typo in
+        # --compare must not surface only after the first variant's whole run.
+        second = ev.Variant.parse(compare_spec, base) if compare_spec else None
+        for variant in (base, second):
+            if variant is not None:
+                load_prompt(variant.prompt)
         main = _run(settings, base, items, show=not as_json)
-        other = None
-        if compare_spec:
-            other = _run(settings, ev.Variant.parse(compare_spec, base), items, show=not as_json)
+        other = None if second is None else _run(settings, second, items, show=not as_json)
     result = ev.summary(main, paths, other)
     ev.save_history(history_path, result)
     if report is not None:
@@ -109,7 +114,11 @@ def _gate_failures(
     if min_accuracy is not None and (accuracy is None or accuracy < min_accuracy):
         failures.append(f"accuracy {_pct(accuracy)} is below {_pct(min_accuracy)}")
     rate = result.get("false_approval_rate")
-    if max_false_approval is not None and rate is not None and rate > max_false_approval:
+    # Without negative fixtures the rate cannot be measured; like accuracy above, a gate that
+    # cannot be checked fails rather than passing silently.
+    if max_false_approval is not None and rate is None:
+        failures.append("false-approval rate n/a: no negative fixtures")
+    elif max_false_approval is not None and rate is not None and rate > max_false_approval:
         failures.append(f"false-approval rate {_pct(rate)} is above {_pct(max_false_approval)}")
     return failures
 

@@ -66,15 +66,22 @@ def default_fixture_paths() -> list[Path]:
 def load_fixtures(paths: Sequence[Path]) -> list[Fixture]:
     """Every file read and validated before anything is evaluated."""
     fixtures: list[Fixture] = []
+    seen: dict[str, str] = {}  # id -> "path:line" of its first occurrence
     for path in paths:
         reader = _read_csv if path.suffix.lower() == ".csv" else _read_jsonl
-        fixtures.extend(reader(path))
+        for number, fixture in reader(path):
+            # Name the line of the second occurrence, like every other fixture error: in a
+            # file of hundreds of lines a bare list of ids leaves the user searching.
+            if fixture.id in seen:
+                raise FixtureError(
+                    f"{path}:{number}: duplicate fixture id {fixture.id!r} "
+                    f"(first at {seen[fixture.id]})"
+                )
+            seen[fixture.id] = f"{path}:{number}"
+            fixtures.append(fixture)
     if not fixtures:
-        raise FixtureError("no fixtures to evaluate")
-    ids = [f.id for f in fixtures]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
-    if duplicates:
-        raise FixtureError(f"duplicate fixture ids: {', '.join(duplicates[:5])}")
+        names = ", ".join(str(p) for p in paths) or "no files given"
+        raise FixtureError(f"no fixtures to evaluate ({names})")
     return fixtures
 
 
@@ -87,14 +94,20 @@ def fixtures_hash(paths: Sequence[Path]) -> str:
 
 def _open(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise FixtureError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        # utf-8-sig: spreadsheets export CSV with a byte-order mark, which would otherwise
+        # become part of the first column's name (and of the first JSON line).
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise FixtureError(f"{path}: not UTF-8 text") from exc
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = data[exc.start]
+        raise FixtureError(f"{path}:{line}: not UTF-8 text (byte 0x{bad:02x})") from exc
 
 
-def _read_jsonl(path: Path) -> Iterator[Fixture]:
+def _read_jsonl(path: Path) -> Iterator[tuple[int, Fixture]]:
     # Only "\n" ends a JSON Lines record: str.splitlines() would also split at U+2028 and
     # U+0085, which JSON allows unescaped inside strings.
     for number, line in enumerate(_open(path).split("\n"), start=1):
@@ -104,10 +117,10 @@ def _read_jsonl(path: Path) -> Iterator[Fixture]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise FixtureError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-        yield _fixture(record, path, number)
+        yield number, _fixture(record, path, number)
 
 
-def _read_csv(path: Path) -> Iterator[Fixture]:
+def _read_csv(path: Path) -> Iterator[tuple[int, Fixture]]:
     # StringIO keeps line breaks inside quoted fields; splitting into lines would lose them.
     rows = csv.DictReader(io.StringIO(_open(path), newline=""))
     if rows.fieldnames is None or not {"text", "label"} <= set(rows.fieldnames):
@@ -115,7 +128,7 @@ def _read_csv(path: Path) -> Iterator[Fixture]:
     for row in rows:
         number = rows.line_num  # the line the record ends on, for error messages
         tags = [t for t in (row.get("tags") or "").split("|") if t]
-        yield _fixture({**row, "tags": tags}, path, number)
+        yield number, _fixture({**row, "tags": tags}, path, number)
 
 
 def _fixture(record: object, path: Path, number: int) -> Fixture:
@@ -125,7 +138,9 @@ def _fixture(record: object, path: Path, number: int) -> Fixture:
     text, label = record.get("text"), record.get("label")
     if not isinstance(text, str) or not text:
         raise FixtureError(f'{where}: "text" must be a non-empty string')
-    if label not in LABELS:
+    # The isinstance check first: a list or object label is unhashable, and the set lookup
+    # would raise TypeError (a traceback) instead of this message.
+    if not isinstance(label, str) or label not in LABELS:
         raise FixtureError(f'{where}: "label" must be one of positive, neutral, negative')
     tags = record.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):

@@ -23,6 +23,13 @@ def cases(table: dict[str, tuple[object, Label | None]]) -> list[object]:
     return [pytest.param(raw, want, id=case_id) for case_id, (raw, want) in table.items()]
 
 
+def nested_json(value: str, levels: int) -> str:
+    """`{"label": "{\\"label\\": ...}"}`: a JSON object in a JSON string, `levels` deep."""
+    for _ in range(levels):
+        value = json.dumps({"label": value})
+    return value
+
+
 # --- accepted ---------------------------------------------------------------------------------
 
 BARE = {
@@ -105,6 +112,7 @@ JSON_OBJECTS = {
     "json-decorated-value": ('{"label": "**Positive**."}', P),
     "json-value-explained": ('{"label": "Negative\\nThe comment insults the author."}', N),
     "json-nested-json-string": ('{"label": "{\\"label\\": \\"neutral\\"}"}', U),
+    "json-in-json-within-bound": (nested_json("neutral", levels=4), U),
     "json-pretty": ('{\n  "label": "negative"\n}\n', N),
     "json-fenced": ('```json\n{"label": "negative"}\n```', N),
     "json-fenced-no-lang": ('```\n{"sentiment": "positive"}\n```', P),
@@ -131,6 +139,9 @@ EXPLAINED = {
     "separator-with-prefix": ("Label: Positive. The reader thanks the author.", P),
     "separator-then-lines": ("Positive. Thanks the author.\nAlso asks for more posts.", P),
     "separator-non-other": ("Positive, a non-negative remark.", P),
+    "prefix-own-line-explained": ("Sentiment:\npositive\n\nThe reader thanks the author.", P),
+    "rule-line-first": ("---\nNeutral. It asks a question.", U),
+    "inline-triple-code-explained": ("```positive```\n\nThe reader thanks the author.", P),
 }
 
 
@@ -241,11 +252,7 @@ BROKEN_JSON = {
     "prefixed-json": ('Answer: {"label": "positive"}', None),
     "deep-nesting": ("{" + '"a":[' * 2000, None),
     "huge-int": ('{"label": "positive", "n": ' + "9" * 5000 + "}", None),
-    "json-in-json-too-deep": (
-        json.dumps({"label": json.dumps({"label": json.dumps({"label": json.dumps(
-            {"label": json.dumps({"label": json.dumps({"label": "positive"})})})})})}),
-        None,
-    ),  # fmt: skip
+    "json-in-json-too-deep": (nested_json("positive", levels=6), None),
 }
 
 
@@ -376,9 +383,7 @@ def test_approves() -> None:
 def test_schema_enum_is_the_labels_in_order() -> None:
     assert LABEL_SCHEMA == {
         "type": "object",
-        "properties": {
-            "label": {"type": "string", "enum": ["positive", "neutral", "negative"]}
-        },
+        "properties": {"label": {"type": "string", "enum": ["positive", "neutral", "negative"]}},
         "required": ["label"],
     }
     assert LABEL_SCHEMA["properties"]["label"]["enum"] == [label.value for label in Label]
@@ -424,11 +429,7 @@ LINE_DECORATIONS: list[Decorate] = [
     lambda s: s,
     lambda s: f"# {s}",
     lambda s: f"## {s}",
-    *(
-        (lambda s, p=p, sep=sep: f"{p}{sep}{s}")
-        for p in PREFIX_WORDS
-        for sep in PREFIX_SEPARATORS
-    ),
+    *((lambda s, p=p, sep=sep: f"{p}{sep}{s}") for p in PREFIX_WORDS for sep in PREFIX_SEPARATORS),
 ]
 
 # Explanations deliberately mention no label word.
