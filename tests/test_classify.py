@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from moderation.labels import LABEL_SCHEMA, Label
 
 from moderation.classify import REQUEST_OPTIONS, create_model
 from moderation.errors import ModelMissing, OllamaUnavailable
+from moderation.labels import LABEL_SCHEMA, Label
 from moderation.pool import OllamaClassifier
 from moderation.prompts import load_prompt
 from moderation.settings import Settings
