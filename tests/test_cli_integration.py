@@ -6,9 +6,6 @@ Real sockets, the real ollama client with its default (aiohttp) transport, real 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ import pytest
 
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama, free_port
+from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
 
@@ -48,21 +46,6 @@ def ollama(server: FakeOllama) -> FakeOllama:
         reset_stats=True,
     )
     return server
-
-
-def moderate(
-    *args: str, env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "OLLAMA_"))}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "moderation", *args],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def env_for(url: str, ollama: FakeOllama | str, **extra: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
+from tests.processes import moderate, start_moderate
 
 pytestmark = pytest.mark.integration
 
@@ -41,26 +41,19 @@ def ollama(server: FakeOllama) -> FakeOllama:
 
 
 def environment(url: str, ollama: FakeOllama, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "OLLAMA_"))}
-    env.update(
-        MODERATION_DATABASE_URL=url,
-        OLLAMA_HOST=ollama.url,
-        MODERATION_TIMEOUT="5",
-        MODERATION_CONCURRENCY="2",
-        MODERATION_BATCH_SIZE="5",
-    )
+    env = {
+        "MODERATION_DATABASE_URL": url,
+        "OLLAMA_HOST": ollama.url,
+        "MODERATION_TIMEOUT": "5",
+        "MODERATION_CONCURRENCY": "2",
+        "MODERATION_BATCH_SIZE": "5",
+    }
     env.update(extra)
     return env
 
 
 def start(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "moderation", "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_moderate("--json", env=env)
 
 
 def bodies(start_at: int, count: int) -> list[str]:
@@ -109,9 +102,7 @@ def check_invariants(url: str, expect_all_decided: bool) -> None:
 
 def run_until_done(env: dict[str, str], attempts: int = 20) -> None:
     for _ in range(attempts):
-        result = subprocess.run(
-            [sys.executable, "-m", "moderation"], env=env, capture_output=True, text=True
-        )
+        result = moderate(env=env)
         if result.returncode == 0:
             return
         assert result.returncode == 75, result.stderr
@@ -162,9 +153,7 @@ def test_server_dying_mid_batch_opens_the_circuit(sqlite_url: str, ollama: FakeO
     # Every answer fails: the circuit opens after 5 consecutive failures.
     ollama.configure(faults=[{"every": 1, "kind": "status", "status": 500}])
     env = environment(sqlite_url, ollama, MODERATION_CONCURRENCY="1", MODERATION_RETRIES="0")
-    result = subprocess.run(
-        [sys.executable, "-m", "moderation", "--json"], env=env, capture_output=True, text=True
-    )
+    result = moderate("--json", env=env)
     assert result.returncode == 3, result.stderr
     check_invariants(sqlite_url, expect_all_decided=False)
     pending = read_table(sqlite_url, "SELECT count(*) FROM comments WHERE approved = false")[0][0]

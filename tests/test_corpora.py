@@ -12,9 +12,7 @@ positive), so every count below is known exactly from the corpus itself.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ import pytest
 from moderation.importer import sanitise
 from tests.conftest import read_table
 from tests.fakeollama import FakeOllama
+from tests.processes import moderate as run_moderate
 
 pytestmark = pytest.mark.integration
 
@@ -106,18 +105,7 @@ def ollama(server: FakeOllama) -> FakeOllama:
 
 
 def moderate(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "OLLAMA_"))}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "moderation", *args],
-        env=full_env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
+    return run_moderate(*args, env=env, cwd=cwd)
 
 
 def env_for(url: str, ollama: FakeOllama) -> dict[str, str]:

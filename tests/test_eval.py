@@ -7,10 +7,8 @@ printed figure is checked for equality with a value worked out by hand.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +20,7 @@ from moderation.errors import FixtureError
 from moderation.evaluate import Fixture, Variant, fixtures_hash, load_fixtures
 from moderation.resources import resource_path
 from tests.fakeollama import FakeOllama, free_port
+from tests.processes import moderate as run_moderate
 
 # --- load_fixtures ---------------------------------------------------------------------------
 
@@ -265,23 +264,14 @@ def fixtures_file(tmp_path: Path) -> Path:
 
 
 def moderate(*args: str, ollama: FakeOllama | str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "OLLAMA_"))}
-    env.update(
-        OLLAMA_HOST=ollama if isinstance(ollama, str) else ollama.url,
-        MODERATION_TIMEOUT="5",
-        MODERATION_LOAD_TIMEOUT="10",
-        MODERATION_EVAL_HISTORY=str(cwd / "history.jsonl"),
-        MODERATION_DATABASE_URL=f"sqlite:///{cwd / 'unused.db'}",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "moderation", "eval", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {
+        "OLLAMA_HOST": ollama if isinstance(ollama, str) else ollama.url,
+        "MODERATION_TIMEOUT": "5",
+        "MODERATION_LOAD_TIMEOUT": "10",
+        "MODERATION_EVAL_HISTORY": str(cwd / "history.jsonl"),
+        "MODERATION_DATABASE_URL": f"sqlite:///{cwd / 'unused.db'}",
+    }
+    return run_moderate("eval", *args, env=env, cwd=cwd, timeout=60)
 
 
 def generated(ollama: FakeOllama) -> int:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +12,7 @@ import pytest
 
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
+from tests.processes import start_moderate
 
 pytestmark = pytest.mark.integration
 
@@ -25,15 +24,8 @@ def ollama() -> Iterator[FakeOllama]:
 
 
 def serve(url: str, ollama: FakeOllama) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "OLLAMA_"))}
-    env.update(MODERATION_DATABASE_URL=url, OLLAMA_HOST=ollama.url, MODERATION_TIMEOUT="5")
-    return subprocess.Popen(
-        [sys.executable, "-m", "moderation", "serve", "--every", "1s"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {"MODERATION_DATABASE_URL": url, "OLLAMA_HOST": ollama.url, "MODERATION_TIMEOUT": "5"}
+    return start_moderate("serve", "--every", "1s", env=env)
 
 
 def test_three_replicas_run_one_batch_per_tick(db_url: str, ollama: FakeOllama) -> None:
