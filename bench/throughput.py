@@ -1,0 +1,459 @@
+"""Throughput, CPU and memory of real `moderate` batches against the Ollama-compatible test server.
+
+Usage (from a clone, in the project's virtualenv; no Ollama needed)::
+
+    python bench/throughput.py                  # every scenario, full sizes (a few minutes)
+    python bench/throughput.py --quick          # small sizes, under a minute
+    python bench/throughput.py --comments 1600 --latency 0.05 --parallel 8 64
+
+Every batch is the real program (``python -m moderation --json``) in a child process, on a
+fresh SQLite database filled with ``sqlite3.executemany``, against ``tests/fakeollama.py``
+running in a process of its own, so the server's work is never counted as the pipeline's.
+Figures are taken from outside the pipeline:
+
+* phase: wall time of the classification phase, from the batch's "batch started" log line
+  (after the model check, before the warm-up and the first request) to its closing
+  "batch done" line (after the last write transaction). Start-up (imports, reflection,
+  migrations, lease) is not in it.
+* comments/s = comments / phase; efficiency = (comments/s) / (P / L), the share of the
+  server's capacity the batch kept busy (P slots, each answering in L seconds).
+* CPU ms/comment: user + system CPU of the child (``os.wait4``), divided by the comments;
+  "net" subtracts the CPU of a run with nothing to do (start-up, migrations, model check).
+* peak RSS: the child's ``ru_maxrss``.
+
+Only 127.0.0.1 is used, and every loop and child process is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # tests.fakeollama, when run as `python bench/throughput.py`
+
+from tests.fakeollama import FakeOllama  # noqa: E402
+
+NEGATIVE = '{"label": "negative"}'
+POSITIVE = '{"label": "positive"}'
+CHILD_TIMEOUT = 1800.0  # seconds; the largest batch (100,000 comments) takes a few minutes
+PHRASES = (
+    "Thanks for writing this up, the part about connection pools saved my afternoon.",
+    "I disagree with the second point, but the benchmark numbers are convincing.",
+    "Could you share the config you used for the replica? Mine keeps lagging.",
+    "Great post. Bookmarked for the next time our cron jobs pile up at midnight.",
+    "This is the clearest explanation of keyset pagination I have read so far.",
+)
+
+
+# --- the database -------------------------------------------------------------------------
+
+
+def body(i: int) -> str:
+    # Distinct texts of realistic length, so text hashes and prompts differ per comment.
+    return f"#{i} {PHRASES[i % len(PHRASES)]} (reply {i * 7919 % 10007})"
+
+
+def fill_database(path: Path, count: int) -> None:
+    """A site's comments table with ``count`` pending comments, in one bulk transaction."""
+    if path.exists():
+        path.unlink()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(
+            "CREATE TABLE comments (id INTEGER PRIMARY KEY, body TEXT NOT NULL,"
+            " approved BOOLEAN NOT NULL)"
+        )
+        rows: Iterator[tuple[int, str, int]] = ((i, body(i), 0) for i in range(1, count + 1))
+        with conn:
+            conn.executemany("INSERT INTO comments VALUES (?, ?, ?)", rows)
+    finally:
+        conn.close()
+
+
+# --- running the program ------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    returncode: int
+    wall: float
+    cpu: float  # seconds, user + system, of the child only
+    max_rss_mb: float
+    stdout: str
+    stderr: str
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def phase(self) -> float | None:
+        """Seconds from "batch started" to the closing "batch <status>:" log line."""
+        started = ended = None
+        for line in self.stderr.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            message = str(entry.get("message", ""))
+            when = datetime.fromisoformat(entry["time"]).timestamp()
+            if message.startswith("batch started"):
+                started = when
+            elif message.startswith("batch ") and " considered, " in message:
+                ended = when
+        if started is None or ended is None:
+            return None
+        return ended - started
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    # The developer's own MODERATION_*/OLLAMA_* settings must not change what is measured.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "OLLAMA_"))}
+    env.update({"MODERATION_LOG_FORMAT": "json", "MODERATION_LOG_LEVEL": "INFO", **extra})
+    return env
+
+
+# Runs one command and writes its wall time and resource usage as JSON to argv[1]. A child's
+# ru_maxrss starts from the RSS of the process that spawned it (Linux keeps the high-water mark
+# across exec), so children are spawned from this small launcher, never from the benchmark
+# process, which grows while it reads the server's statistics.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+proc = subprocess.Popen(sys.argv[3:])
+timeout = float(sys.argv[2])
+deadline = started + timeout
+while True:
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid:
+        break
+    if time.perf_counter() > deadline:
+        proc.kill()
+    time.sleep(0.002)
+wall = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    json.dump({"code": os.waitstatus_to_exitcode(status), "wall": wall,
+               "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kib": usage.ru_maxrss}, out)
+"""
+
+
+def run_program(argv: list[str], env: dict[str, str], cwd: Path) -> Run:
+    """Run a child to completion; its own CPU and peak RSS come from wait4, not from a guess."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        usage_file = cwd / "usage.json"
+        launcher = [sys.executable, "-c", LAUNCHER, str(usage_file), str(CHILD_TIMEOUT)]
+        subprocess.run(
+            [*launcher, *argv],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            timeout=CHILD_TIMEOUT + 60,
+            check=True,
+        )
+        usage = json.loads(usage_file.read_text())
+        usage_file.unlink()
+        out.seek(0)
+        err.seek(0)
+        run = Run(
+            returncode=usage["code"],
+            wall=usage["wall"],
+            cpu=usage["cpu"],
+            max_rss_mb=usage["maxrss_kib"] / 1024,  # KiB on Linux
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+        )
+    if run.stdout.strip().startswith("{"):
+        run.report = json.loads(run.stdout)
+    return run
+
+
+def batch(
+    db: Path, fake: FakeOllama, parallel: int, *args: str, check: tuple[int, ...] = (0,)
+) -> Run:
+    env = child_env(
+        {
+            "MODERATION_DATABASE_URL": f"sqlite:///{db}",
+            "OLLAMA_HOST": fake.url,
+            "MODERATION_CONCURRENCY": str(parallel),
+        }
+    )
+    run = run_program([sys.executable, "-m", "moderation", "--json", *args], env, db.parent)
+    if run.returncode not in check:
+        sys.exit(f"batch exited {run.returncode}:\n{run.stderr[-3000:]}")
+    return run
+
+
+def server_cpu(fake: FakeOllama) -> float:
+    """CPU seconds the fake server has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{fake.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def generate_calls(fake: FakeOllama) -> int:
+    """Model calls with a prompt since the last statistics reset, for one batch with work.
+
+    Counted from the request counter (the server keeps only the last 10,000 bodies), less the
+    warm-up such a batch sends first: an empty prompt that only loads the model.
+    """
+    requests = int(fake.stats()["requests"].get("/api/generate", 0))
+    return max(requests - 1, 0)
+
+
+# --- scenarios ----------------------------------------------------------------------------
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, str]] = []
+
+    def add(self, **cells: Any) -> None:
+        row = {k: _cell(v) for k, v in cells.items()}
+        self.rows.append(row)
+        print("  " + "  ".join(f"{k}={v}" for k, v in row.items() if v), flush=True)
+
+    def render(self) -> str:
+        columns: list[str] = []
+        for row in self.rows:
+            columns += [c for c in row if c not in columns]
+        lines = [
+            "| " + " | ".join(columns) + " |",
+            "|" + "|".join("---" for _ in columns) + "|",
+        ]
+        lines += ["| " + " | ".join(row.get(c, "") for c in columns) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def startup_run(work: Path, fake: FakeOllama, repeat: int = 3) -> Run:
+    """A batch with nothing to do on a fresh database: start-up, migrations, model check.
+
+    The median by CPU of a few runs: start-up is mostly imports, and on a shared machine one
+    run can be a tenth slower or faster than the next.
+    """
+    runs = []
+    for i in range(repeat):
+        db = work / f"empty-{i}.db"
+        fill_database(db, 0)
+        runs.append(batch(db, fake, 1))
+    return sorted(runs, key=lambda r: r.cpu)[repeat // 2]
+
+
+def throughput(
+    table: Table,
+    work: Path,
+    fake: FakeOllama,
+    comments: int,
+    latency: float,
+    parallel: int,
+    idle: Run,
+) -> None:
+    fake.configure(latency=latency, parallel=parallel, default_answer=POSITIVE, reset_stats=True)
+    db = work / f"throughput-{parallel}.db"
+    fill_database(db, comments)
+    served = server_cpu(fake)
+    run = batch(db, fake, parallel)
+    served = server_cpu(fake) - served
+    stats = fake.stats()
+    calls = generate_calls(fake)
+    phase = run.phase
+    assert run.report["approved"] == comments, run.report
+    assert calls == comments, (calls, comments)
+    rate = comments / phase if phase else None
+    ideal = parallel / latency if latency > 0 else None
+    table.add(
+        scenario=f"P={parallel}, L={latency * 1000:g} ms",
+        comments=comments,
+        phase_s=phase,
+        comments_per_s=rate,
+        efficiency=(rate / ideal) if rate and ideal else None,
+        cpu_ms_per_comment=1000 * run.cpu / comments,
+        net_cpu_ms_per_comment=1000 * (run.cpu - idle.cpu) / comments,
+        server_cpu_ms_per_comment=1000 * served / comments,
+        peak_rss_mb=run.max_rss_mb,
+        model_calls=calls,
+        peak_in_flight=stats["peak_in_flight"],
+    )
+
+
+def cpu_per_comment(
+    table: Table, work: Path, fake: FakeOllama, comments: int, parallel: int, idle: Run
+) -> None:
+    fake.configure(latency=0.0, parallel=parallel, default_answer=POSITIVE, reset_stats=True)
+    db = work / "cpu.db"
+    fill_database(db, comments)
+    served = server_cpu(fake)
+    run = batch(db, fake, parallel)
+    served = server_cpu(fake) - served
+    assert run.report["approved"] == comments, run.report
+    net = (run.cpu - idle.cpu) / comments
+    table.add(
+        scenario=f"P={parallel}, L=0 (CPU)",
+        comments=comments,
+        phase_s=run.phase,
+        comments_per_s=comments / run.phase if run.phase else None,
+        cpu_ms_per_comment=1000 * run.cpu / comments,
+        net_cpu_ms_per_comment=1000 * net,
+        server_cpu_ms_per_comment=1000 * served / comments,
+        peak_rss_mb=run.max_rss_mb,
+        model_calls=generate_calls(fake),
+    )
+
+
+def backlog(
+    table: Table, work: Path, fake: FakeOllama, rows: int, limit: int, parallel: int
+) -> None:
+    fake.configure(latency=0.0, parallel=parallel, default_answer=POSITIVE, reset_stats=True)
+    db = work / "backlog.db"
+    started = time.perf_counter()
+    fill_database(db, rows)
+    print(f"  ({rows:,} rows inserted in {time.perf_counter() - started:.1f}s)", flush=True)
+    run = batch(db, fake, parallel, "--limit", str(limit))
+    assert run.report["considered"] == limit, run.report
+    table.add(
+        scenario=f"backlog {rows:,}, --limit {limit:,}",
+        comments=limit,
+        phase_s=run.phase,
+        comments_per_s=limit / run.phase if run.phase else None,
+        cpu_ms_per_comment=1000 * run.cpu / limit,
+        peak_rss_mb=run.max_rss_mb,
+        model_calls=generate_calls(fake),
+    )
+    db.unlink()
+
+
+def held_rerun(table: Table, work: Path, fake: FakeOllama, comments: int, parallel: int) -> None:
+    # Every comment is answered negative, so all of them end held; the rerun must skip them all.
+    fake.configure(latency=0.0, parallel=parallel, default_answer=NEGATIVE, reset_stats=True)
+    db = work / "held.db"
+    fill_database(db, comments)
+    first = batch(db, fake, parallel)
+    assert first.report["held"] == comments, {k: first.report[k] for k in ("held", "failed")}
+    table.add(
+        scenario=f"{comments:,} pending, no limit (all held)",
+        comments=comments,
+        phase_s=first.phase,
+        comments_per_s=comments / first.phase if first.phase else None,
+        cpu_ms_per_comment=1000 * first.cpu / comments,
+        peak_rss_mb=first.max_rss_mb,
+        model_calls=generate_calls(fake),
+    )
+    fake.configure(reset_stats=True)
+    again = batch(db, fake, parallel)
+    calls = fake.stats()["requests"].get("/api/generate", 0)
+    assert again.report["skipped"] == comments and again.report["considered"] == 0, again.report
+    table.add(
+        scenario=f"rerun, {comments:,} held, nothing new",
+        comments=comments,
+        wall_s=again.wall,
+        phase_s=again.phase,
+        cpu_ms_per_comment=1000 * again.cpu / comments,
+        peak_rss_mb=again.max_rss_mb,
+        model_calls=calls,
+    )
+
+
+def help_time(table: Table, work: Path) -> None:
+    script = Path(sys.executable).with_name("moderate")
+    argv = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "moderation"]
+    if not script.exists():
+        argv.append("--help")
+    runs = [run_program(argv, child_env({}), work) for _ in range(5)]
+    assert all(r.returncode == 0 for r in runs)
+    table.add(
+        scenario="moderate --help (median of 5)",
+        wall_s=statistics.median(r.wall for r in runs),
+        peak_rss_mb=max(r.max_rss_mb for r in runs),
+    )
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    parser.add_argument("--comments", type=int, help="comments per throughput run (1600)")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per answer (0.05)")
+    parser.add_argument("--parallel", type=int, nargs="+", default=[8, 64], help="P (8 64)")
+    parser.add_argument("--sequential", type=int, help="comments for the P=1 run (200)")
+    parser.add_argument("--cpu-comments", type=int, help="comments for the L=0 run (5000)")
+    parser.add_argument("--backlog", type=int, help="pending rows for the RSS run (1000000)")
+    parser.add_argument("--backlog-limit", type=int, help="--limit of that batch (20000)")
+    parser.add_argument("--held", type=int, help="comments for the held rerun (100000)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["throughput", "cpu", "backlog", "held", "help"],
+        help="run only these scenarios",
+    )
+    parser.add_argument("--workdir", type=Path, help="where the databases go (a temp dir)")
+    args = parser.parse_args(argv)
+    sizes = (
+        {"comments": 400, "sequential": 40, "cpu_comments": 1000, "backlog": 100_000}
+        | {"backlog_limit": 2000, "held": 5000}
+        if args.quick
+        else {"comments": 1600, "sequential": 200, "cpu_comments": 5000, "backlog": 1_000_000}
+        | {"backlog_limit": 20_000, "held": 100_000}
+    )
+    for name, default in sizes.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    wanted = set(args.only or ["throughput", "cpu", "backlog", "held", "help"])
+    table = Table()
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp, FakeOllama() as fake:
+        work = Path(tmp)
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+        idle = startup_run(work, fake)
+        table.add(
+            scenario="nothing to do (start-up)",
+            wall_s=idle.wall,
+            cpu_ms=1000 * idle.cpu,
+            peak_rss_mb=idle.max_rss_mb,
+        )
+        if "throughput" in wanted:
+            throughput(table, work, fake, args.sequential, args.latency, 1, idle)
+            for parallel in args.parallel:
+                throughput(table, work, fake, args.comments, args.latency, parallel, idle)
+        if "cpu" in wanted:
+            cpu_per_comment(table, work, fake, args.cpu_comments, 8, idle)
+        if "backlog" in wanted:
+            backlog(table, work, fake, args.backlog, args.backlog_limit, 8)
+        if "held" in wanted:
+            held_rerun(table, work, fake, args.held, 8)
+        if "help" in wanted:
+            help_time(table, work)
+        print(f"load average at the end {os.getloadavg()[0]:.2f}\n")
+    print(table.render())
+
+
+if __name__ == "__main__":
+    main()
