@@ -48,3 +48,7 @@ def test_upgrade_is_idempotent_and_leaves_the_site_alone(db_url: str) -> None:
     assert not sa.inspect(engine).has_table("alembic_version")  # the site's own, if any
     engine.dispose()
     assert read_table(db_url, "SELECT body FROM comments") == [("a comment",)]
+
+
+def test_the_declared_head_is_alembics_head() -> None:
+    assert migrate.alembic_head() == migrate.HEAD
