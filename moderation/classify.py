@@ -24,14 +24,12 @@ import stamina
 
 from .errors import ModelMissing, OllamaUnavailable
 from .labels import LABEL_SCHEMA, Label, parse_label
-from .prompts import PromptTemplate
 from .settings import HostSpec, Settings
 
 log = logging.getLogger(__name__)
 
 # Sent with every request: greedy decoding, so one model + prompt + comment gives one answer.
 REQUEST_OPTIONS: dict[str, Any] = {"temperature": 0.0}
-MAX_RAW_ANSWER = 2000
 
 TransportFactory = Callable[[int], httpx.AsyncBaseTransport | None]
 
@@ -148,7 +146,7 @@ class OllamaHost:
         error = None
         if label is None:
             error = "empty answer" if not raw.strip() else "unparseable answer"
-        return Verdict(label, raw[:MAX_RAW_ANSWER], error, latency, self.url)
+        return Verdict(label, raw, error, latency, self.url)
 
     async def _generate_with_retries(self, model: str, prompt: str) -> ollama.GenerateResponse:
         settings = self.settings
@@ -249,10 +247,6 @@ def _client(
     extra: dict[str, Any] = {} if transport is None else {"transport": transport}
     # host= is always explicit: the client would otherwise read OLLAMA_HOST itself.
     return ollama.AsyncClient(host=url, timeout=timeout, **extra)
-
-
-def render_prompt(prompt: PromptTemplate, text: str, settings: Settings) -> str:
-    return prompt.render(text, settings.max_comment_chars)
 
 
 def create_model(url: str, name: str, create_kwargs: dict[str, Any], timeout: float) -> str:

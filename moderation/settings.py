@@ -6,6 +6,7 @@ Nothing else in the package reads ``os.environ``; callers build a :class:`Settin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -15,26 +16,12 @@ from sqlalchemy.engine import make_url
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
 
+@dataclass(frozen=True, slots=True)
 class HostSpec:
     """One Ollama server and how many requests it may have in flight (``URL*N``)."""
 
-    __slots__ = ("concurrency", "url")
-
-    def __init__(self, url: str, concurrency: int) -> None:
-        self.url = url
-        self.concurrency = concurrency
-
-    def __repr__(self) -> str:
-        return f"HostSpec({self.url!r}, {self.concurrency})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, HostSpec) and (self.url, self.concurrency) == (
-            other.url,
-            other.concurrency,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.url, self.concurrency))
+    url: str
+    concurrency: int
 
 
 class Settings(BaseSettings):
