@@ -35,7 +35,7 @@ app.add_typer(model_app, name="model")
 
 EXIT_CODES = """Exit codes: 0 done; 3 done but some comments failed and stay pending; 2 usage or
 configuration error; 4 Ollama unreachable or model missing (nothing changed); 5 database error;
-6 evaluation below a gate; 75 another batch holds the lease."""
+6 evaluation or reversal rate beyond a gate; 75 another batch holds the lease."""
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -303,5 +303,6 @@ def main() -> None:
     app()
 
 
-# Registers `moderate eval` on `app`; at the bottom because it imports `app` from here.
-from . import cli_eval  # noqa: E402, F401
+# Registers `moderate eval`, `outcomes` and `fixtures` on `app`; at the bottom because they
+# import `app` from here.
+from . import cli_eval, cli_humans  # noqa: E402, F401

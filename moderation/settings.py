@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     # Only for status-string columns; a boolean column uses true/false.
     comments_approved_value: str | None = None
     comments_pending_value: str | None = None
+    # A boolean column: a row with it true was removed by a human, is never pending, never touched.
+    comments_removed_column: str | None = None
+    # Status values meaning a human rejected the comment; the first is what "Reject" writes.
+    comments_rejected_values: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("comments_rejected_values", mode="before")
+    @classmethod
+    def _split_values(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("ollama_hosts", mode="before")
     @classmethod
@@ -100,6 +111,10 @@ class Settings(BaseSettings):
             )
         if given[0] is not None and given[0] == given[1]:
             raise ValueError("the approved and pending values must differ")
+        if given[0] is not None and given[0] in self.comments_rejected_values:
+            raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the approved value")
+        if given[1] is not None and given[1] in self.comments_rejected_values:
+            raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the pending value")
         if self.deadline is not None and self.deadline >= self.lease_seconds:
             raise ValueError("MODERATION_DEADLINE must be shorter than MODERATION_LEASE_SECONDS")
         for spec in self.ollama_hosts:

@@ -51,6 +51,8 @@ decisions = sa.Table(
     sa.Column("latency_ms", sa.Float),
     sa.Column("error", sa.Text),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    # Who ruled, for a human's ruling (outcome approved/rejected); null on the model's rows.
+    sa.Column("reviewer", sa.String(255)),
 )
 
 # Decision memory: the latest state per comment, so a rerun knows in one indexed lookup what
@@ -79,6 +81,18 @@ leases = sa.Table(
     sa.Column("acquired_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("run_id", sa.String(36)),
+)
+
+# What humans did after the tool: the first human outcome seen for a tool decision (reversed,
+# released, confirmed). Kept here because the site may purge the row later (WordPress empties
+# its trash after 30 days), and so that the same window always gives the same figures.
+outcomes = sa.Table(
+    "moderation_outcomes",
+    metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("comment_id", sa.String(255), nullable=False, index=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 OWN_TABLES = tuple(metadata.tables)
