@@ -39,6 +39,7 @@ HUMAN_OUTCOMES = frozenset({REVERSED, RELEASED, CONFIRMED})
 RULING_APPROVED, RULING_REJECTED = "approved", "rejected"
 TOOL_OUTCOMES = (APPROVED, HELD, FAILED)
 PAGE_SIZE = 1000
+RECORD_EVERY = 20_000  # new outcomes per write transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +89,12 @@ def _is_tool_row(table: sa.FromClause) -> sa.ColumnElement[bool]:
 
 
 def _latest_decisions(conn: Connection, window: Window, after: int, limit: int) -> list[Any]:
-    """The next page (by id) of tool decisions in the window that no later tool decision replaced.
+    """The next page (by id) of tool decisions in the window that no later tool decision replaced,
+    each with its recorded outcome and the latest human ruling after it (or None).
 
-    Keyset over the primary key: one pass over the decisions table whatever the window, and
-    the "is it the latest" check is one lookup on the comment_id index per candidate.
+    Keyset over the primary key: one pass over the decisions table whatever the window; the
+    "is it the latest" check and the ruling are lookups on the comment_id index, the recorded
+    outcome one on the outcomes table's primary key.
     """
     later = decisions.alias("later")
     replaced = (
@@ -103,6 +106,24 @@ def _latest_decisions(conn: Connection, window: Window, after: int, limit: int) 
         )
         .exists()
     )
+    ruling = decisions.alias("ruling")
+    latest_ruling = (
+        sa.select(ruling.c.outcome)
+        .where(
+            ruling.c.comment_id == decisions.c.comment_id,
+            ruling.c.id > decisions.c.id,
+            ruling.c.reviewer.is_not(None),
+            ruling.c.outcome.in_((RULING_APPROVED, RULING_REJECTED)),
+        )
+        .order_by(ruling.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    recorded = (
+        sa.select(outcomes.c.outcome)
+        .where(outcomes.c.decision_id == decisions.c.id)
+        .scalar_subquery()
+    )
     query = (
         sa.select(
             decisions.c.id,
@@ -111,6 +132,8 @@ def _latest_decisions(conn: Connection, window: Window, after: int, limit: int) 
             decisions.c.outcome,
             decisions.c.model_digest,
             decisions.c.prompt_hash,
+            recorded,
+            latest_ruling,
         )
         .where(
             decisions.c.id > after,
@@ -125,30 +148,11 @@ def _latest_decisions(conn: Connection, window: Window, after: int, limit: int) 
     return list(conn.execute(query).all())
 
 
-def _recorded(conn: Connection, decision_ids: Sequence[int]) -> dict[int, str]:
+def _recorded(conn: Connection, decision_ids: Sequence[int]) -> set[int]:
     rows = conn.execute(
-        sa.select(outcomes.c.decision_id, outcomes.c.outcome).where(
-            outcomes.c.decision_id.in_(decision_ids)
-        )
+        sa.select(outcomes.c.decision_id).where(outcomes.c.decision_id.in_(decision_ids))
     )
-    return {row[0]: row[1] for row in rows}
-
-
-def _rulings(conn: Connection, keys: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
-    """Humans' rulings in the audit trail, per comment, oldest first."""
-    rows = conn.execute(
-        sa.select(decisions.c.comment_id, decisions.c.id, decisions.c.outcome)
-        .where(
-            decisions.c.comment_id.in_(keys),
-            decisions.c.reviewer.is_not(None),
-            decisions.c.outcome.in_((RULING_APPROVED, RULING_REJECTED)),
-        )
-        .order_by(decisions.c.id)
-    )
-    found: dict[str, list[tuple[int, str]]] = {}
-    for key, decision_id, ruling in rows:
-        found.setdefault(key, []).append((decision_id, ruling))
-    return found
+    return {row[0] for row in rows}
 
 
 def _record(conn: Connection, judged: Sequence[Judged]) -> None:
@@ -168,7 +172,7 @@ def _record(conn: Connection, judged: Sequence[Judged]) -> None:
         conn.execute(statement, [dict(v, seen_at=now) for v in values])
         return
     # Other databases: the write transaction makes read-then-insert good enough.
-    existing = set(_recorded(conn, [v["decision_id"] for v in values]))
+    existing = _recorded(conn, [v["decision_id"] for v in values])
     fresh = [dict(v, seen_at=now) for v in values if v["decision_id"] not in existing]
     if fresh:
         conn.execute(sa.insert(outcomes), fresh)
@@ -177,49 +181,42 @@ def _record(conn: Connection, judged: Sequence[Judged]) -> None:
 def judge_pages(
     engine: Engine, settings: Settings, window: Window, page_size: int = PAGE_SIZE
 ) -> Iterator[list[Judged]]:
-    """Every decided comment in the window, one page at a time (memory bounded by a page)."""
+    """Every decided comment in the window, one page at a time (memory bounded by a page).
+
+    New human outcomes are recorded in a few large write transactions rather than one per
+    page: each commit costs a sync to disk. One not yet written when the scan stops is simply
+    seen again, and recorded, by the next run.
+    """
     prepare_own_tables(engine, settings)
     states = SiteStates(CommentsTable.reflect(engine, settings), settings)
+    unrecorded: list[Judged] = []
     after = 0
     while True:
         with read_transaction(engine) as conn:
             page = _latest_decisions(conn, window, after, page_size)
-            if not page:
-                return
-            keys = [row.comment_id for row in page]
-            rows = states.lookup(conn, keys)
-            recorded = _recorded(conn, [int(row.id) for row in page])
-            rulings = _rulings(conn, keys)
+            rows = states.lookup(conn, [d[1] for d in page])
         judged = []
-        for d in page:
-            approved = d.outcome == APPROVED
-            row = rows.get(d.comment_id)
-            later = [ruling for rid, ruling in rulings.get(d.comment_id, ()) if rid > d.id]
-            if d.id in recorded:
-                outcome = recorded[d.id]
-            elif later:
-                outcome = from_ruling(approved, later[-1])
+        for decision_id, key, hash_, tool, digest, prompt, recorded, ruling in page:
+            approved = tool == APPROVED
+            row = rows.get(key)
+            if recorded is not None:
+                outcome = recorded
+            elif ruling is not None:
+                outcome = from_ruling(approved, ruling)
             else:
-                outcome = classify(approved, row, d.text_hash)
-            judged.append(
-                Judged(
-                    d.id,
-                    d.comment_id,
-                    d.text_hash,
-                    d.outcome,
-                    d.model_digest,
-                    d.prompt_hash,
-                    outcome,
-                    row,
-                )
-            )
-        new = [j for j in judged if j.outcome in HUMAN_OUTCOMES and j.decision_id not in recorded]
-        if new:
-            run_write(engine, lambda conn, new=new: _record(conn, new))  # type: ignore[misc]
-        yield judged
+                outcome = classify(approved, row, hash_)
+            item = Judged(decision_id, key, hash_, tool, digest, prompt, outcome, row)
+            if recorded is None and outcome in HUMAN_OUTCOMES:
+                unrecorded.append(item)
+            judged.append(item)
+        if unrecorded and (len(unrecorded) >= RECORD_EVERY or len(page) < page_size):
+            run_write(engine, lambda conn, new=unrecorded: _record(conn, new))  # type: ignore[misc]
+            unrecorded = []
+        if judged:
+            yield judged
         if len(page) < page_size:
             return
-        after = page[-1].id
+        after = page[-1][0]
 
 
 def prepare_own_tables(engine: Engine, settings: Settings) -> None:
