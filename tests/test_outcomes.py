@@ -247,3 +247,50 @@ def test_many_variants_wrap_within_80_columns(sqlite_url: str) -> None:
     assert len(report.by_variant) == 7
     assert max(len(line) for line in lines) <= 80
     assert sum(line.startswith("decided") for line in lines) == 2  # all + 7 variants, 2 blocks
+
+
+def test_outcomes_never_write_the_sites_table(db_url: str) -> None:
+    scripted_site(db_url)
+    before = read_table(db_url, "SELECT id, body, approved FROM comments ORDER BY id")
+    figures(db_url)
+    assert read_table(db_url, "SELECT id, body, approved FROM comments ORDER BY id") == before
+
+
+def test_without_auto_migrate_the_tables_must_be_current(sqlite_url: str) -> None:
+    create_site_table(sqlite_url, ["a"])
+    with pytest.raises(ConfigurationError, match="moderate db upgrade"):
+        figures(sqlite_url, auto_migrate=False)
+
+
+def test_pages_of_one_give_the_same_figures(db_url: str) -> None:
+    scripted_site(db_url)
+    settings = make_settings(db_url)
+    by_one = measure(settings, Window.parse("1d"), page_size=1).to_json()
+    whole = measure(settings, Window.parse("1d")).to_json()
+    moving = ("since", "until")
+    assert {k: v for k, v in by_one.items() if k not in moving} == {
+        k: v for k, v in whole.items() if k not in moving
+    }
+    assert read_table(db_url, "SELECT COUNT(*) FROM moderation_outcomes") == [(4,)]
+
+
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [
+        ("24h", datetime(2026, 12, 1, 12, 0, tzinfo=UTC)),
+        ("7d", datetime(2026, 11, 25, 12, 0, tzinfo=UTC)),
+        (" 2w ", datetime(2026, 11, 18, 12, 0, tzinfo=UTC)),
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T08:30", datetime(2026, 11, 1, 8, 30, tzinfo=UTC)),
+        ("2026-11-01T08:30+02:00", datetime(2026, 11, 1, 6, 30, tzinfo=UTC)),
+    ],
+)
+def test_window_forms(since: str, expected: datetime) -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert Window.parse(since, now) == Window(expected, now)
+
+
+@pytest.mark.parametrize("since", ["", "30", "d", "1y", "2026-13-01", "2026-12-03", "0h"])
+def test_bad_windows(since: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"^--since"):
+        Window.parse(since, datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
