@@ -83,18 +83,7 @@ def _fixture_line(judged: Judged, result: ExportResult) -> str | None:
         "tags": ["site", judged.outcome],
     }
     result.lines += 1
-    return _json_line(record)
-
-
-def _json_line(record: dict[str, Any]) -> str:
-    line = json.dumps(record, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate (undecodable bytes in the site's table) cannot be written as UTF-8;
-        # the escaped form is still valid JSON and reads back as the same string.
-        line = json.dumps(record, ensure_ascii=True)
-    return line
+    return json.dumps(record, ensure_ascii=False)
 
 
 def _move_into_place(temporary: Path, out: Path, force: bool) -> None:
