@@ -19,7 +19,6 @@ from sqlalchemy.engine import Engine
 
 from . import migrate
 from .batch_state import BatchState, OnDecision, Work
-from .classify import Verdict
 from .comments import CommentsTable
 from .db import create_engine
 from .decide import STALE
@@ -32,6 +31,7 @@ from .prompts import load_prompt
 from .run_record import finish_run, start_run
 from .run_report import DecisionRecord, RunReport
 from .settings import Settings
+from .windows import Reading, read_whole
 from .writer import write
 
 log = logging.getLogger(__name__)
@@ -78,12 +78,15 @@ async def run_batch_async(
     cancel: threading.Event | None = None,
     scheduled_for: float | None = None,
 ) -> RunReport:
+    # The template first: a broken one is a configuration error before any database work.
+    prompt = load_prompt(settings.prompt) if classifier is None else None
     engine = create_engine(settings.database_url, read_only=dry_run)
     try:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)
         if classifier is None:
-            classifier = OllamaClassifier(settings, load_prompt(settings.prompt))
+            assert prompt is not None
+            classifier = OllamaClassifier(settings, prompt)
         state = BatchState(
             settings=settings,
             engine=engine,
@@ -160,7 +163,7 @@ async def _process(state: BatchState) -> None:
     # Twice the slots: a worker never waits for the producer, and memory does not grow
     # with the backlog.
     work: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=max(2 * slots, 16))
-    results: asyncio.Queue[tuple[Work, Verdict] | None] = asyncio.Queue()
+    results: asyncio.Queue[tuple[Work, Reading] | None] = asyncio.Queue()
     workers = [asyncio.create_task(_worker(state, work, results)) for _ in range(slots)]
     producer = asyncio.create_task(produce(state, work, len(workers)))
     writer = asyncio.create_task(write(state, results))
@@ -189,15 +192,23 @@ async def _process(state: BatchState) -> None:
 async def _worker(
     state: BatchState,
     work: asyncio.Queue[Work | None],
-    results: asyncio.Queue[tuple[Work, Verdict] | None],
+    results: asyncio.Queue[tuple[Work, Reading] | None],
 ) -> None:
-    classifier = state.classifier
+    classifier, settings = state.classifier, state.settings
     while not state.stop.is_set():
         item = await work.get()
         if item is None:
             return
-        verdict = await classifier.classify(item.comment.body)
-        results.put_nowait((item, verdict))
+        reading = await read_whole(
+            classifier,
+            item.comment.body,
+            size=settings.max_comment_chars,
+            overlap=settings.window_overlap,
+            max_windows=settings.max_windows,
+            stop=state.stop,
+        )
+        if reading is not None:
+            results.put_nowait((item, reading))
         if classifier.circuit_open:
             state.report.circuit_open = True
             state.stop.set()

@@ -23,6 +23,7 @@ class DecisionRecord:
     error: str | None
     latency: float | None
     excerpt: str
+    coverage: str
 
     @classmethod
     def of(cls, decision: Decision) -> DecisionRecord:
@@ -34,6 +35,7 @@ class DecisionRecord:
             decision.error,
             decision.latency,
             excerpt,
+            decision.coverage,
         )
 
 
@@ -104,6 +106,7 @@ class RunReport:
                     "label": d.label,
                     "outcome": d.outcome,
                     "error": d.error,
+                    "coverage": d.coverage,
                 }
                 for d in self.decisions
             ],

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     structured_output: bool = True
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     max_comment_chars: int = Field(default=4000, ge=100)
+    # A longer comment is read in overlapping windows of max_comment_chars; beyond this many
+    # windows it is held for a human unread.
+    max_windows: int = Field(default=8, ge=1, le=1000)
+    window_overlap: int = Field(default=400, ge=0)
     max_attempts: int = Field(default=3, ge=1)
     retries: int = Field(default=2, ge=0, le=10)
     circuit_breaker: int = Field(default=5, ge=1)
@@ -100,6 +104,10 @@ class Settings(BaseSettings):
             )
         if given[0] is not None and given[0] == given[1]:
             raise ValueError("the approved and pending values must differ")
+        if self.window_overlap * 2 > self.max_comment_chars:
+            raise ValueError(
+                "MODERATION_WINDOW_OVERLAP must be at most half of MODERATION_MAX_COMMENT_CHARS"
+            )
         if self.deadline is not None and self.deadline >= self.lease_seconds:
             raise ValueError("MODERATION_DEADLINE must be shorter than MODERATION_LEASE_SECONDS")
         for spec in self.ollama_hosts:

@@ -51,6 +51,9 @@ decisions = sa.Table(
     sa.Column("latency_ms", sa.Float),
     sa.Column("error", sa.Text),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    # "whole", "N windows", "K of N windows" or "none" (too long, not read); null on rows
+    # written before long comments were read in windows.
+    sa.Column("coverage", sa.String(32)),
 )
 
 # Decision memory: the latest state per comment, so a rerun knows in one indexed lookup what

@@ -13,16 +13,16 @@ from sqlalchemy.engine import Connection
 
 from . import store
 from .batch_state import BatchState, Work
-from .classify import Verdict
 from .db import run_write
-from .decide import decide
+from .decide import approves, decide
 from .errors import DatabaseError, LeaseLost
 from .store import Decision
+from .windows import Reading
 
 log = logging.getLogger(__name__)
 
 FLUSH_IDLE_SECONDS = 0.5
-Answer = tuple[Work, Verdict]
+Answer = tuple[Work, Reading]
 
 
 async def write(state: BatchState, results: asyncio.Queue[Answer | None]) -> None:
@@ -54,7 +54,7 @@ async def flush(state: BatchState, chunk: list[Answer]) -> None:
         report.rejected += len(chunk)
         return
     if state.dry_run:
-        decisions = [(decide(w.comment, v, would_approve=True), w) for w, v in chunk]
+        decisions = [(decide(w.comment, r, would_approve=True), w) for w, r in chunk]
     else:
         try:
             decisions = await asyncio.to_thread(
@@ -86,10 +86,10 @@ def apply(state: BatchState, conn: Connection, chunk: list[Answer]) -> list[tupl
     """One transaction: fence, approve, audit, remember. All of it or none of it."""
     assert state.lease is not None and state.identity is not None and state.report.run_id
     state.lease.fence(conn)
-    wanted = [w.comment for w, v in chunk if v.label is not None and v.label.approves]
+    wanted = [w.comment for w, r in chunk if approves(w.comment, r)]
     approved = state.comments.approve(conn, wanted)
     decisions = [
-        (decide(w.comment, v, would_approve=w.comment.key in approved), w) for w, v in chunk
+        (decide(w.comment, r, would_approve=w.comment.key in approved), w) for w, r in chunk
     ]
     store.record(
         conn,

@@ -59,3 +59,37 @@ def test_a_template_path_is_hashed_by_its_content(tmp_path: Path) -> None:
     first = load_prompt(str(one)).hash
     one.write_text("B {{ comment }}")
     assert load_prompt(str(one)).hash != first
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("Classify this comment as positive or negative.", "never uses {{ comment }}"),
+        ("Classify: {{ coment }}", "undefined variable(s) 'coment'"),
+        ("{{ comment }} by {{ author }} on {{ site }}", "'author', 'site'"),
+        ("{% if comment %}{{ comment }}{% endif %}{{ rule }}", "'rule'"),
+    ],
+)
+def test_a_template_must_use_comment_and_nothing_undeclared(
+    tmp_path: Path, source: str, message: str
+) -> None:
+    template = tmp_path / "bad.j2"
+    template.write_text(source)
+    with pytest.raises(ConfigurationError) as raised:
+        load_prompt(str(template))
+    assert message in raised.value.message
+
+
+def test_locals_globals_and_included_templates_are_understood(tmp_path: Path) -> None:
+    (tmp_path / "body.j2").write_text("<comment>\n{{ comment }}\n</comment>")
+    main = tmp_path / "main.j2"
+    main.write_text(
+        '{% set intro = "Classify" %}{{ intro }} {{ range(1) | list }}\n{% include "body.j2" %}'
+    )
+    assert "<comment>\nhi\n</comment>" in load_prompt(str(main)).render("hi", 100)
+    (tmp_path / "body.j2").write_text("{{ coment }}")
+    with pytest.raises(ConfigurationError, match="'coment'"):
+        load_prompt(str(main))
+    (tmp_path / "other.j2").write_text('{% include "missing.j2" %}{{ comment }}')
+    with pytest.raises(ConfigurationError, match=r"missing\.j2"):
+        load_prompt(str(tmp_path / "other.j2"))
