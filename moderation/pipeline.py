@@ -408,7 +408,11 @@ class _Batch:
             item = await work.get()
             if item is None:
                 return
-            verdict = await self.classifier.classify(item.comment.body)
+            if item.comment.problem is not None:
+                # Nothing the model could read: this row fails alone, the batch goes on.
+                verdict = Verdict(None, None, item.comment.problem, 0.0, None)
+            else:
+                verdict = await self.classifier.classify(item.comment.body)
             results.put_nowait((item, verdict))
             if self.classifier.circuit_open:
                 self.report.circuit_open = True
