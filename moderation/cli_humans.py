@@ -28,7 +28,7 @@ def outcomes_command(
 ) -> None:
     """What humans did after the tool's decisions: kept, reversed, released, confirmed, ..."""
     from .outcome_report import measure, render_table
-    from .window import Window
+    from .time_window import Window
 
     settings = load_settings()
     with errors_to_exit_codes():
@@ -63,7 +63,7 @@ def fixtures_export_command(
 ) -> None:
     """Write the comments a human ruled on as fixtures for `moderate eval` (mode 0600)."""
     from .export import FILE_MODE, export_fixtures
-    from .window import Window
+    from .time_window import Window
 
     settings = load_settings()
     with errors_to_exit_codes():

@@ -22,7 +22,7 @@ from .db import create_engine
 from .errors import ConfigurationError
 from .outcomes import CONFIRMED, KEPT, RELEASED, REVERSED, Judged, judge_pages
 from .settings import Settings
-from .window import Window
+from .time_window import Window
 
 EXPECTED = {KEPT: "approve", RELEASED: "approve", REVERSED: "hold", CONFIRMED: "hold"}
 FILE_MODE = 0o600

@@ -16,7 +16,7 @@ from typing import Any
 from .db import create_engine
 from .outcomes import OUTCOMES, PAGE_SIZE, RELEASED, REVERSED, Judged, judge_pages
 from .settings import Settings
-from .window import Window
+from .time_window import Window
 
 MAX_REVERSED_IDS = 100
 Variant = tuple[str | None, str]  # (model digest, prompt hash)

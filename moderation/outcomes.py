@@ -29,7 +29,7 @@ from .settings import Settings
 from .site_rows import APPROVED_STATE, PENDING_STATE, REJECTED_STATE, SiteRow, SiteStates
 from .store import APPROVED, FAILED, HELD
 from .tables import decisions, outcomes
-from .window import Window
+from .time_window import Window
 
 KEPT, REVERSED, RELEASED, CONFIRMED = "kept", "reversed", "released", "confirmed"
 WAITING, EDITED, OTHER = "waiting", "edited", "other"

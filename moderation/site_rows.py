@@ -15,9 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .comments import CommentsTable, coerce_status, text_hash
-from .errors import ConfigurationError, SchemaError
+from .comments import CommentsTable, read_comment, text_hash
+from .errors import ConfigurationError
 from .settings import Settings
+from .status import coerce_status, python_type
 
 APPROVED_STATE, PENDING_STATE, REJECTED_STATE, OTHER_STATE = (
     "approved",
@@ -45,9 +46,8 @@ class SiteStates:
 
     def __init__(self, comments: CommentsTable, settings: Settings) -> None:
         self.comments = comments
-        self.removed = _removed_column(comments.table, settings)
         self.rejected_values = _rejected_values(comments, settings)
-        self._id_type = _python_type(comments.id)
+        self._id_type = python_type(comments.id)
 
     def state_of(self, status: Any, removed: Any) -> str:
         if removed:
@@ -73,42 +73,20 @@ class SiteStates:
 
     def lookup(self, conn: Connection, keys: Sequence[str]) -> dict[str, SiteRow]:
         """The rows that still exist among ``keys``, in one indexed query."""
-        ids = {key: self.site_id(key) for key in keys}
-        wanted = [value for value in ids.values() if value is not None]
+        wanted = [value for value in map(self.site_id, keys) if value is not None]
         if not wanted:
             return {}
         c = self.comments
         columns: list[Any] = [c.id, c.body, c.approved]
-        if self.removed is not None:
-            columns.append(self.removed)
-        rows = conn.execute(sa.select(*columns).where(c.id.in_(wanted))).all()
+        if c.removed is not None:
+            columns.append(c.removed)
         found: dict[str, SiteRow] = {}
-        for row in rows:
-            removed = row[3] if self.removed is not None else False
-            key = str(row[0])
-            found[key] = SiteRow(
-                key, row[1] if row[1] is not None else "", self.state_of(row[2], removed)
-            )
+        for row in conn.execute(sa.select(*columns).where(c.id.in_(wanted))):
+            removed = row[3] if c.removed is not None else False
+            # Read as the batch reads it, so the text hash compares with the decision's.
+            comment = read_comment(row[0], row[1])
+            found[comment.key] = SiteRow(comment.key, comment.body, self.state_of(row[2], removed))
         return found
-
-
-def _python_type(column: sa.Column[Any]) -> type | None:
-    try:
-        return column.type.python_type
-    except NotImplementedError:
-        return None
-
-
-def _removed_column(table: sa.Table, settings: Settings) -> sa.Column[Any] | None:
-    name = settings.comments_removed_column
-    if name is None:
-        return None
-    if name not in table.c:
-        raise SchemaError(
-            f"the comments table {table.name!r} has no column {name!r} "
-            f"(MODERATION_COMMENTS_REMOVED_COLUMN); its columns are {', '.join(table.c.keys())}"
-        )
-    return table.c[name]
 
 
 def _rejected_values(comments: CommentsTable, settings: Settings) -> frozenset[Any]:
@@ -120,10 +98,4 @@ def _rejected_values(comments: CommentsTable, settings: Settings) -> frozenset[A
             "MODERATION_COMMENTS_REJECTED_VALUES needs a status column "
             "(MODERATION_COMMENTS_APPROVED_VALUE and MODERATION_COMMENTS_PENDING_VALUE)"
         )
-    try:
-        return frozenset(coerce_status(comments.approved, value) for value in values)
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"MODERATION_COMMENTS_REJECTED_VALUES {','.join(values)!r} do not fit the column "
-            f"{comments.approved.name!r}"
-        ) from exc
+    return frozenset(coerce_status(comments.approved, value) for value in values)

@@ -12,7 +12,7 @@ from moderation.errors import ConfigurationError, SchemaError
 from moderation.evaluate import load_fixtures
 from moderation.export import export_fixtures
 from moderation.pipeline import run_batch
-from moderation.window import Window
+from moderation.time_window import Window
 from tests.conftest import create_site_table, make_settings
 from tests.fakes import FakeClassifier
 from tests.test_outcomes import NEGATIVE, execute

@@ -24,7 +24,7 @@ from moderation.outcomes import (
 )
 from moderation.pipeline import run_batch
 from moderation.site_rows import SiteRow
-from moderation.window import Window
+from moderation.time_window import Window
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
 
