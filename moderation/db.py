@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from .errors import DatabaseError
+from .redact import redact, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,6 @@ def translate_errors(engine: Engine) -> Iterator[None]:
 def describe_error(engine: Engine, exc: sa.exc.SQLAlchemyError) -> str:
     """A one-line message with no SQL parameters (they hold comment text) and no password."""
     orig = getattr(exc, "orig", None) or exc
-    first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
-    where = engine.url.render_as_string(hide_password=True)
+    first_line = (redact(str(orig)).strip().splitlines() or [type(orig).__name__])[0][:300]
+    where = redact_url(engine.url.render_as_string(hide_password=False))
     return f"database error on {where}: {first_line}"
