@@ -31,7 +31,7 @@ from .prompts import load_prompt
 from .run_record import finish_run, start_run
 from .run_report import DecisionRecord, RunReport
 from .settings import Settings
-from .windows import Reading, read_whole
+from .windows import UNREAD, Reading, read_whole
 from .writer import write
 
 log = logging.getLogger(__name__)
@@ -199,14 +199,18 @@ async def _worker(
         item = await work.get()
         if item is None:
             return
-        reading = await read_whole(
-            classifier,
-            item.comment.body,
-            size=settings.max_comment_chars,
-            overlap=settings.window_overlap,
-            max_windows=settings.max_windows,
-            stop=state.stop,
-        )
+        if item.comment.problem is not None:
+            # Nothing the model could read: this row fails alone, the batch goes on.
+            reading: Reading | None = Reading(None, UNREAD, item.comment.problem)
+        else:
+            reading = await read_whole(
+                classifier,
+                item.comment.body,
+                size=settings.max_comment_chars,
+                overlap=settings.window_overlap,
+                max_windows=settings.max_windows,
+                stop=state.stop,
+            )
         if reading is not None:
             results.put_nowait((item, reading))
         if classifier.circuit_open:

@@ -6,13 +6,15 @@ Nothing else in the package reads ``os.environ``; callers build a :class:`Settin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from .presets import DEFAULT_TABLE_PREFIX, PRESET_NAMES, preset_values
 from .redact import redact_url, remember_secrets
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -79,13 +81,44 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 
+    # A comment system's known layout (see presets.py); single variables below still override.
+    preset: Literal["wordpress", "isso", "commento", "django", "tr"] | None = None
+    table_prefix: str = Field(default=DEFAULT_TABLE_PREFIX, pattern=r"^[A-Za-z0-9_]*$")
     comments_table: str = "comments"
     comments_id_column: str = "id"
     comments_body_column: str = "body"
     comments_approved_column: str = "approved"
-    # Only for status-string columns; a boolean column uses true/false.
+    # Only for status columns (strings, integers); a boolean column uses true/false.
     comments_approved_value: str | None = None
     comments_pending_value: str | None = None
+    # A boolean column: a row with it true was removed by a human, is never pending, never touched.
+    comments_removed_column: str | None = None
+    # Status values meaning a human rejected the comment; the first is what "Reject" writes.
+    comments_rejected_values: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        """Fill what the preset knows, leaving every value the operator set as it is."""
+        if not isinstance(data, dict) or not data.get("preset"):
+            return data
+        name = str(data["preset"]).strip().lower()
+        if name not in PRESET_NAMES:
+            return data  # the Literal field reports the allowed names
+        prefix = str(data.get("table_prefix") or DEFAULT_TABLE_PREFIX)
+        if not re.fullmatch(r"[A-Za-z0-9_]*", prefix):
+            return data  # the field's pattern reports it
+        filled = dict(data, preset=name)
+        for key, value in preset_values(name, prefix).items():
+            filled.setdefault(key, value)
+        return filled
+
+    @field_validator("comments_rejected_values", mode="before")
+    @classmethod
+    def _split_values(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("ollama_hosts", mode="before")
     @classmethod
@@ -125,6 +158,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "MODERATION_WINDOW_OVERLAP must be at most half of MODERATION_MAX_COMMENT_CHARS"
             )
+        if given[0] is not None and given[0] in self.comments_rejected_values:
+            raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the approved value")
+        if given[1] is not None and given[1] in self.comments_rejected_values:
+            raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the pending value")
         if self.deadline is not None and self.deadline >= self.lease_seconds:
             raise ValueError("MODERATION_DEADLINE must be shorter than MODERATION_LEASE_SECONDS")
         for spec in self.ollama_hosts:
