@@ -241,3 +241,39 @@ def test_own_tables_on_mysql_are_innodb_utf8mb4_with_exact_types(mysql_url: str)
         f" WHERE table_schema = '{database}' AND table_name LIKE 'moderation%%'",
     )
     assert {e for _, e in engines} == {"InnoDB"}
+
+
+def test_text_ids_are_paged_remembered_and_audited(db_url: str) -> None:
+    # Commento-style hex keys, and keys differing only in case, across several keyset pages.
+    ids = ["f3a9", "0b7c", "A1", "a1", "zz-9", "Ω-1", "10", "9"]
+    metadata = sa.MetaData()
+    site = sa.Table(
+        "comments",
+        metadata,
+        sa.Column("hex", sa.String(64, collation=_binary_collation(db_url)), primary_key=True),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("approved", sa.Boolean, nullable=False),
+    )
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        conn.execute(
+            sa.insert(site),
+            [{"hex": i, "body": f"comment {i}", "approved": False} for i in ids],
+        )
+    engine.dispose()
+    settings = make_settings(db_url, comments_id_column="hex", batch_size=3)
+
+    first = run_batch(settings, classifier=FakeClassifier({"zz": '{"label": "negative"}'}))
+    again = run_batch(settings, classifier=FakeClassifier())
+
+    assert sorted(d.comment_id for d in first.decisions) == sorted(ids)
+    assert first.counts()["approved"] == len(ids) - 1
+    assert (again.counts()["considered"], again.skipped) == (0, 1)
+    audited = read_table(db_url, "SELECT comment_id, outcome FROM moderation_decisions")
+    assert sorted(audited) == sorted((i, "held" if i == "zz-9" else "approved") for i in ids)
+
+
+def _binary_collation(url: str) -> str | None:
+    # Keys that differ only in case need a case-sensitive column on MySQL, as a real site has.
+    return "utf8mb4_bin" if url.startswith("mysql") else None
