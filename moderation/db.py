@@ -129,9 +129,16 @@ def run_write(engine: Engine, work: Callable[[Connection], T], attempts: int = 5
     raise AssertionError("unreachable")
 
 
+# MySQL/MariaDB: 1205 lock wait timeout, 1213 deadlock (InnoDB rolled the transaction back).
+_MYSQL_RETRYABLE = {1205, 1213}
+
+
 def _is_lock_error(exc: BaseException | None) -> bool:
     if not isinstance(exc, sa.exc.OperationalError):
         return False
+    args = getattr(exc.orig, "args", ())
+    if args and args[0] in _MYSQL_RETRYABLE:
+        return True
     text = str(exc.orig).lower()
     return "database is locked" in text or "database table is locked" in text or "busy" in text
 

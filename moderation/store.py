@@ -165,6 +165,17 @@ def _upsert_states(conn: Connection, states: list[dict[str, Any]]) -> None:
             statement.on_conflict_do_update(index_elements=["comment_id"], set_=updated), states
         )
         return
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        upsert = mysql_insert(comment_state)
+        conn.execute(
+            upsert.on_duplicate_key_update(
+                {c: upsert.inserted[c] for c in states[0] if c != "comment_id"}
+            ),
+            states,
+        )
+        return
     # Portable fallback for other databases: same effect, two statements.
     keys = [s["comment_id"] for s in states]
     conn.execute(sa.delete(comment_state).where(comment_state.c.comment_id.in_(keys)))
