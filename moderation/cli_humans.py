@@ -69,7 +69,7 @@ def fixtures_export_command(
     with errors_to_exit_codes():
         result = export_fixtures(settings, Window.parse(since), out, force)
     typer.echo(
-        f"wrote {result.lines} lines to {out} (mode {FILE_MODE:o}: it holds your users' "
+        f"wrote {result.lines} lines to {out} (mode 0{FILE_MODE:o}: it holds your users' "
         "comments; keep it private)"
     )
     typer.echo(f"{result.gone} rows were gone from the site's table (not exported)")

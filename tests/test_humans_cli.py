@@ -183,7 +183,7 @@ def test_export_writes_private_fixtures_and_refuses_to_overwrite(
     run = moderate("fixtures", "export", "--out", str(out), env=site, cwd=tmp_path)
 
     assert run.returncode == 0, run.stderr
-    assert f"wrote 3 lines to {out} (mode 600" in run.stdout
+    assert f"wrote 3 lines to {out} (mode 0600" in run.stdout
     assert "2 rows were gone" in run.stdout
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
