@@ -148,34 +148,34 @@ def _latest_decisions(conn: Connection, window: Window, after: int, limit: int) 
     return list(conn.execute(query).all())
 
 
-def _recorded(conn: Connection, decision_ids: Sequence[int]) -> set[int]:
-    rows = conn.execute(
-        sa.select(outcomes.c.decision_id).where(outcomes.c.decision_id.in_(decision_ids))
-    )
-    return {row[0] for row in rows}
-
-
 def _record(conn: Connection, judged: Sequence[Judged]) -> None:
-    """Insert the first sighting of each human outcome; a concurrent run's row is kept."""
+    """Insert the first sighting of each human outcome; a concurrent run's row is kept.
+
+    Only SQLite, PostgreSQL and MySQL/MariaDB are supported; each has its own insert-or-skip.
+    """
     now = datetime.now(UTC)
-    values: list[dict[str, Any]] = [
-        {"decision_id": j.decision_id, "comment_id": j.comment_id, "outcome": j.outcome}
+    rows: list[dict[str, Any]] = [
+        {
+            "decision_id": j.decision_id,
+            "comment_id": j.comment_id,
+            "outcome": j.outcome,
+            "seen_at": now,
+        }
         for j in judged
     ]
     dialect = conn.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        conn.execute(sa.insert(outcomes).prefix_with("IGNORE"), rows)
+        return
     if dialect in ("sqlite", "postgresql"):
         if dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
         else:
             from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         statement = insert(outcomes).on_conflict_do_nothing(index_elements=["decision_id"])
-        conn.execute(statement, [dict(v, seen_at=now) for v in values])
+        conn.execute(statement, rows)
         return
-    # Other databases: the write transaction makes read-then-insert good enough.
-    existing = _recorded(conn, [v["decision_id"] for v in values])
-    fresh = [dict(v, seen_at=now) for v in values if v["decision_id"] not in existing]
-    if fresh:
-        conn.execute(sa.insert(outcomes), fresh)
+    conn.execute(sa.insert(outcomes), rows)
 
 
 def judge_pages(

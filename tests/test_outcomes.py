@@ -294,3 +294,21 @@ def test_window_forms(since: str, expected: datetime) -> None:
 def test_bad_windows(since: str) -> None:
     with pytest.raises(ConfigurationError, match=r"^--since"):
         Window.parse(since, datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+
+
+def test_a_second_sighting_keeps_the_first_record(db_url: str) -> None:
+    """Two runs at once may both see a new outcome: the first record stays, neither fails."""
+    from moderation.db import create_engine, run_write
+    from moderation.outcomes import Judged, _record
+
+    scripted_site(db_url)
+    figures(db_url)
+    first = read_table(db_url, "SELECT decision_id, outcome, seen_at FROM moderation_outcomes")
+    decision_id = first[0][0]
+    late = Judged(decision_id, "x", "h", "approved", None, "p", CONFIRMED, None)
+    engine = create_engine(db_url)
+    run_write(engine, lambda conn: _record(conn, [late]))
+    engine.dispose()
+    assert (
+        read_table(db_url, "SELECT decision_id, outcome, seen_at FROM moderation_outcomes") == first
+    )
