@@ -39,7 +39,9 @@ configuration error; 4 Ollama unreachable or model missing (nothing changed); 5 
 
 
 def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"moderate: error: {message}", err=True)
+    from .redact import redact
+
+    typer.echo(f"moderate: error: {redact(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -133,12 +135,12 @@ def _print_report(report: RunReport) -> None:
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
-        for column in ("id", "comment", "label", "would", "latency"):
+        for column in ("id", "comment", "label", "would", "read", "latency"):
             table.add_column(column)
         for d in report.decisions:
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
-            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, latency)
+            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, d.coverage, latency)
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"
@@ -256,7 +258,7 @@ def model_create_command(
         target = name or settings.model
         for host in settings.hosts:
             status = create_model(host.url, target, spec.create_kwargs(), settings.load_timeout)
-            typer.echo(f"{target!r} on {host.url} from {spec.from_}: {status}")
+            typer.echo(f"{target!r} on {host.safe_url} from {spec.from_}: {status}")
 
 
 @app.command("serve")

@@ -84,6 +84,7 @@ def test_failures_stay_pending_and_are_retried_a_bounded_number_of_times(db_url:
         "label": None,
         "outcome": "failed",
         "error": "unparseable answer",
+        "coverage": "whole",
     }
     assert [bool(v) for v in approved_flags(db_url)] == [True, False]
 
