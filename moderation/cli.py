@@ -7,13 +7,25 @@ Heavy modules (SQLAlchemy, ollama, pydantic) are imported inside the commands, s
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from .cli_common import (
+    EXIT_CODES,
+    METRICS_FAILED,
+    check_writable,
+    errors_to_exit_codes,
+    fail,
+    failure_document,
+    load_settings,
+    print_json,
+    promise_json,
+)
+from .cli_eval import eval_command
 
 if TYPE_CHECKING:
     from .pipeline import RunReport
@@ -32,43 +44,11 @@ db_app = typer.Typer(help="The tool's own tables (decisions, runs, lease).", no_
 model_app = typer.Typer(help="The Ollama model built from the Modelfile.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
+app.command("eval")(eval_command)
 
-EXIT_CODES = """Exit codes: 0 done; 3 done but some comments failed and stay pending; 2 usage or
-configuration error; 4 Ollama unreachable or model missing (nothing changed); 5 database error;
-6 evaluation below a gate; 75 another batch holds the lease."""
+log = logging.getLogger("moderation.cli")
 
-
-def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"moderate: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def errors_to_exit_codes() -> Iterator[None]:
-    from .errors import ModerationError
-
-    try:
-        yield
-    except ModerationError as exc:
-        fail(exc.message.splitlines()[0] if exc.message else type(exc).__name__, exc.exit_code)
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    from pydantic import ValidationError
-
-    from .logs import configure
-    from .settings import Settings
-
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        fail(f"invalid configuration: {where.upper()}: {first['msg']}", 2)
-    configure(settings.log_format, settings.log_level)
-    return settings
+__all__ = ["app", "errors_to_exit_codes", "fail", "load_settings", "main"]
 
 
 @app.callback(epilog=EXIT_CODES)
@@ -91,18 +71,39 @@ def main_command(
     """Run one batch over the pending comments (the default command)."""
     if ctx.invoked_subcommand is not None:
         return
+    promise_json(as_json)
     settings = load_settings()
     with errors_to_exit_codes():
+        if metrics_file is not None:
+            check_writable(metrics_file, "--metrics-file")
         report = _run_with_progress(settings, dry_run, limit, show=not as_json)
+    code = report.exit_code
+    metrics_error = None
     if metrics_file is not None:
-        from .metrics_export import write_metrics
-
-        write_metrics(metrics_file, report)
+        metrics_error = _write_metrics(metrics_file, report)
+        if metrics_error is not None and code == 0:
+            code = METRICS_FAILED
     if as_json:
-        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, default=str))
+        document = {**report.to_json(), "exit_code": code}
+        if metrics_error is not None:
+            document["error"] = metrics_error
+        print_json(document)
     else:
         _print_report(report)
-    raise typer.Exit(report.exit_code)
+    if metrics_error is not None:
+        typer.echo(f"moderate: error: {metrics_error}", err=True)
+    raise typer.Exit(code)
+
+
+def _write_metrics(path: Path, report: RunReport) -> str | None:
+    """Write the metrics file; the reason it failed, or None. The batch itself is done."""
+    from .metrics_export import write_metrics
+
+    try:
+        write_metrics(path, report)
+    except OSError as exc:
+        return f"could not write the metrics file {path}: {exc.strerror or exc}"
+    return None
 
 
 def _run_with_progress(
@@ -187,9 +188,10 @@ def history_command(
     from . import migrate, store
     from .db import create_engine, read_transaction
 
+    promise_json(as_json)
     settings = load_settings()
     with errors_to_exit_codes():
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, must_exist=True)
         try:
             runs = []
             if migrate.current_revision(engine) is not None:
@@ -279,11 +281,13 @@ def serve_command(
 
     def report(result: object) -> None:
         if metrics_file is not None:
-            from .metrics_export import write_metrics
-
-            write_metrics(metrics_file, result)  # type: ignore[arg-type]
+            error = _write_metrics(metrics_file, result)  # type: ignore[arg-type]
+            if error is not None:
+                log.error("%s; the next tick runs as scheduled", error)
 
     with errors_to_exit_codes():
+        if metrics_file is not None:
+            check_writable(metrics_file, "--metrics-file")
         moderator = PeriodicModerator(
             settings, every=every, cron=cron, jitter=jitter, run_now=run_now, on_report=report
         )
@@ -291,17 +295,30 @@ def serve_command(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     moderator.start()
-    typer.echo(f"moderate serve: {'every ' + every if every else 'cron ' + str(cron)}", err=True)
+    log.info("moderate serve: %s", f"every {every}" if every else f"cron {cron}")
     while not stopping.wait(1.0):
-        pass
+        if not moderator.running:
+            fail("the scheduler thread stopped unexpectedly", 1)
     # In-flight answers are still written; nothing new is asked. Bounded by one request.
     finished = moderator.stop(timeout=settings.timeout + 15)
     raise typer.Exit(0 if finished else 1)
 
 
 def main() -> None:
-    app()
+    """The console script: like ``app()``, but a usage error under ``--json`` still prints
+    the one JSON object (and, with JSON logs, a JSON log line)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors
+        from .cli_common import _json_logs
 
-
-# Registers `moderate eval` on `app`; at the bottom because it imports `app` from here.
-from . import cli_eval  # noqa: E402, F401
+        code = getattr(exc, "exit_code", 2)
+        if _json_logs():
+            log.error("moderate: error: %s", exc.format_message())
+        else:
+            exc.show()  # type: ignore[attr-defined]
+        if "--json" in sys.argv[1:]:
+            print_json(failure_document(exc.format_message(), code))
+    except typer.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

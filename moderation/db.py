@@ -13,13 +13,14 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from .errors import DatabaseError
+from .errors import ConfigurationError, DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,16 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE = "moderation_write"
 
 
-def create_engine(url: str, *, read_only: bool = False) -> Engine:
-    """An engine for ``url``; ``read_only`` (dry runs) makes SQLite refuse every write."""
+def create_engine(url: str, *, read_only: bool = False, must_exist: bool = False) -> Engine:
+    """An engine for ``url``; ``read_only`` (dry runs) makes SQLite refuse every write.
+
+    ``must_exist``: a SQLite file that is not there is an error rather than a new empty
+    database (SQLite creates the file on connect): a mistyped path must not look like a site
+    with no comments, and a dry run must not leave a file behind.
+    """
     parsed = make_url(url)
+    if must_exist:
+        require_existing_sqlite_file(parsed)
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship with; SQLAlchemy's bare default is psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -44,6 +52,19 @@ def create_engine(url: str, *, read_only: bool = False) -> Engine:
     elif read_only:
         engine = engine.execution_options(postgresql_readonly=True)
     return engine
+
+
+def require_existing_sqlite_file(url: sa.URL) -> None:
+    if not url.drivername.startswith("sqlite"):
+        return
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or "uri" in url.query:
+        return
+    if not Path(database).is_file():
+        raise ConfigurationError(
+            f"the SQLite database {database} does not exist (check MODERATION_DATABASE_URL; "
+            "`moderate import` and `moderate db upgrade` create one)"
+        )
 
 
 def _configure_sqlite(engine: Engine, read_only: bool) -> None:

@@ -186,7 +186,7 @@ async def run_batch_async(
     cancel: threading.Event | None = None,
     scheduled_for: float | None = None,
 ) -> RunReport:
-    engine = create_engine(settings.database_url, read_only=dry_run)
+    engine = create_engine(settings.database_url, read_only=dry_run, must_exist=True)
     try:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)
@@ -256,6 +256,9 @@ class _Batch:
             except BaseException:
                 await asyncio.to_thread(self.lease.release)
                 raise
+        # Renewed from the start: with a short lease, the model check and warm-up alone could
+        # outlast it.
+        heartbeat = asyncio.create_task(self._heartbeat()) if self.lease else None
         try:
             self.identity = report.identity = await self.classifier.prepare()
             log.info(
@@ -268,8 +271,10 @@ class _Batch:
             )
             await self._process()
         except BaseException as exc:
+            await _stop(heartbeat)
             await self._finish(exc)
             raise
+        await _stop(heartbeat)
         await self._finish(None)
         counts = report.counts()
         log.info(
@@ -329,7 +334,6 @@ class _Batch:
         ]
         producer = asyncio.create_task(self._produce(work, len(workers)))
         writer = asyncio.create_task(self._write(results))
-        heartbeat = asyncio.create_task(self._heartbeat()) if self.lease else None
         watcher = asyncio.create_task(self._watch_cancel()) if self.cancel else None
         try:
             deadline = self.settings.deadline
@@ -345,9 +349,8 @@ class _Batch:
                 task.cancel()
             await asyncio.gather(*workers, producer, return_exceptions=True)
             await results.put(None)
-            for helper in (heartbeat, watcher):
-                if helper is not None:
-                    helper.cancel()
+            if watcher is not None:
+                watcher.cancel()
         await writer  # re-raises a database error from the last flush
 
     async def _produce(self, work: asyncio.Queue[_Work | None], workers: int) -> None:
@@ -498,14 +501,26 @@ class _Batch:
         assert self.lease is not None
         while True:
             await asyncio.sleep(self.lease.ttl / 3)
+            renewal = asyncio.ensure_future(asyncio.to_thread(self.lease.renew))
             try:
-                await asyncio.to_thread(self.lease.renew)
+                # A renewal cancelled half-way would still land in its thread, possibly after
+                # the release, and hold the lease for another period: let it finish first.
+                await asyncio.shield(renewal)
+            except asyncio.CancelledError:
+                await asyncio.gather(renewal, return_exceptions=True)
+                raise
             except LeaseLost:
                 self.report.lease_lost = True
                 self.stop.set()
                 return
             except DatabaseError as exc:
                 log.warning("could not renew the lease: %s", exc)
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _decide(comment: Comment, verdict: Verdict, *, would_approve: bool) -> Decision:
