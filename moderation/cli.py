@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -116,15 +116,29 @@ def _run_with_progress(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .pipeline import Progress as Hooks
+
+    # The bar counts comments dealt with: answered, and (without a limit, which only counts
+    # model calls) skipped as decided before. Its total is the pending count, or the limit.
+    cap = limit or settings.limit
     columns = (TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("classifying", total=limit)
-        return run_batch(
-            settings,
-            dry_run=dry_run,
-            limit=limit,
-            on_decision=lambda _d: progress.advance(task),
-        )
+    # redirect_stderr: log lines are printed above the bar instead of through it.
+    with Progress(
+        *columns, console=Console(stderr=True), transient=True, redirect_stderr=True
+    ) as progress:
+        # Shown once the total is known, not as "0/?" during start-up.
+        task = progress.add_task("classifying", total=cap, visible=False)
+
+        def pending(count: int) -> None:
+            total = count if cap is None else min(cap, count)
+            progress.update(task, total=total, visible=True)
+
+        def skipped(count: int) -> None:
+            if cap is None:
+                progress.advance(task, count)
+
+        hooks = Hooks(pending=pending, answered=lambda: progress.advance(task), skipped=skipped)
+        return run_batch(settings, dry_run=dry_run, limit=limit, progress=hooks)
 
 
 def _print_report(report: RunReport) -> None:
@@ -134,12 +148,13 @@ def _print_report(report: RunReport) -> None:
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
-        for column in ("id", "comment", "label", "would", "latency"):
-            table.add_column(column)
+        for column in ("id", "comment", "label", "would", "why", "latency"):
+            table.add_column(column, overflow="fold")
         for d in report.decisions:
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
-            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, latency)
+            why = d.error or ""
+            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, why, latency)
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"
@@ -199,30 +214,66 @@ def history_command(
                     runs = store.recent_runs(conn, limit)
         finally:
             engine.dispose()
+    runs = [_with_time_zones(run) for run in runs]
     if as_json:
         typer.echo(json.dumps(runs, default=str))
         return
+    _print_history(runs, limit)
+
+
+def _with_time_zones(run: dict[str, Any]) -> dict[str, Any]:
+    """Times as ISO 8601 with their offset; SQLite returns the stored UTC times without one."""
+    from datetime import UTC, datetime
+
+    return {
+        key: (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+        if isinstance(value, datetime)
+        else value
+        for key, value in run.items()
+    }
+
+
+# (key, header, justify): short headers, so that the table fits 80 columns without cutting.
+_HISTORY_COLUMNS = (
+    ("started_at", "started (UTC)", "left"),
+    ("id", "run", "left"),
+    ("status", "status", "left"),
+    ("considered", "asked", "right"),
+    ("approved", "appr", "right"),
+    ("held", "held", "right"),
+    ("failed", "fail", "right"),
+    ("skipped", "skip", "right"),
+    ("exit_code", "exit", "right"),
+)
+
+
+def _print_history(runs: list[dict[str, Any]], limit: int) -> None:
+    from datetime import UTC, datetime
+
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Last {limit} runs")
-    columns = (
-        "started_at",
-        "id",
-        "status",
-        "considered",
-        "approved",
-        "held",
-        "failed",
-        "skipped",
-        "exit_code",
-        "model",
-    )
-    for column in columns:
-        table.add_column(column.replace("_", " "))
+    console = Console()
+    models = sorted({str(run["model"]) for run in runs if run.get("model")})
+    # The model column only when there is room; otherwise the model goes in the title.
+    wide = console.width >= 100 or len(models) > 1
+    title = f"Last {limit} runs" + ("" if wide or not models else f", model {models[0]}")
+    table = Table(title=title, box=None, pad_edge=False, header_style="bold")
+    columns = _HISTORY_COLUMNS + ((("model", "model", "left"),) if wide else ())
+    for _key, header, justify in columns:
+        table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for run in runs:
-        table.add_row(*("" if run[c] is None else str(run[c])[:19] for c in columns))
-    Console().print(table)
+        cells = []
+        for key, _header, _justify in columns:
+            value = run.get(key)
+            if key == "started_at" and value:
+                started = datetime.fromisoformat(str(value)).astimezone(UTC)
+                value = started.strftime("%Y-%m-%d %H:%M")
+            elif key == "id" and value:
+                value = str(value)[:8]
+            cells.append("" if value is None else str(value))
+        table.add_row(*cells)
+    console.print(table)
 
 
 @db_app.command("upgrade")

@@ -44,6 +44,22 @@ FLUSH_IDLE_SECONDS = 0.5
 OnDecision = Callable[[Decision], None]
 
 
+@dataclass
+class Progress:
+    """Callbacks for a progress display; every one optional, and called from the batch's
+    loop or its worker threads (so they must be thread-safe, as rich's progress bar is).
+
+    ``pending``: the number of pending comments, counted once at the start (one COUNT query,
+    only when this callback is given); ``answered``: one model answer came back (before it is
+    written, which happens in chunks); ``skipped``: comments left out because they were
+    decided before.
+    """
+
+    pending: Callable[[int], None] | None = None
+    answered: Callable[[], None] | None = None
+    skipped: Callable[[int], None] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionRecord:
     """What the report keeps of a decision: never the whole body (a backlog can be huge)."""
@@ -156,6 +172,7 @@ def run_batch(
     on_decision: OnDecision | None = None,
     cancel: threading.Event | None = None,
     scheduled_for: float | None = None,
+    progress: Progress | None = None,
 ) -> RunReport:
     """Run one batch to the end; the synchronous entry point for cron, the CLI and web apps.
 
@@ -171,6 +188,7 @@ def run_batch(
             on_decision=on_decision,
             cancel=cancel,
             scheduled_for=scheduled_for,
+            progress=progress,
         )
     )
 
@@ -185,17 +203,22 @@ async def run_batch_async(
     clock: Callable[[], float] = time.time,
     cancel: threading.Event | None = None,
     scheduled_for: float | None = None,
+    progress: Progress | None = None,
 ) -> RunReport:
     engine = create_engine(settings.database_url, read_only=dry_run, must_exist=True)
     try:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)
+        progress = progress or Progress()
+        if progress.pending is not None:
+            progress.pending(await asyncio.to_thread(comments.count_pending, engine))
         if classifier is None:
             classifier = OllamaClassifier(settings, load_prompt(settings.prompt))
         batch = _Batch(settings, engine, comments, classifier, dry_run, clock)
         batch.limit = limit or settings.limit
         batch.memory_available = memory_available
         batch.on_decision = on_decision
+        batch.progress = progress
         batch.cancel = cancel
         batch.scheduled_for = scheduled_for
         try:
@@ -238,6 +261,7 @@ class _Batch:
         self.limit: int | None = None
         self.memory_available = True
         self.on_decision: OnDecision | None = None
+        self.progress = Progress()
         self.cancel: threading.Event | None = None
         self.scheduled_for: float | None = None
         self.report = RunReport(run_id=None if dry_run else str(uuid.uuid4()), dry_run=dry_run)
@@ -397,6 +421,8 @@ class _Batch:
             digest = comment.text_hash
             if store.skip_reason(remembered, digest, self.identity, self.settings.max_attempts):
                 self.report.skipped += 1
+                if self.progress.skipped is not None:
+                    self.progress.skipped(1)
                 continue
             failures = store.previous_failures(remembered, digest, self.identity)
             selected.append(_Work(comment, failures))
@@ -413,6 +439,8 @@ class _Batch:
                 return
             verdict = await self.classifier.classify(item.comment.body)
             results.put_nowait((item, verdict))
+            if self.progress.answered is not None:
+                self.progress.answered()
             if self.classifier.circuit_open:
                 self.report.circuit_open = True
                 self.stop.set()

@@ -407,3 +407,123 @@ def test_one_shot_batch_reports_even_when_the_metrics_file_fails(
     plain = CliRunner().invoke(app, ["--metrics-file", str(metrics)])
     assert plain.exit_code == 7
     assert "considered" in plain.stdout
+
+
+# --- what a user sees -----------------------------------------------------------------------
+
+
+def test_progress_bar_counts_answers_against_a_total(site: str, ollama: FakeOllama) -> None:
+    """On a terminal the bar shows answers out of the pending count, never 'N/?'."""
+    import pty
+    import re
+
+    ollama.configure(latency=0.4)
+    master, slave = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "moderation"],
+        env={**os.environ, **environment(site, ollama), "COLUMNS": "100"},
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    child.wait(timeout=60)
+    os.close(master)
+    # Erasing the bar's line is where a line printed above it starts.
+    raw = b"".join(chunks).replace(b"\x1b[2K", b"\n")
+    screen = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", raw).decode()
+    assert child.returncode == 0, screen
+    assert re.search(r"classifying.* [1-3]/3 ", screen), screen
+    assert "/?" not in screen
+    # The log lines arrive whole, on lines of their own, not spliced into the bar.
+    assert re.search(r"^\S+ \S+ INFO \[\w{8}\] batch started on ", screen, re.MULTILINE), screen
+
+
+def test_history_fits_80_columns_when_piped(site: str, ollama: FakeOllama) -> None:
+    env = environment(site, ollama, COLUMNS="80")
+    for _ in range(2):
+        assert moderate(env=env).returncode == 0
+    result = moderate("history", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.stdout
+    assert "…" not in result.stdout
+    for header in ("started (UTC)", "run", "status", "asked", "appr", "held", "fail", "exit"):
+        assert header in result.stdout
+    assert "model sentiments" in result.stdout
+    [run, *_] = json.loads(moderate("history", "--json", env=env).stdout)
+    for key in ("started_at", "finished_at"):
+        assert run[key].endswith("+00:00"), run[key]
+
+
+def test_dry_run_table_says_why_a_comment_failed(site: str, ollama: FakeOllama) -> None:
+    ollama.configure(faults=[{"contains": "fine", "kind": "status", "status": 500}])
+    env = environment(site, ollama, COLUMNS="120", MODERATION_RETRIES="0")
+    result = moderate("--dry-run", env=env)
+    assert result.returncode == 3, result.stderr
+    [row] = [line for line in result.stdout.splitlines() if "stay pending" in line]
+    assert "HTTP 500" in row
+
+
+def test_eval_limit_is_a_sample_of_every_label(ollama: FakeOllama, tmp_path: Path) -> None:
+    env = environment("sqlite:///unused.db", ollama)
+    result = moderate("eval", "--limit", "9", "--json", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["n"] == 9
+    per_label = {truth: sum(row.values()) for truth, row in document["confusion"].items()}
+    assert per_label == {"positive": 3, "neutral": 3, "negative": 3}
+
+
+def test_stratified_sample_is_seeded_proportional_and_in_order() -> None:
+    from moderation.evaluate import Fixture, stratified_sample
+
+    fixtures = [Fixture(f"p{i}", "x", "positive", None, ()) for i in range(60)]
+    fixtures += [Fixture(f"n{i}", "x", "negative", None, ()) for i in range(30)]
+    fixtures += [Fixture(f"u{i}", "x", "neutral", None, ()) for i in range(10)]
+    sample = stratified_sample(fixtures, 10)
+    labels = [f.label for f in sample]
+    assert (labels.count("positive"), labels.count("negative"), labels.count("neutral")) == (
+        6,
+        3,
+        1,
+    )
+    assert sample == stratified_sample(fixtures, 10)  # the same sample every time
+    assert sample == sorted(sample, key=fixtures.index)
+    assert sample != fixtures[:10]
+    assert stratified_sample(fixtures, 500) == fixtures
+
+
+def test_the_command_modules_import_no_cycle() -> None:
+    """Module-level imports between the package's modules form no cycle (cli <-> cli_eval)."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "moderation"
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = set()
+        for node in tree.body:  # module level only: imports inside functions are lazy
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    imported.add(node.module.split(".")[0])
+                else:
+                    imported.update(alias.name for alias in node.names)
+        graph[path.stem] = imported & {p.stem for p in package.glob("*.py")}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(module for module in graph if reaches(module, module, {module}))
+    assert cycles == []
