@@ -256,6 +256,12 @@ def serve_command(
                 log.error("%s; the next tick runs as scheduled", error)
 
     with errors_to_exit_codes():
+        from sqlalchemy.engine import make_url
+
+        from .db import require_existing_sqlite_file
+
+        # Refused now rather than logged at every tick for as long as the process lives.
+        require_existing_sqlite_file(make_url(settings.database_url))
         if metrics_file is not None:
             check_writable(metrics_file, "--metrics-file")
         moderator = PeriodicModerator(
@@ -291,4 +297,9 @@ def main() -> None:
             print_json(failure_document(exc.format_message(), code))
     except typer.Abort:
         code = 130
+    except Exception as exc:
+        # A bug, not an operator's mistake: the traceback is wanted, and so is the JSON line.
+        if "--json" in sys.argv[1:]:
+            print_json(failure_document(f"internal error: {type(exc).__name__}: {exc}", 1))
+        raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -158,6 +158,7 @@ def test_dry_run_and_history_never_create_a_database(ollama: FakeOllama, tmp_pat
         assert_refused(result, 2, "does not exist")
     typo = {"MODERATION_DATABASE_URL": f"sqlite:///{tmp_path / 'stie.db'}", **env}
     assert_refused(moderate("--dry-run", env=typo, cwd=tmp_path), 2, "stie.db")
+    assert_refused(moderate("serve", "--every", "1h", env=typo, cwd=tmp_path), 2, "stie.db")
     assert list(tmp_path.iterdir()) == []
     assert requests_made(ollama) == 0
     # The two commands whose job is to create it still do.
