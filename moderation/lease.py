@@ -41,8 +41,21 @@ START_TIME_SLACK = 2.0
 
 
 def new_owner() -> str:
-    """Unique per process and per lease object, readable in the 'held by' message."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Unique per process and per lease object, readable in the 'held by' message.
+
+    ``host:pid:id``; the id starts with the PID namespace where there is one, because two
+    containers can share a host name (host networking) but not their process tables.
+    """
+    namespace = _pid_namespace()
+    prefix = f"{namespace}." if namespace else ""
+    return f"{socket.gethostname()}:{os.getpid()}:{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        return ""
 
 
 class Lease:
@@ -183,11 +196,14 @@ def inspect_holder(owner: str, acquired_at: float | None) -> Holder:
     from /proc; elsewhere an existing PID counts as alive, and the lease expiry decides).
     """
     host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
+    pid_text, _, ident = rest.partition(":")
     if not pid_text.isdigit():
         return Holder(None, "its owner does not name a process")
     if host != socket.gethostname():
         return Holder(None, f"it runs on host {host}, which cannot be checked from here")
+    namespace = ident.partition(".")[0] if "." in ident else ""
+    if namespace != _pid_namespace():
+        return Holder(None, f"it runs in another container on {host}, which cannot be checked")
     pid = int(pid_text)
     if pid == os.getpid():
         return Holder(True, "it is this process")

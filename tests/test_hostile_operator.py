@@ -317,7 +317,7 @@ def test_dead_holder_on_this_host_is_fenced_out_after_take_over(sqlite_url: str)
 
     create_site_table(sqlite_url, [])
     engine = _engine(sqlite_url)
-    dead = Lease(engine, 60, owner=f"{socket.gethostname()}:{_dead_pid()}:gone")
+    dead = Lease(engine, 60, owner=f"{socket.gethostname()}:{_dead_pid()}:{namespace()}gone")
     first = dead.acquire()
     second = Lease(engine, 60).acquire()
     assert second == first + 1  # the token only grows
@@ -337,6 +337,26 @@ def test_holder_on_another_host_is_not_taken_over(sqlite_url: str) -> None:
     engine.dispose()
 
 
+def namespace() -> str:
+    """The id prefix that names this PID namespace in a lease owner (see new_owner)."""
+    from moderation.lease import new_owner
+
+    ident = new_owner().split(":")[2]
+    return ident.partition(".")[0] + "." if "." in ident else ""
+
+
+def test_a_holder_in_another_pid_namespace_is_not_taken_for_dead(sqlite_url: str) -> None:
+    """Containers with host networking share the host name, not the process table."""
+    from moderation.errors import LeaseHeld
+
+    create_site_table(sqlite_url, [])
+    engine = _engine(sqlite_url)
+    Lease(engine, 60, owner=f"{socket.gethostname()}:{_dead_pid()}:4026599999.abcd").acquire()
+    with pytest.raises(LeaseHeld, match="another container"):
+        Lease(engine, 60).acquire()
+    engine.dispose()
+
+
 def test_a_reused_pid_is_not_mistaken_for_the_holder() -> None:
     from moderation.lease import inspect_holder
 
@@ -344,14 +364,14 @@ def test_a_reused_pid_is_not_mistaken_for_the_holder() -> None:
     newcomer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         time.sleep(0.2)
-        owner = f"{host}:{newcomer.pid}:abcd"
+        owner = f"{host}:{newcomer.pid}:{namespace()}abcd"
         # The lease was taken long before this process started: the PID was reused.
         assert inspect_holder(owner, time.time() - 600).alive is False
         assert inspect_holder(owner, time.time()).alive is True
     finally:
         newcomer.kill()
         newcomer.wait()
-    assert inspect_holder(f"{host}:{os.getpid()}:x", 0.0).alive is True
+    assert inspect_holder(f"{host}:{os.getpid()}:{namespace()}x", 0.0).alive is True
 
 
 # --- serve and the metrics file -------------------------------------------------------------
