@@ -23,6 +23,7 @@ from .cli_common import (
     load_settings,
     print_json,
     promise_json,
+    say_error,
 )
 from .cli_eval import eval_command
 from .cli_history import history_command
@@ -92,7 +93,7 @@ def main_command(
     else:
         _print_report(report)
     if metrics_error is not None:
-        typer.echo(f"moderate: error: {metrics_error}", err=True)
+        say_error(metrics_error)
     raise typer.Exit(code)
 
 

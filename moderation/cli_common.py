@@ -54,11 +54,16 @@ def failure_document(message: str, code: int) -> dict[str, Any]:
     return {"run_id": None, "status": status, "exit_code": code, "error": message}
 
 
-def fail(message: str, code: int) -> NoReturn:
+def say_error(message: str, kind: str = "error") -> None:
+    """One line on stderr: a JSON log line when logs are JSON, so that every line is."""
     if _json_logs():
-        log.error("moderate: error: %s", message)
+        log.error("moderate: %s: %s", kind, message)
     else:
-        typer.echo(f"moderate: error: {message}", err=True)
+        typer.echo(f"moderate: {kind}: {message}", err=True)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    say_error(message)
     if _Output.json:
         print_json(failure_document(message, code))
     raise typer.Exit(code)

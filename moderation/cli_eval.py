@@ -15,6 +15,7 @@ from .cli_common import (
     load_settings,
     print_json,
     promise_json,
+    say_error,
 )
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def eval_command(
     else:
         _print_result(result)
     for failure in failures:
-        typer.echo(f"moderate: gate failed: {failure}", err=True)
+        say_error(failure, "gate failed")
     raise typer.Exit(GATE_EXIT if failures else 0)
 
 
@@ -117,7 +118,7 @@ def _run(settings: Settings, variant: Variant, items: list[Fixture], show: bool)
     from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    with Progress(console=Console(stderr=True), transient=True, redirect_stderr=True) as progress:
         task = progress.add_task(f"evaluating {variant.model}", total=len(items))
         return evaluate(settings, variant, items, lambda: progress.advance(task))
 
