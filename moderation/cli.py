@@ -150,13 +150,14 @@ def _print_report(report: RunReport) -> None:
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
-        for column in ("id", "comment", "label", "would", "why", "latency"):
+        for column in ("id", "comment", "label", "would", "why", "read", "latency"):
             table.add_column(column, overflow="fold")
         for d in report.decisions:
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
             why = d.error or ""
-            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, why, latency)
+            row = (str(d.comment_id), d.excerpt, d.label or "-", would, why, d.coverage, latency)
+            table.add_row(*row)
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"
@@ -229,7 +230,7 @@ def model_create_command(
         target = name or settings.model
         for host in settings.hosts:
             status = create_model(host.url, target, spec.create_kwargs(), settings.load_timeout)
-            typer.echo(f"{target!r} on {host.url} from {spec.from_}: {status}")
+            typer.echo(f"{target!r} on {host.safe_url} from {spec.from_}: {status}")
 
 
 @app.command("serve")

@@ -50,12 +50,17 @@ def print_json(document: dict[str, Any]) -> None:
 
 
 def failure_document(message: str, code: int) -> dict[str, Any]:
+    from .redact import redact
+
     status = {75: "lease-held", 130: "interrupted"}.get(code, "failed")
-    return {"run_id": None, "status": status, "exit_code": code, "error": message}
+    return {"run_id": None, "status": status, "exit_code": code, "error": redact(message)}
 
 
 def say_error(message: str, kind: str = "error") -> None:
     """One line on stderr: a JSON log line when logs are JSON, so that every line is."""
+    from .redact import redact
+
+    message = redact(message)
     if _json_logs():
         log.error("moderate: %s: %s", kind, message)
     else:

@@ -13,6 +13,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from .redact import redact
+
 # Set by the pipeline for the duration of a batch, so every line of that batch carries it.
 current_run_id: ContextVar[str | None] = ContextVar("current_run_id", default=None)
 
@@ -23,7 +25,8 @@ _STANDARD |= {"message", "asctime", "run", "extras", "taskName"}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+    extras = {k: v for k, v in vars(record).items() if k not in _STANDARD and k[0] != "_"}
+    return {k: redact(v) if isinstance(v, str) else v for k, v in extras.items()}
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,16 +35,18 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
             "run_id": current_run_id.get(),
         }
         entry.update(_extras(record))
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):
+    """Plain lines for people; credentials hidden like everywhere else, tracebacks included."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s%(run)s %(message)s%(extras)s")
 
@@ -49,7 +54,7 @@ class TextFormatter(logging.Formatter):
         run_id = current_run_id.get()
         record.run = f" [{run_id[:8]}]" if run_id else ""
         record.extras = "".join(f" {k}={v}" for k, v in _extras(record).items())
-        return super().format(record)
+        return redact(super().format(record))
 
 
 class StderrHandler(logging.StreamHandler):
