@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .cli import app, errors_to_exit_codes, load_settings
+from .cli_common import errors_to_exit_codes, load_settings, print_json, promise_json, say_error
 
 GATE_EXIT = 6
-fixtures_app = typer.Typer(help="Fixtures from the site's own comments.", no_args_is_help=True)
-app.add_typer(fixtures_app, name="fixtures")
-
 SINCE_HELP = "Window start: 24h, 7d, 30d or an ISO date (UTC)."
 
+fixtures_app = typer.Typer(help="Fixtures from the site's own comments.", no_args_is_help=True)
 
-@app.command("outcomes")
+
 def outcomes_command(
     since: Annotated[str, typer.Option("--since", help=SINCE_HELP)] = "30d",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -30,11 +27,12 @@ def outcomes_command(
     from .outcome_report import measure, render_table
     from .time_window import Window
 
+    promise_json(as_json)
     settings = load_settings()
     with errors_to_exit_codes():
         report = measure(settings, Window.parse(since))
     if as_json:
-        typer.echo(json.dumps(report.to_json()))
+        print_json(report.to_json())  # exactly the documented keys, also when a gate fails
     else:
         for line in render_table(report):
             typer.echo(line)
@@ -42,15 +40,11 @@ def outcomes_command(
         return
     rate = report.overall.reversal_rate
     if rate is None:
-        typer.echo(
-            "moderate: no approvals by the tool in the window: the reversal rate gate passes",
-            err=True,
-        )
+        say_error("no approvals by the tool in the window: the reversal rate gate passes", "note")
     elif rate > max_reversal_rate:
-        typer.echo(
-            f"moderate: gate failed: reversal rate {rate * 100:.1f}% is above "
-            f"{max_reversal_rate * 100:.1f}%",
-            err=True,
+        say_error(
+            f"reversal rate {rate * 100:.1f}% is above {max_reversal_rate * 100:.1f}%",
+            "gate failed",
         )
         raise typer.Exit(GATE_EXIT)
 
@@ -65,6 +59,7 @@ def fixtures_export_command(
     from .export import FILE_MODE, export_fixtures
     from .time_window import Window
 
+    promise_json(False)
     settings = load_settings()
     with errors_to_exit_codes():
         result = export_fixtures(settings, Window.parse(since), out, force)
