@@ -300,8 +300,14 @@ def main() -> None:
     except typer.Abort:
         code = 130
     except Exception as exc:
-        # A bug, not an operator's mistake: the traceback is wanted, and so is the JSON line.
+        # A bug, not an operator's mistake: the traceback is wanted (with credentials hidden,
+        # like in every other output), and so is the JSON line.
+        import traceback
+
+        from .redact import redact
+
         if "--json" in sys.argv[1:]:
-            print_json(failure_document(f"internal error: {type(exc).__name__}: {exc}", 1))
-        raise
+            print_json(failure_document(redact(f"internal error: {type(exc).__name__}: {exc}"), 1))
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        raise SystemExit(1) from None
     sys.exit(code if isinstance(code, int) else 0)

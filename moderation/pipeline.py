@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from . import migrate
 from .batch_state import BatchState, OnDecision, Progress, Work
+from .classify import Verdict
 from .comments import CommentsTable
 from .db import create_engine
 from .decide import STALE
@@ -218,8 +219,10 @@ async def _worker(
         if item is None:
             return
         if item.comment.problem is not None:
-            # Nothing the model could read: this row fails alone, the batch goes on.
-            reading: Reading | None = Reading(None, UNREAD, item.comment.problem)
+            # Nothing the model could read (the body is not text): this row fails alone, with
+            # the reason, is retried up to MODERATION_MAX_ATTEMPTS, and the batch goes on.
+            failed = Verdict(None, None, item.comment.problem, 0.0, None)
+            reading: Reading | None = Reading(failed, UNREAD)
         else:
             reading = await read_whole(
                 classifier,
