@@ -302,7 +302,17 @@ def serve_command(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        # A crash (a bug, not an operator's mistake): the traceback still goes to stderr with
+        # exit 1, but with credentials hidden like in every other output.
+        import traceback
+
+        from .redact import redact
+
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        raise SystemExit(1) from None
 
 
 # Registers `moderate eval` on `app`; at the bottom because it imports `app` from here.

@@ -65,6 +65,11 @@ class PeriodicModerator:
             if not croniter.is_valid(cron):
                 raise ConfigurationError(f"invalid cron expression {cron!r}")
         self.jitter = parse_duration(jitter, allow_zero=True)
+        if batch is None:
+            from .prompts import load_prompt
+
+            # A template every tick would refuse stops the timer now, with its message.
+            load_prompt(settings.prompt)
         self.run_now = run_now
         self.on_report = on_report
         self._batch = batch
