@@ -6,6 +6,7 @@ Real sockets, the real ollama client with its default (aiohttp) transport, real 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,8 +202,9 @@ def test_configuration_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     result = moderate(env=env_for(url, "http://127.0.0.1:9", MODERATION_TIMEOUT="soon"))
     assert result.returncode == 2
-    assert result.stderr.startswith("moderate: error: invalid configuration: TIMEOUT")
+    assert result.stderr.startswith("moderate: error: invalid configuration: MODERATION_TIMEOUT")
     assert result.stderr.strip().count("\n") == 0
+    sqlite3.connect(tmp_path / "m.db").close()  # a database without the site's table
     missing = moderate(env=env_for(url, "http://127.0.0.1:9"))
     assert missing.returncode == 2
     assert "table 'comments' does not exist" in missing.stderr
