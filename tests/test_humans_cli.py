@@ -150,6 +150,9 @@ def test_reversal_rate_gate(tmp_path: Path, site: dict[str, str]) -> None:
     assert "reversal rate 66.7% is above 50.0%" in above.stderr
     below = moderate("outcomes", "--max-reversal-rate", "0.7", env=site, cwd=tmp_path)
     assert below.returncode == 0, below.stderr
+    as_json = moderate("outcomes", "--json", "--max-reversal-rate", "0.5", env=site, cwd=tmp_path)
+    assert as_json.returncode == 6
+    assert set(json.loads(as_json.stdout)) == TOP_KEYS  # the figures, exactly, gate or not
 
 
 def test_a_window_without_approvals_passes_the_gate_and_says_so(
@@ -174,6 +177,9 @@ def test_bad_since_is_a_usage_error(tmp_path: Path, site: dict[str, str], since:
     assert run.returncode == 2
     assert run.stderr.startswith("moderate: error: --since")
     assert "Traceback" not in run.stderr
+    with_json = moderate("outcomes", "--since", since, "--json", env=site, cwd=tmp_path)
+    failure = json.loads(with_json.stdout)  # --json: one object, on failure too
+    assert (failure["status"], failure["exit_code"]) == ("failed", 2)
 
 
 def test_export_writes_private_fixtures_and_refuses_to_overwrite(
