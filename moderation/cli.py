@@ -133,12 +133,15 @@ def _print_report(report: RunReport) -> None:
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
-        for column in ("id", "comment", "label", "would", "latency"):
+        for column in ("id", "comment", "label", "confidence", "would", "latency"):
             table.add_column(column)
         for d in report.decisions:
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
+            confidence = "-" if d.confidence is None else f"{d.confidence:.2f}"
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
-            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, latency)
+            if d.error:
+                would += f": {d.error}"  # the reason a comment is held or stays pending
+            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", confidence, would, latency)
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"

@@ -9,6 +9,7 @@ fence together, so a crash at any instant leaves either all of a chunk or none o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from . import migrate, store
+from . import migrate, policy, store
 from .classify import Verdict
 from .comments import Comment, CommentsTable
 from .db import create_engine, read_transaction, run_write
@@ -54,6 +55,7 @@ class DecisionRecord:
     error: str | None
     latency: float | None
     excerpt: str
+    confidence: float | None = None
 
     @classmethod
     def of(cls, decision: Decision) -> DecisionRecord:
@@ -65,6 +67,7 @@ class DecisionRecord:
             decision.error,
             decision.latency,
             excerpt,
+            decision.confidence,
         )
 
 
@@ -135,6 +138,7 @@ class RunReport:
                     "label": d.label,
                     "outcome": d.outcome,
                     "error": d.error,
+                    "confidence": d.confidence,
                 }
                 for d in self.decisions
             ],
@@ -257,7 +261,9 @@ class _Batch:
                 await asyncio.to_thread(self.lease.release)
                 raise
         try:
-            self.identity = report.identity = await self.classifier.prepare()
+            identity = await self.classifier.prepare()
+            identity = dataclasses.replace(identity, min_confidence=self.settings.min_confidence)
+            self.identity = report.identity = identity
             log.info(
                 "batch started on %s: model %s (%s), prompt %s%s",
                 self.settings.safe_database_url,
@@ -441,7 +447,7 @@ class _Batch:
             self.report.rejected += len(chunk)
             return
         if self.dry_run:
-            decisions = [(_decide(w.comment, v, would_approve=True), w) for w, v in chunk]
+            decisions = [(self._decide(w.comment, v, would_approve=True), w) for w, v in chunk]
         else:
             try:
                 decisions = await asyncio.to_thread(
@@ -474,10 +480,12 @@ class _Batch:
         """One transaction: fence, approve, audit, remember. All of it or none of it."""
         assert self.lease is not None and self.identity is not None and self.report.run_id
         self.lease.fence(conn)
-        wanted = [w.comment for w, v in chunk if v.label is not None and v.label.approves]
+        threshold = self.settings.min_confidence
+        wanted = [w.comment for w, v in chunk if _ruling(v, threshold).action == policy.APPROVE]
         approved = self.comments.approve(conn, wanted)
         decisions = [
-            (_decide(w.comment, v, would_approve=w.comment.key in approved), w) for w, v in chunk
+            (self._decide(w.comment, v, would_approve=w.comment.key in approved), w)
+            for w, v in chunk
         ]
         store.record(
             conn,
@@ -486,6 +494,11 @@ class _Batch:
             [(d, w.failures_before) for d, w in decisions],
         )
         return decisions
+
+    def _decide(self, comment: Comment, verdict: Verdict, *, would_approve: bool) -> Decision:
+        return _decide(
+            comment, verdict, would_approve=would_approve, threshold=self.settings.min_confidence
+        )
 
     async def _watch_cancel(self) -> None:
         assert self.cancel is not None
@@ -508,12 +521,20 @@ class _Batch:
                 log.warning("could not renew the lease: %s", exc)
 
 
-def _decide(comment: Comment, verdict: Verdict, *, would_approve: bool) -> Decision:
+def _ruling(verdict: Verdict, threshold: float) -> policy.Ruling:
+    label = None if verdict.label is None else verdict.label.value
+    return policy.rule(label, verdict.confidence, threshold, verdict.error)
+
+
+def _decide(
+    comment: Comment, verdict: Verdict, *, would_approve: bool, threshold: float
+) -> Decision:
     label = verdict.label
-    if label is None:
-        outcome, error = FAILED, verdict.error or "no label"
-    elif not label.approves:
-        outcome, error = HELD, None
+    ruling = _ruling(verdict, threshold)
+    if ruling.action == policy.FAIL:
+        outcome, error = FAILED, ruling.reason
+    elif ruling.action == policy.HOLD:
+        outcome, error = HELD, ruling.reason  # why it was held, when it was not negative
     elif would_approve:
         outcome, error = APPROVED, None
     else:
@@ -526,4 +547,5 @@ def _decide(comment: Comment, verdict: Verdict, *, would_approve: bool) -> Decis
         raw_answer=verdict.raw_answer,
         latency=verdict.latency,
         host=verdict.host,
+        confidence=verdict.confidence,
     )

@@ -51,6 +51,8 @@ decisions = sa.Table(
     sa.Column("latency_ms", sa.Float),
     sa.Column("error", sa.Text),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    # Probability of the label among the three, from the model's token log probabilities.
+    sa.Column("confidence", sa.Double),
 )
 
 # Decision memory: the latest state per comment, so a rerun knows in one indexed lookup what
@@ -67,6 +69,8 @@ comment_state = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("run_id", sa.String(36), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The approval threshold the outcome was decided under (uncertain answers depend on it).
+    sa.Column("min_confidence", sa.Double),
 )
 
 # One row per lease name. `token` only ever grows: it fences off a holder that lost the lease.
