@@ -11,6 +11,7 @@ MODERATION_TEST_REALMODEL=required, which turns that skip into a failure.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pytest
 
 from moderation.evaluate import default_fixture_paths, load_fixtures
 from moderation.labels import LABEL_SCHEMA, parse_label
+from moderation.settings import DEFAULT_MIN_CONFIDENCE
 from tests.conftest import REALMODEL_ENV, create_site_table, read_table
 from tests.fakeollama import FakeOllama
 from tests.llamabackend import unavailable_reason
@@ -74,7 +76,7 @@ def test_backend_speaks_ollama(server: FakeOllama) -> None:
         parameters={"temperature": 0.7, "num_predict": 24, "seed": 1},
         messages=[
             {"role": "user", "content": "I love it"},
-            {"role": "assistant", "content": '{"label": "positive"}'},
+            {"role": "assistant", "content": '"positive"'},
         ],
     )
     assert "probe:latest" in [m.model for m in client.list().models]
@@ -88,7 +90,7 @@ def test_backend_speaks_ollama(server: FakeOllama) -> None:
         top_logprobs=3,
     )
     # Constrained decoding: the schema's shape, one of its enum values.
-    assert json.loads(answer.response)["label"] in LABEL_SCHEMA["properties"]["label"]["enum"]
+    assert json.loads(answer.response) in LABEL_SCHEMA["enum"]
     assert parse_label(answer.response) is not None
     assert answer.done_reason == "stop"
     assert answer.eval_count == len(answer.logprobs or [])
@@ -147,6 +149,10 @@ def test_shipped_modelfile_eval_over_fixtures(server: FakeOllama, tmp_path: Path
     assert 0 <= figures["accuracy"] <= 1
 
 
+def approvals(report: dict[str, Any]) -> set[int]:
+    return {d["comment_id"] for d in report["decisions"] if d["outcome"] == "approved"}
+
+
 def test_shipped_modelfile_batch_on_sqlite(server: FakeOllama, tmp_path: Path) -> None:
     env = env_for(server, tmp_path)
     assert moderate("model", "create", env=env, timeout=120).returncode == 0
@@ -154,15 +160,39 @@ def test_shipped_modelfile_batch_on_sqlite(server: FakeOllama, tmp_path: Path) -
     url = env["MODERATION_DATABASE_URL"]
     create_site_table(url, [f.text for f in fixtures])
 
+    # The gate off, then on at a middling threshold, then the real batch at the default.
+    runs = {}
+    for threshold in ("0", "0.6"):
+        dry = moderate(
+            "--dry-run", "--json", env={**env, "MODERATION_MIN_CONFIDENCE": threshold}, timeout=3600
+        )
+        assert dry.returncode in (0, 3), dry.stderr
+        runs[float(threshold)] = json.loads(dry.stdout)
     result = moderate("--json", env=env, timeout=3600)
     assert result.returncode in (0, 3), result.stderr
     report = json.loads(result.stdout)
-    assert report["considered"] == len(fixtures)
-    decisions = {d["comment_id"]: d for d in report["decisions"]}
-    assert sum(d["label"] is None for d in decisions.values()) <= 1
+    runs[DEFAULT_MIN_CONFIDENCE] = report
+
+    for threshold, run in runs.items():
+        assert run["considered"] == len(fixtures)
+        assert sum(d["label"] is None for d in run["decisions"]) <= 1
+        for decision in run["decisions"]:
+            confidence = decision["confidence"]
+            if decision["label"] is not None:
+                assert confidence is not None and 0 <= confidence <= 1, decision
+            approvable = decision["label"] in ("positive", "neutral")
+            sure = confidence is not None and confidence >= threshold
+            if approvable and (threshold == 0 or sure):
+                assert decision["outcome"] == "approved", decision
+            else:
+                # Negative, failed, or below the threshold: held for a human, never published.
+                assert decision["outcome"] != "approved", decision
+            if approvable and threshold > 0 and not sure:
+                assert decision["error"].startswith("uncertain ("), decision
+    # Greedy decoding: the same answers each time, so a higher threshold approves a subset.
+    ordered = [approvals(runs[t]) for t in sorted(runs)]
+    assert all(higher <= lower for lower, higher in itertools.pairwise(ordered))
+
     # What the report says is what the database holds.
     approved = {row[0] for row in read_table(url, "SELECT id FROM comments WHERE approved")}
-    assert approved == {i for i, d in decisions.items() if d["outcome"] == "approved"}
-    for comment_id, decision in decisions.items():
-        if decision["label"] == "negative" or decision["label"] is None:
-            assert comment_id not in approved
+    assert approved == approvals(report)
