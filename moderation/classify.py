@@ -172,7 +172,7 @@ class OllamaHost:
             response = await self._generate_with_retries(model, PROBE_PROMPT, probe=True)
         except ServerFailure as exc:
             raise OllamaUnavailable(f"probing {model!r} on {self.url} failed: {exc}") from exc
-        if not response.logprobs:
+        if not response.logprobs or not response.logprobs[0].top_logprobs:
             raise LogprobsUnsupported(
                 f"Ollama at {self.url} returned no logprobs, so no answer can have a "
                 "confidence: upgrade Ollama to 0.12.11 or later, or set "

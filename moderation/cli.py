@@ -34,7 +34,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 
 EXIT_CODES = """Exit codes: 0 done; 3 done but some comments failed and stay pending; 2 usage or
-configuration error; 4 Ollama unreachable or model missing (nothing changed); 5 database error;
+configuration error; 4 Ollama unreachable, model missing or no log probabilities while
+MODERATION_MIN_CONFIDENCE is on (nothing changed); 5 database error;
 6 evaluation below a gate; 75 another batch holds the lease."""
 
 

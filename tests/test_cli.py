@@ -45,7 +45,7 @@ def test_db_upgrade_creates_only_the_tools_tables(env: str) -> None:
     create_site_table(env, ["x"])
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "is at revision 0001" in result.output
+    assert "is at revision 0004" in result.output
     tables = {r[0] for r in read_table(env, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {
         "comments",
