@@ -25,6 +25,7 @@ import stamina
 from .confidence import label_confidence
 from .errors import LogprobsUnsupported, ModelMissing, OllamaUnavailable
 from .labels import LABEL_SCHEMA, Label, parse_label
+from .redact import redact, redact_url
 from .settings import HostSpec, Settings
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,8 @@ class OllamaHost:
     """One model server: a client per timeout, a digest once checked, and its health."""
 
     def __init__(self, spec: HostSpec, settings: Settings, transport: TransportFactory) -> None:
-        self.url = spec.url
+        self.url = spec.url  # for the client only: it may hold credentials
+        self.name = spec.safe_url  # for everything shown or stored
         self.slots = spec.concurrency
         self.settings = settings
         self.client = _client(spec.url, settings.timeout, transport(spec.concurrency))
@@ -111,14 +113,14 @@ class OllamaHost:
             listing = await asyncio.wait_for(self.load_client.list(), self.settings.timeout)
         except Exception as exc:
             raise OllamaUnavailable(
-                f"Ollama at {self.url} is unreachable: {describe(exc)}"
+                f"Ollama at {self.name} is unreachable: {describe(exc)}"
             ) from exc
         for entry in listing.models:
             if entry.model in (model, f"{model}:latest"):
                 self.digest = entry.digest or ""
                 return self.digest
         raise ModelMissing(
-            f"model {model!r} not found on {self.url}; run `moderate model create` first"
+            f"model {model!r} not found on {self.name}; run `moderate model create` first"
         )
 
     async def warm_up(self, model: str) -> None:
@@ -134,14 +136,14 @@ class OllamaHost:
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise ModelMissing(
-                    f"model {model!r} not found on {self.url}; run `moderate model create` first"
+                    f"model {model!r} not found on {self.name}; run `moderate model create` first"
                 ) from exc
             raise OllamaUnavailable(
-                f"loading {model!r} on {self.url} failed: {describe(exc)}"
+                f"loading {model!r} on {self.name} failed: {describe(exc)}"
             ) from exc
         except Exception as exc:
             raise OllamaUnavailable(
-                f"loading {model!r} on {self.url} failed: {describe(exc)}"
+                f"loading {model!r} on {self.name} failed: {describe(exc)}"
             ) from exc
 
     async def classify(self, model: str, prompt: str) -> Verdict:
@@ -149,7 +151,7 @@ class OllamaHost:
         try:
             response = await self._generate_with_retries(model, prompt)
         except ServerFailure as exc:
-            return Verdict(None, None, str(exc), time.perf_counter() - started, self.url, True)
+            return Verdict(None, None, str(exc), time.perf_counter() - started, self.name, True)
         latency = time.perf_counter() - started
         raw = response.response or ""
         label = parse_label(raw)
@@ -159,7 +161,7 @@ class OllamaHost:
             error = "empty answer" if not raw.strip() else "unparseable answer"
         else:
             confidence = label_confidence(label.value, response.logprobs)
-        return Verdict(label, raw, error, latency, self.url, confidence=confidence)
+        return Verdict(label, raw, error, latency, self.name, confidence=confidence)
 
     async def check_logprobs(self, model: str) -> None:
         """Refuse a host that ignores ``logprobs`` (Ollama before 0.12.11).
@@ -171,10 +173,10 @@ class OllamaHost:
         try:
             response = await self._generate_with_retries(model, PROBE_PROMPT, probe=True)
         except ServerFailure as exc:
-            raise OllamaUnavailable(f"probing {model!r} on {self.url} failed: {exc}") from exc
-        if not response.logprobs:
+            raise OllamaUnavailable(f"probing {model!r} on {self.name} failed: {exc}") from exc
+        if not response.logprobs or not response.logprobs[0].top_logprobs:
             raise LogprobsUnsupported(
-                f"Ollama at {self.url} returned no logprobs, so no answer can have a "
+                f"Ollama at {self.name} returned no logprobs, so no answer can have a "
                 "confidence: upgrade Ollama to 0.12.11 or later, or set "
                 "MODERATION_MIN_CONFIDENCE=0 to approve without one"
             )
@@ -271,7 +273,7 @@ def _wire_failure(exc: BaseException) -> str | None:
 def describe(exc: BaseException, timeout: float | None = None) -> str:
     """A short, storable reason for a failed call (no secrets, no huge bodies)."""
     if isinstance(exc, ollama.ResponseError):
-        return f"HTTP {exc.status_code}: {str(exc.error)[:200]}"
+        return f"HTTP {exc.status_code}: {redact(str(exc.error))[:200]}"
     wire = _wire_failure(exc)
     if wire == "refused":
         return "connection refused"
@@ -283,7 +285,8 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
         return f"connection error: {type(exc).__name__}"
     if isinstance(exc, json.JSONDecodeError | ValueError):
         return "invalid response from server (not the expected JSON)"
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+    # Redacted before it is cut: a cut could fall inside a URL and hide the "@" it needs.
+    return f"{type(exc).__name__}: {redact(str(exc))[:200]}"
 
 
 def _client(
@@ -297,17 +300,18 @@ def _client(
 def create_model(url: str, name: str, create_kwargs: dict[str, Any], timeout: float) -> str:
     """Build ``name`` on one host from a parsed Modelfile; returns the server's last status."""
     client = ollama.Client(host=url, timeout=timeout)
+    shown = redact_url(url)
     try:
         response = client.create(model=name, **create_kwargs)
     except ollama.ResponseError as exc:
         base = create_kwargs.get("from_")
         hint = f"; is the base model pulled (`ollama pull {base}`)?" if base else ""
         raise OllamaUnavailable(
-            f"creating {name!r} on {url} failed: {describe(exc)}{hint}"
+            f"creating {name!r} on {shown} failed: {describe(exc)}{hint}"
         ) from exc
     except Exception as exc:
         raise OllamaUnavailable(
-            f"Ollama at {url} is unreachable: {describe(exc, timeout)}"
+            f"Ollama at {shown} is unreachable: {describe(exc, timeout)}"
         ) from exc
     finally:
         client.close()

@@ -34,12 +34,15 @@ app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 
 EXIT_CODES = """Exit codes: 0 done; 3 done but some comments failed and stay pending; 2 usage or
-configuration error; 4 Ollama unreachable or model missing (nothing changed); 5 database error;
+configuration error; 4 Ollama unreachable, model missing or no log probabilities while
+MODERATION_MIN_CONFIDENCE is on (nothing changed); 5 database error;
 6 evaluation below a gate; 75 another batch holds the lease."""
 
 
 def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"moderate: error: {message}", err=True)
+    from .redact import redact
+
+    typer.echo(f"moderate: error: {redact(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -133,7 +136,7 @@ def _print_report(report: RunReport) -> None:
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
-        for column in ("id", "comment", "label", "confidence", "would", "latency"):
+        for column in ("id", "comment", "label", "confidence", "would", "read", "latency"):
             table.add_column(column)
         for d in report.decisions:
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
@@ -141,7 +144,15 @@ def _print_report(report: RunReport) -> None:
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
             if d.error:
                 would += f": {d.error}"  # the reason a comment is held or stays pending
-            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", confidence, would, latency)
+            table.add_row(
+                str(d.comment_id),
+                d.excerpt,
+                d.label or "-",
+                confidence,
+                would,
+                d.coverage,
+                latency,
+            )
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"
@@ -259,7 +270,7 @@ def model_create_command(
         target = name or settings.model
         for host in settings.hosts:
             status = create_model(host.url, target, spec.create_kwargs(), settings.load_timeout)
-            typer.echo(f"{target!r} on {host.url} from {spec.from_}: {status}")
+            typer.echo(f"{target!r} on {host.safe_url} from {spec.from_}: {status}")
 
 
 @app.command("serve")

@@ -20,8 +20,9 @@ also carries a quote or a space (`` "pos``), and two labels share a prefix (``ne
 
 Probability mass the top alternatives do not show (continuations after an alternative, tokens
 beyond N) is unknown and left out of every label alike. Anything that cannot be traced (no
-log probabilities, the label not found among the tokens, tokens that disagree with the text)
-gives None: no confidence, never a guess.
+log probabilities, a token sent without any ``top_logprobs`` so that no rival can be weighed,
+the label not found among the tokens, tokens that disagree with the text) gives None: no
+confidence, never a guess.
 """
 
 from __future__ import annotations
@@ -55,12 +56,13 @@ def label_confidence(label: str | None, logprobs: Sequence[Any] | None) -> float
     return _confidence(label.lower(), tokens)
 
 
-def _entry(item: Any) -> tuple[str, float, dict[str, float]]:
-    """(token, its log probability, {alternative token: log probability})."""
+def _entry(item: Any) -> tuple[str, float, dict[str, float] | None]:
+    """(token, its log probability, {alternative token: log probability} or None)."""
     token, logprob = str(_field(item, "token")), float(_field(item, "logprob"))
-    alternatives: dict[str, float] = {}
-    for top in _field(item, "top_logprobs", None) or ():
-        alternatives[str(_field(top, "token"))] = float(_field(top, "logprob"))
+    tops = _field(item, "top_logprobs", None)
+    if not tops:
+        return token, logprob, None  # no alternatives shown: no rival can be weighed
+    alternatives = {str(_field(top, "token")): float(_field(top, "logprob")) for top in tops}
     # The chosen token's own figure is authoritative; it may be missing from the top list.
     alternatives[token] = logprob
     return token, logprob, alternatives
@@ -74,7 +76,9 @@ def _field(item: Any, name: str, *default: Any) -> Any:
     return getattr(item, name)
 
 
-def _confidence(label: str, tokens: list[tuple[str, float, dict[str, float]]]) -> float | None:
+def _confidence(
+    label: str, tokens: list[tuple[str, float, dict[str, float] | None]]
+) -> float | None:
     text = "".join(token for token, _, _ in tokens)
     start = _label_start(text, label)
     if start is None:
@@ -92,6 +96,8 @@ def _confidence(label: str, tokens: list[tuple[str, float, dict[str, float]]]) -
     consumed = ""  # the label's letters those tokens spelled
     for index in range(position, len(tokens)):
         token, logprob, alternatives = tokens[index]
+        if alternatives is None:
+            return None  # a server that sends logprobs without top_logprobs: nothing to weigh
         first = index == position
         for alternative, alt_logprob in alternatives.items():
             letters = _letters(alternative, lead) if first else alternative

@@ -25,6 +25,7 @@ from .pool import OllamaClassifier
 from .prompts import load_prompt
 from .resources import resource_path
 from .settings import Settings
+from .windows import read_whole
 
 LABELS = {label.value for label in Label}
 
@@ -169,23 +170,38 @@ async def classify_fixtures(
     classifier = OllamaClassifier(settings.model_copy(update={"model": variant.model}), prompt)
     try:
         identity = await classifier.prepare()
+        if settings.min_confidence > 0:
+            # As a batch does: a server without log probabilities would make every figure
+            # under the threshold meaningless (nothing approved), so refuse it up front.
+            await classifier.check_logprobs()
         slots = asyncio.Semaphore(classifier.slots)
 
         async def one(fixture: Fixture) -> Outcome:
+            # Read exactly as a batch reads it: long fixtures in windows.
             async with slots:
-                verdict = await classifier.classify(fixture.text)
+                reading = await read_whole(
+                    classifier,
+                    fixture.text,
+                    size=settings.max_comment_chars,
+                    overlap=settings.window_overlap,
+                    max_windows=settings.max_windows,
+                )
             if progress is not None:
                 progress()
+            assert reading is not None  # only a stop signal leaves a reading unfinished
+            verdict = reading.verdict
+            label = None if verdict is None else verdict.label
             return Outcome(
                 id=fixture.id,
                 text=fixture.text,
                 truth=fixture.label,
-                predicted=None if verdict.label is None else verdict.label.value,
+                predicted=None if label is None else label.value,
                 lang=fixture.lang,
                 tags=fixture.tags,
-                latency_s=verdict.latency,
-                error=verdict.error,
-                raw_answer=verdict.raw_answer,
+                latency_s=None if verdict is None else verdict.latency,
+                error=reading.unread_reason if verdict is None else verdict.error,
+                raw_answer=None if verdict is None else verdict.raw_answer,
+                confidence=None if verdict is None else verdict.confidence,
             )
 
         outcomes = await asyncio.gather(*(one(f) for f in fixtures))
@@ -212,11 +228,15 @@ def evaluate(
     outcomes, digest, prompt_hash = asyncio.run(
         classify_fixtures(settings, variant, fixtures, progress)
     )
-    return Evaluation(variant, digest, prompt_hash, outcomes, compute_metrics(outcomes))
+    metrics = compute_metrics(outcomes, settings.min_confidence)
+    return Evaluation(variant, digest, prompt_hash, outcomes, metrics)
 
 
 def summary(
-    main: Evaluation, paths: Sequence[Path], other: Evaluation | None = None
+    main: Evaluation,
+    paths: Sequence[Path],
+    other: Evaluation | None = None,
+    min_confidence: float = 0.0,
 ) -> dict[str, Any]:
     """The ``--json`` object: the metrics plus what was evaluated."""
     result: dict[str, Any] = {
@@ -230,7 +250,7 @@ def summary(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if other is not None:
-        comparison = compare(main.outcomes, other.outcomes)
+        comparison = compare(main.outcomes, other.outcomes, min_confidence)
         comparison["b_model"] = other.variant.model
         comparison["b_prompt"] = other.variant.prompt
         comparison["b_model_digest"] = other.model_digest
@@ -252,6 +272,8 @@ HISTORY_KEYS = (
     "false_approval_rate",
     "missed_approval_rate",
     "failed",
+    "min_confidence",
+    "ece",
 )
 
 

@@ -6,12 +6,16 @@ Nothing else in the package reads ``os.environ``; callers build a :class:`Settin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from .presets import DEFAULT_TABLE_PREFIX, PRESET_NAMES, preset_values
+from .redact import redact_url, remember_secrets
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
@@ -29,6 +33,11 @@ class HostSpec:
     url: str
     concurrency: int
 
+    @property
+    def safe_url(self) -> str:
+        """The URL with its credentials hidden: the only form ever printed, logged or stored."""
+        return redact_url(self.url)
+
 
 class Settings(BaseSettings):
     """The tool's settings; every field maps to an environment variable (see the README)."""
@@ -39,6 +48,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        # A validation error must never quote a value: it may be a URL with a password.
+        hide_input_in_errors=True,
     )
 
     database_url: str = "sqlite:///moderation.db"
@@ -61,6 +72,10 @@ class Settings(BaseSettings):
     min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     max_comment_chars: int = Field(default=4000, ge=100)
+    # A longer comment is read in overlapping windows of max_comment_chars; beyond this many
+    # windows it is held for a human unread.
+    max_windows: int = Field(default=8, ge=1, le=1000)
+    window_overlap: int = Field(default=400, ge=0)
     max_attempts: int = Field(default=3, ge=1)
     retries: int = Field(default=2, ge=0, le=10)
     circuit_breaker: int = Field(default=5, ge=1)
@@ -73,13 +88,44 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 
+    # A comment system's known layout (see presets.py); single variables below still override.
+    preset: Literal["wordpress", "isso", "commento", "django", "tr"] | None = None
+    table_prefix: str = Field(default=DEFAULT_TABLE_PREFIX, pattern=r"^[A-Za-z0-9_]*$")
     comments_table: str = "comments"
     comments_id_column: str = "id"
     comments_body_column: str = "body"
     comments_approved_column: str = "approved"
-    # Only for status-string columns; a boolean column uses true/false.
+    # Only for status columns (strings, integers); a boolean column uses true/false.
     comments_approved_value: str | None = None
     comments_pending_value: str | None = None
+    # A boolean column: a row with it true was removed by a human, is never pending, never touched.
+    comments_removed_column: str | None = None
+    # Status values meaning a human rejected the comment; the first is what "Reject" writes.
+    comments_rejected_values: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        """Fill what the preset knows, leaving every value the operator set as it is."""
+        if not isinstance(data, dict) or not data.get("preset"):
+            return data
+        name = str(data["preset"]).strip().lower()
+        if name not in PRESET_NAMES:
+            return data  # the Literal field reports the allowed names
+        prefix = str(data.get("table_prefix") or DEFAULT_TABLE_PREFIX)
+        if not re.fullmatch(r"[A-Za-z0-9_]*", prefix):
+            return data  # the field's pattern reports it
+        filled = dict(data, preset=name)
+        for key, value in preset_values(name, prefix).items():
+            filled.setdefault(key, value)
+        return filled
+
+    @field_validator("comments_rejected_values", mode="before")
+    @classmethod
+    def _split_values(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("ollama_hosts", mode="before")
     @classmethod
@@ -92,9 +138,17 @@ class Settings(BaseSettings):
     @classmethod
     def _check_url(cls, value: str) -> str:
         try:
-            make_url(value)
+            parsed = make_url(value)
         except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in it
             raise ValueError("MODERATION_DATABASE_URL is not a valid database URL") from exc
+        if parsed.host and "@" in parsed.host:
+            # SQLAlchemy ends the password at its first "@" and takes the rest for the host:
+            # the connection would go to a wrong host, and messages would quote part of the
+            # password as a host name.
+            raise ValueError(
+                "MODERATION_DATABASE_URL: a character of the password must be percent-encoded "
+                "(@ as %40, / as %2F, ? as %3F, # as %23, % as %25)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -107,10 +161,20 @@ class Settings(BaseSettings):
             )
         if given[0] is not None and given[0] == given[1]:
             raise ValueError("the approved and pending values must differ")
+        if self.window_overlap * 2 > self.max_comment_chars:
+            raise ValueError(
+                "MODERATION_WINDOW_OVERLAP must be at most half of MODERATION_MAX_COMMENT_CHARS"
+            )
+        if given[0] is not None and given[0] in self.comments_rejected_values:
+            raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the approved value")
+        if given[1] is not None and given[1] in self.comments_rejected_values:
+            raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the pending value")
         if self.deadline is not None and self.deadline >= self.lease_seconds:
             raise ValueError("MODERATION_DEADLINE must be shorter than MODERATION_LEASE_SECONDS")
         for spec in self.ollama_hosts:
             _parse_host(spec, self.concurrency)
+        # From now on every message, log line and stored error shows these as "***".
+        remember_secrets([self.database_url, self.ollama_host, *self.ollama_hosts])
         return self
 
     @property
@@ -123,7 +187,7 @@ class Settings(BaseSettings):
     @property
     def safe_database_url(self) -> str:
         """The database URL with its password hidden, for logs and messages."""
-        return make_url(self.database_url).render_as_string(hide_password=True)
+        return redact_url(self.database_url)
 
 
 def _parse_host(spec: str, default_concurrency: int) -> HostSpec:
@@ -131,7 +195,9 @@ def _parse_host(spec: str, default_concurrency: int) -> HostSpec:
     if not star:
         return HostSpec(_normalise_host(spec), default_concurrency)
     if not count.isdigit() or int(count) < 1:
-        raise ValueError(f"OLLAMA_HOSTS entry {spec!r}: the concurrency after '*' must be >= 1")
+        raise ValueError(
+            f"OLLAMA_HOSTS entry {redact_url(spec)!r}: the concurrency after '*' must be >= 1"
+        )
     return HostSpec(_normalise_host(url), int(count))
 
 

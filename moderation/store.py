@@ -13,10 +13,12 @@ from sqlalchemy.engine import Connection
 
 from .comments import Comment
 from .policy import APPROVING_LABELS
+from .redact import redact
 from .tables import comment_state, decisions, runs
 
 APPROVED, HELD, FAILED = "approved", "held", "failed"
 MAX_RAW_ANSWER = 2000
+MAX_HOST = 255  # the column's size; several hosts can share one windowed decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class Decision:
     raw_answer: str | None
     latency: float | None
     host: str | None
+    # How much of the text the model read: "whole", "N windows", "K of N windows" or "none".
+    coverage: str = "whole"
     confidence: float | None = None
 
 
@@ -135,11 +139,12 @@ def record(
                 "raw_answer": None if d.raw_answer is None else d.raw_answer[:MAX_RAW_ANSWER],
                 "model": identity.model,
                 "model_digest": identity.model_digest,
-                "host": d.host,
+                "host": None if d.host is None else redact(d.host)[:MAX_HOST],
+                "coverage": d.coverage,
                 "prompt_hash": identity.prompt_hash,
                 "options": options,
                 "latency_ms": None if d.latency is None else round(d.latency * 1000, 3),
-                "error": d.error,
+                "error": None if d.error is None else redact(d.error),
                 "confidence": d.confidence,
                 "decided_at": now,
             }
@@ -175,6 +180,17 @@ def _upsert_states(conn: Connection, states: list[dict[str, Any]]) -> None:
         updated = {c: statement.excluded[c] for c in states[0] if c != "comment_id"}
         conn.execute(
             statement.on_conflict_do_update(index_elements=["comment_id"], set_=updated), states
+        )
+        return
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        upsert = mysql_insert(comment_state)
+        conn.execute(
+            upsert.on_duplicate_key_update(
+                {c: upsert.inserted[c] for c in states[0] if c != "comment_id"}
+            ),
+            states,
         )
         return
     # Portable fallback for other databases: same effect, two statements.
@@ -229,7 +245,7 @@ def finish_run(
             status=status,
             finished_at=datetime.now(UTC),
             exit_code=exit_code,
-            error=error,
+            error=None if error is None else redact(error),
             **counts,
         )
     )

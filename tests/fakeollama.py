@@ -622,7 +622,7 @@ def _logprobs(answer: str, confidence: float, top: object) -> list[dict[str, Any
     offset = 0
     for token in _TOKEN.findall(answer):
         alternatives = [(token, 0.0)]
-        if label is not None and offset == label.start():
+        if label is not None and offset == label.start() and confidence < 1:
             others = [w[:3] for w in ("positive", "neutral", "negative") if w != label[1].lower()]
             rest = max(1.0 - confidence, 1e-12) / 2
             alternatives = [(token, math.log(max(confidence, 1e-12)))]

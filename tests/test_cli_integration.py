@@ -86,10 +86,11 @@ def test_import_then_batch_with_json_report(tmp_path: Path, ollama: FakeOllama) 
         0,
     )
     assert report["dry_run"] is False
+    whole = {"error": None, "coverage": "whole"}
     assert [{k: v for k, v in d.items() if k != "confidence"} for d in report["decisions"]] == [
-        {"comment_id": 1, "label": "positive", "outcome": "approved", "error": None},
-        {"comment_id": 2, "label": "negative", "outcome": "held", "error": None},
-        {"comment_id": 3, "label": "neutral", "outcome": "approved", "error": None},
+        {"comment_id": 1, "label": "positive", "outcome": "approved", **whole},
+        {"comment_id": 2, "label": "negative", "outcome": "held", **whole},
+        {"comment_id": 3, "label": "neutral", "outcome": "approved", **whole},
     ]
     # The test server gives every label 0.99 unless a rule says otherwise.
     assert [d["confidence"] for d in report["decisions"]] == pytest.approx([0.99] * 3)

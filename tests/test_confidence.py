@@ -143,8 +143,20 @@ def test_logprobs_that_do_not_spell_a_label_give_none() -> None:
     assert label_confidence("positive", cut) is None
 
 
+def test_no_alternatives_at_the_deciding_token_give_none_not_certainty() -> None:
+    # logprobs without top_logprobs would make every answer look sure.
+    bare = [
+        {k: v for k, v in e.items() if k != "top_logprobs"}
+        for e in RECORDED["bare-praise"]["logprobs"]
+    ]
+    assert label_confidence("positive", bare) is None
+    empty = [{**e, "top_logprobs": []} for e in RECORDED["json-praise"]["logprobs"]]
+    assert label_confidence("positive", empty) is None
+
+
 def test_malformed_entries_give_none_rather_than_raising() -> None:
     assert label_confidence("positive", [{"token": "positive"}]) is None
+    assert label_confidence("positive", [{"token": "positive", "logprob": "x"}]) is None
     assert label_confidence("positive", [{"logprob": 0.0}]) is None
     assert label_confidence("positive", ["positive"]) is None
 

@@ -107,3 +107,27 @@ def test_invalid_threshold_is_a_configuration_error(tmp_path: Path, ollama: Fake
     result = moderate(env=env_for(url, ollama, MODERATION_MIN_CONFIDENCE="1.5"))
     assert result.returncode == 2
     assert result.stderr.startswith("moderate: error: invalid configuration: MIN_CONFIDENCE")
+
+
+def test_the_test_server_sends_ollamas_logprobs_shape(ollama: FakeOllama) -> None:
+    import ollama as client_library
+
+    from moderation.confidence import label_confidence
+
+    client = client_library.Client(host=ollama.url)
+    answer = client.generate(
+        model="sentiments", prompt="an unsure comment", logprobs=True, top_logprobs=3
+    )
+    assert answer.response == '{"label": "positive"}' and answer.logprobs
+    assert "".join(entry.token for entry in answer.logprobs) == answer.response
+    assert label_confidence("positive", answer.logprobs) == pytest.approx(0.5)
+    # top_logprobs is honoured: one alternative only, the chosen token's own.
+    cut = client.generate(model="sentiments", prompt="unsure", logprobs=True, top_logprobs=1)
+    assert cut.logprobs and all(len(e.top_logprobs or []) == 1 for e in cut.logprobs)
+    assert label_confidence("positive", cut.logprobs) == 1.0  # no rival shown: no doubt seen
+    # Without logprobs asked, none are sent, as by Ollama.
+    assert client.generate(model="sentiments", prompt="unsure").logprobs is None
+    ollama.configure(logprobs=False)
+    older = client.generate(model="sentiments", prompt="unsure", logprobs=True, top_logprobs=3)
+    assert older.logprobs is None
+    client.close()

@@ -134,3 +134,18 @@ def test_the_reason_never_rounds_up_to_the_threshold(
     confidence: float, threshold: float, text: str
 ) -> None:
     assert uncertain_reason("positive", confidence, threshold) == text
+
+
+def test_a_comment_read_in_windows_is_as_sure_as_its_least_sure_window() -> None:
+    from moderation.classify import Verdict
+    from moderation.labels import Label
+    from moderation.windows import combine
+
+    def verdict(label: Label, confidence: float | None) -> Verdict:
+        return Verdict(label, label.value, None, 0.1, "h", confidence=confidence)
+
+    sure, unsure = verdict(Label.POSITIVE, 0.97), verdict(Label.NEUTRAL, 0.7)
+    assert combine([sure, unsure], 2).confidence == 0.7
+    assert combine([sure, verdict(Label.POSITIVE, None)], 2).confidence is None
+    # A window that does not approve decides, with its own confidence.
+    assert combine([sure, verdict(Label.NEGATIVE, 0.55)], 3).confidence == 0.55
