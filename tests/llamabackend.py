@@ -21,8 +21,9 @@ semantics for what ``moderation`` sends:
   Python for every token and made each request 10-30 times slower here, for the same
   numbers (they agree to 1e-6);
 * one request at a time (a lock), run in a worker thread so the server's event loop keeps
-  answering statistics, warm-ups and queued requests; the counts and durations of the
-  response are llama.cpp's own for this request.
+  answering statistics, warm-ups and queued requests. ``prompt_eval_count`` is the whole
+  templated prompt, ``eval_count`` the generated tokens (the end-of-generation token not
+  included); the durations are llama.cpp's own timings of this request.
 
 Consecutive requests reuse the evaluated prefix they share (llama-cpp-python keeps the last
 prompt's state), as an Ollama slot does: a byte-identical system prompt and few-shot prefix

@@ -11,6 +11,7 @@ MODERATION_TEST_REALMODEL=required, which turns that skip into a failure.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -26,7 +27,7 @@ from moderation.labels import LABEL_SCHEMA, parse_label
 from moderation.settings import DEFAULT_MIN_CONFIDENCE
 from tests.conftest import REALMODEL_ENV, create_site_table, read_table
 from tests.fakeollama import FakeOllama
-from tests.llamabackend import unavailable_reason
+from tests.llamabackend import LlamaBackend, smollm2_gguf, unavailable_reason
 from tests.processes import moderate
 
 pytestmark = [pytest.mark.realmodel, pytest.mark.integration]
@@ -125,6 +126,45 @@ def test_backend_speaks_ollama(server: FakeOllama) -> None:
     assert thinking.value.status_code == 400
 
 
+def test_logprobs_are_llama_cpps_own(server: FakeOllama) -> None:
+    # The backend reads log probabilities at each sampling step instead of loading the model
+    # with logits_all (far slower); both must give the same figures for the same tokens.
+    from llama_cpp import Llama
+
+    gguf = smollm2_gguf()
+    assert gguf is not None
+    prompt = "Is a sunny day nice? Answer in three words."
+    body = {
+        "model": "m",
+        "prompt": prompt,
+        "options": {"temperature": 0.0, "num_predict": 5},
+        "logprobs": True,
+        "top_logprobs": 2,
+    }
+    ours = asyncio.run(LlamaBackend(gguf).generate({"parameters": {"num_ctx": 512}}, body, False))
+    llm = Llama(model_path=str(gguf), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    theirs = llm.create_chat_completion(
+        messages=[{"role": "user", "content": prompt}],
+        temperature=0.0,
+        max_tokens=5,
+        repeat_penalty=1.1,
+        top_k=40,
+        top_p=0.9,
+        min_p=0.0,
+        logprobs=True,
+        top_logprobs=2,
+    )
+    expected = theirs["choices"][0]["logprobs"]["content"]
+    assert ours["text"] == theirs["choices"][0]["message"]["content"]
+    assert [e["token"] for e in ours["logprobs"]] == [e["token"] for e in expected]
+    for mine, reference in zip(ours["logprobs"], expected, strict=True):
+        assert mine["logprob"] == pytest.approx(float(reference["logprob"]), abs=1e-3)
+        best = max(reference["top_logprobs"], key=lambda alt: alt["logprob"])
+        assert mine["top_logprobs"][0]["token"] == best["token"]
+        assert mine["top_logprobs"][0]["logprob"] == pytest.approx(float(best["logprob"]), abs=1e-3)
+        assert len(mine["top_logprobs"]) == 2
+
+
 def test_shipped_modelfile_eval_over_fixtures(server: FakeOllama, tmp_path: Path) -> None:
     env = env_for(server, tmp_path)
     created = moderate("model", "create", env=env, timeout=120)
@@ -147,6 +187,16 @@ def test_shipped_modelfile_eval_over_fixtures(server: FakeOllama, tmp_path: Path
     # A grammar-constrained answer always parses; a timeout or a crash would show here.
     assert figures["failed"] <= 2, figures["failed"]
     assert 0 <= figures["accuracy"] <= 1
+    # The per-threshold table: a higher threshold never approves more, and the headline
+    # figures are those of the configured threshold, as a batch would decide.
+    rows = sorted(figures["thresholds"], key=lambda row: row["threshold"])
+    counts = [row["auto_approved_count"] for row in rows]
+    assert counts == sorted(counts, reverse=True)
+    assert rows[0]["threshold"] == 0 and rows[-1]["threshold"] == 1
+    assert figures["min_confidence"] == DEFAULT_MIN_CONFIDENCE
+    (configured,) = [row for row in rows if row["threshold"] == DEFAULT_MIN_CONFIDENCE]
+    assert configured["false_approval_rate"] == figures["false_approval_rate"]
+    assert figures["ece"] is not None and 0 <= figures["ece"] <= 1
 
 
 def approvals(report: dict[str, Any]) -> set[int]:
