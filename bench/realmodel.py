@@ -244,7 +244,9 @@ def throughput(fake: FakeOllama, work: Path, texts: list[str], env: dict[str, st
         child_env({**env, "MODERATION_DATABASE_URL": f"sqlite:///{db}"}),
         work,
     )
-    bodies = [b for b in fake.stats()["generate_bodies"] if b.get("prompt")]
+    # The comments' requests; not the warm-up (empty prompt) or the one-token logprobs probe.
+    expected = {load_prompt("classify.j2").render(text, 4000) for text in texts}
+    bodies = [b for b in fake.stats()["generate_bodies"] if b.get("prompt") in expected]
     if dry.returncode not in (0, 3) or len(bodies) != len(texts):
         sys.exit(f"dry run exited {dry.returncode}:\n{dry.stderr[-3000:]}")
     before = bare_loop(fake.url, bodies)
@@ -289,6 +291,13 @@ def evaluation(env: dict[str, str], work: Path) -> None:
         )
 
 
+def spread(items: list[Any], count: int) -> list[Any]:
+    """``count`` items evenly spaced over ``items`` (all of them if there are fewer)."""
+    if count >= len(items):
+        return list(items)
+    return [items[i * len(items) // count] for i in range(count)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sample", type=int, default=120, help="fixtures per answer format")
@@ -300,9 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     if reason:
         sys.exit(f"cannot run the real model: {reason}")
     fixtures = load_fixtures(default_fixture_paths())
-    # Every k-th fixture: all labels and languages, not just the file's first section.
-    stride = max(1, len(fixtures) // args.sample)
-    sample = fixtures[::stride][: args.sample]
+    # Evenly spread: all labels and languages, not just the file's first sections.
+    sample = spread(fixtures, args.sample)
     with FakeOllama(backend="llama", models={}) as fake, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = {
@@ -318,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_formats:
             print(f"answer formats ({len(sample)} fixtures, one request at a time):")
             formats(fake.url, sample)
-        texts = [f.text for f in fixtures[1::stride][: args.comments]]
+        texts = [f.text for f in spread(fixtures[1:], args.comments)]
         print(f"throughput (moderate vs bare loop, {len(texts)} comments, one slot):")
         throughput(fake, work, texts, env)
         if not args.skip_eval:

@@ -62,10 +62,9 @@ def env_for(fake: FakeOllama, tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def spread_fixtures(count: int) -> list[Any]:
-    """Every k-th shipped fixture: all labels and languages, not just the first section."""
+    """Shipped fixtures evenly spread: all labels and languages, not just the first sections."""
     fixtures = load_fixtures(default_fixture_paths())
-    stride = max(1, len(fixtures) // count)
-    return fixtures[::stride][:count]
+    return [fixtures[i * len(fixtures) // count] for i in range(min(count, len(fixtures)))]
 
 
 def test_backend_speaks_ollama(server: FakeOllama) -> None:
