@@ -177,7 +177,7 @@ class LlamaBackend:
         # runs on; this lock keeps the next one off the model until that thread is done.
         self._thread_lock = threading.Lock()
         self.counters = dict.fromkeys(
-            ("requests", "prompt_tokens", "prompt_evaluated", "output_tokens"), 0
+            ("requests", "prompt_tokens", "prompt_evaluated", "output_tokens", "busy_ns"), 0
         )
 
     async def _run(self, func: Any, *args: Any) -> Any:
@@ -278,6 +278,7 @@ class LlamaBackend:
         self.counters["prompt_tokens"] += prompt_tokens
         self.counters["prompt_evaluated"] += int(perf.n_p_eval)
         self.counters["output_tokens"] += output_tokens
+        self.counters["busy_ns"] += result["total_duration"]
         if recorder is not None:
             generated = _generated_tokens(llm, prompt_tokens, output_tokens, text)
             result["logprobs"] = recorder.entries(llm, generated)
