@@ -163,3 +163,21 @@ def test_report_has_both_variants_curves_and_the_reliability_diagram(
     assert "A: auto-approved" in html and "B: auto-approved" in html
     assert "A: ECE 0.283" in html and "B: ECE" in html
     assert "Confidence threshold" in html and 'class="configured"' in html
+
+
+def test_a_server_without_logprobs_is_refused_while_the_gate_is_on(
+    tmp_path: Path, ollama: FakeOllama, fixtures_file: Path
+) -> None:
+    ollama.configure(logprobs=False)
+    run = moderate(str(fixtures_file), "--json", ollama=ollama, cwd=tmp_path)
+    assert run.returncode == 4 and run.stdout == ""
+    assert run.stderr.endswith(
+        "returned no logprobs, so no answer can have a confidence: upgrade Ollama to 0.12.11 or "
+        "later, or set MODERATION_MIN_CONFIDENCE=0 to approve without one\n"
+    )
+    assert not (tmp_path / "history.jsonl").exists()
+    # With the gate off the figures are those of the labels alone, and no confidence is known.
+    off = moderate(str(fixtures_file), "--json", ollama=ollama, cwd=tmp_path, threshold="0")
+    assert off.returncode == 0, off.stderr
+    result = json.loads(off.stdout)
+    assert result["false_approval_rate"] == 2 / 3 and result["ece"] is None
