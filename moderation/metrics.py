@@ -26,6 +26,10 @@ count every fixture (a label of positive or neutral means approve); accuracy, ma
 per-label scores and the confusion matrix count the labelled ones only. For McNemar's test a
 fixture with an expected decision is right when the decision would have matched it.
 
+Approval follows the batch's own rule (``policy.rule``): with a confidence threshold, a
+positive or neutral answer less sure than it is held, so the approval rates, like a batch,
+count it as not approved. Accuracy and the confusion matrix are about the labels only.
+
 An empty run has ``accuracy`` and ``macro_f1`` None (there is nothing to score), like the
 rates over an empty group. Nothing is rounded: formatting is the presenter's job.
 """
@@ -38,6 +42,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
+
+from .calibration import expected_calibration_error, reliability, threshold_table
+from .policy import approves
 
 LABELS: tuple[str, ...] = ("positive", "neutral", "negative")
 FAILED = "failed"  # predicted column for timeouts, errors, unparseable answers
@@ -61,6 +68,7 @@ class Outcome:
     latency_s: float | None
     error: str | None = None
     raw_answer: str | None = None
+    confidence: float | None = None  # of the predicted label, when the server gave one
     expected: str | None = None  # approve or hold: a human's decision, when there is no label
 
     @property
@@ -82,7 +90,13 @@ class Outcome:
 
     @property
     def approved(self) -> bool:
-        return self.predicted is not None and self.predicted in APPROVING
+        """Approved with the confidence gate off."""
+        return self.approved_at(0.0)
+
+    def approved_at(self, min_confidence: float) -> bool:
+        """Whether a batch with this threshold would publish the comment."""
+        predicted = None if self.predicted is None else str(self.predicted)
+        return approves(predicted, self.confidence, min_confidence)
 
     @property
     def column(self) -> str:
@@ -115,8 +129,12 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def compute_metrics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """All metrics of one run, as a JSON-serialisable dict (see the module docstring)."""
+def compute_metrics(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> dict[str, Any]:
+    """All metrics of one run, as a JSON-serialisable dict (see the module docstring).
+
+    The approval rates apply ``min_confidence`` exactly as a batch would; ``thresholds``,
+    ``ece`` and ``reliability`` show how they would change with it (see calibration.py).
+    """
     for outcome in outcomes:
         _check_truth(outcome)
         _ = outcome.column  # validates the prediction too
@@ -131,12 +149,19 @@ def compute_metrics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "macro_f1": macro_f1(per_label) if labelled else None,
         "per_label": per_label,
         "confusion": confusion,
-        "false_approval_rate": false_approval_rate(outcomes),
-        "missed_approval_rate": missed_approval_rate(outcomes),
+        "false_approval_rate": false_approval_rate(outcomes, min_confidence),
+        "missed_approval_rate": missed_approval_rate(outcomes, min_confidence),
         "failed": sum(1 for o in outcomes if o.predicted is None),
         "latency": latency_percentiles(o.latency_s for o in outcomes),
-        "per_tag": _breakdown(outcomes, lambda o: o.tags),
-        "per_lang": _breakdown(outcomes, lambda o: (o.lang or UNKNOWN_LANG,)),
+        "per_tag": _breakdown(outcomes, lambda o: o.tags, min_confidence),
+        "per_lang": _breakdown(outcomes, lambda o: (o.lang or UNKNOWN_LANG,), min_confidence),
+        "min_confidence": min_confidence,
+        "held_uncertain": sum(
+            1 for o in outcomes if o.approved and not o.approved_at(min_confidence)
+        ),
+        "thresholds": threshold_table(outcomes, min_confidence),
+        "ece": expected_calibration_error(outcomes),
+        "reliability": reliability(outcomes),
     }
 
 
@@ -151,16 +176,18 @@ def accuracy(outcomes: Sequence[Outcome]) -> float | None:
     return _ratio(sum(1 for o in labelled if o.correct), len(labelled))
 
 
-def false_approval_rate(outcomes: Sequence[Outcome]) -> float | None:
+def false_approval_rate(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> float | None:
     """Share of comments to hold (negative, or held by a human) that would have been approved."""
     holds = [o for o in outcomes if not o.should_approve]
-    return _ratio(sum(1 for o in holds if o.approved), len(holds))
+    return _ratio(sum(1 for o in holds if o.approved_at(min_confidence)), len(holds))
 
 
-def missed_approval_rate(outcomes: Sequence[Outcome]) -> float | None:
-    """Share of comments to approve (positive/neutral, or approved by a human) held."""
+def missed_approval_rate(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> float | None:
+    """Share of comments to approve (positive/neutral, or approved by a human) held (negative,
+    uncertain or failed)."""
     approvable = [o for o in outcomes if o.should_approve]
-    return _ratio(sum(1 for o in approvable if not o.approved), len(approvable))
+    held = sum(1 for o in approvable if not o.approved_at(min_confidence))
+    return _ratio(held, len(approvable))
 
 
 def confusion_matrix(outcomes: Iterable[Outcome]) -> dict[str, dict[str, int]]:
@@ -206,7 +233,9 @@ def latency_percentiles(latencies: Iterable[float | None]) -> dict[str, float | 
 
 
 def _breakdown(
-    outcomes: Sequence[Outcome], keys: Callable[[Outcome], Iterable[str]]
+    outcomes: Sequence[Outcome],
+    keys: Callable[[Outcome], Iterable[str]],
+    min_confidence: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """n, accuracy and false-approval rate per group; an outcome may be in several groups."""
     groups: dict[str, list[Outcome]] = {}
@@ -217,7 +246,7 @@ def _breakdown(
         key: {
             "n": len(members),
             "accuracy": accuracy(members),
-            "false_approval_rate": false_approval_rate(members),
+            "false_approval_rate": false_approval_rate(members, min_confidence),
         }
         for key, members in sorted(groups.items())
     }
@@ -255,7 +284,9 @@ def _binomial_tail(n: int, m: int) -> int:
     return total
 
 
-def compare(a: Sequence[Outcome], b: Sequence[Outcome]) -> dict[str, Any]:
+def compare(
+    a: Sequence[Outcome], b: Sequence[Outcome], min_confidence: float = 0.0
+) -> dict[str, Any]:
     """Metrics of two runs over the same fixtures, paired by fixture id, with McNemar's test."""
     by_id_a = _index(a, "a")
     by_id_b = _index(b, "b")
@@ -282,8 +313,8 @@ def compare(a: Sequence[Outcome], b: Sequence[Outcome]) -> dict[str, Any]:
             )
     a_only, b_only = counts[True, False], counts[False, True]
     return {
-        "a": compute_metrics(a),
-        "b": compute_metrics(b),
+        "a": compute_metrics(a, min_confidence),
+        "b": compute_metrics(b, min_confidence),
         "both_right": counts[True, True],
         "a_only_right": a_only,
         "b_only_right": b_only,

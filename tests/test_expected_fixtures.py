@@ -125,3 +125,22 @@ def test_bad_expected_values_name_the_line(
         load_fixtures([path])
     assert caught.value.message.startswith(f"{path}:1: ")
     assert message in caught.value.message
+
+
+def test_the_threshold_table_counts_expected_fixtures() -> None:
+    from moderation.calibration import at_threshold, target_threshold
+
+    def sure(fid: str, expected: str, confidence: float) -> Outcome:
+        return Outcome(
+            fid, fid, None, "positive", None, (), 0.01, expected=expected, confidence=confidence
+        )
+
+    outcomes = [sure("s1", "hold", 0.9), sure("s2", "hold", 0.6), sure("s3", "approve", 0.7)]
+
+    everything = at_threshold(outcomes, 0.0)
+    assert (everything["false_approval_rate"], everything["missed_approval_rate"]) == (1.0, 0.0)
+    some = at_threshold(outcomes, 0.65)  # s2 is held as uncertain
+    assert (some["auto_approved_count"], some["false_approval_rate"]) == (2, 0.5)
+    target = target_threshold(outcomes, 0.0)
+    assert target is not None and target["threshold"] == 0.9001
+    assert compute_metrics(outcomes, 0.65)["false_approval_rate"] == 0.5
