@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from moderation.classify import PROBE_PROMPT
 from moderation.errors import FixtureError
 from moderation.evaluate import (
     Fixture,
@@ -282,7 +283,9 @@ def moderate(*args: str, ollama: FakeOllama | str, cwd: Path) -> subprocess.Comp
 
 
 def generated(ollama: FakeOllama) -> int:
-    return ollama.stats()["requests"].get("/api/generate", 0)
+    """Model calls about fixtures; the start-up probe for log probabilities is about none."""
+    bodies = ollama.stats()["generate_bodies"]
+    return sum(1 for body in bodies if body.get("prompt") != PROBE_PROMPT)
 
 
 def test_json_figures_equal_the_hand_computed_ones(
@@ -467,7 +470,8 @@ def test_compare_with_a_second_model(
     assert comparison["b_model"] == "other"
     assert comparison["disagreements"] == [] and comparison["mcnemar_p"] == 1.0
     assert (comparison["a_only_right"], comparison["b_only_right"]) == (0, 0)
-    models = [body["model"] for body in ollama.stats()["generate_bodies"] if body.get("prompt")]
+    bodies = ollama.stats()["generate_bodies"]
+    models = [body["model"] for body in bodies if body.get("prompt") != PROBE_PROMPT]
     assert models.count("sentiments") == 12 and models.count("other") == 12
 
 
