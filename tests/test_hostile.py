@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from moderation.classify import PROBE_PROMPT
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama, free_port
 from tests.processes import moderate
@@ -63,7 +64,10 @@ def env_for(url: str, host: str, **extra: str) -> dict[str, str]:
 
 
 def prompts(ollama: FakeOllama) -> list[str]:
-    return [b["prompt"] for b in ollama.stats()["generate_bodies"] if b.get("prompt")]
+    """What the model was asked about comments: not the warm-up (empty) nor the start-up probe
+    for log probabilities."""
+    bodies = ollama.stats()["generate_bodies"]
+    return [b["prompt"] for b in bodies if b.get("prompt") and b["prompt"] != PROBE_PROMPT]
 
 
 def one_line(stderr: str) -> str:
@@ -139,6 +143,8 @@ def test_a_template_that_hides_the_comment_is_refused_before_any_request(
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         line = one_line(result.stderr)
         assert line.startswith("moderate: error: ") and message in line, line
+    serve = moderate("serve", "--every", "1h", "--run-now", env=env, timeout=60)
+    assert serve.returncode == 2 and message in one_line(serve.stderr)
     compare = moderate("eval", "--compare", f"prompt={path}", env=env_for(url, ollama.url))
     assert compare.returncode == 2 and message in one_line(compare.stderr)
     modelfile = tmp_path / "Modelfile"
