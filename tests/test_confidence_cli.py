@@ -100,7 +100,7 @@ def test_the_dry_run_table_shows_confidence_and_reason(tmp_path: Path, ollama: F
     assert result.returncode == 0, result.stderr
     assert "confidence" in result.stdout
     assert "0.50" in result.stdout and "hold" in result.stdout
-    assert "uncertain (positive 0.50 < 0.80)" in result.stdout  # the "why" column
+    assert "uncertain (positive 0.50 < 0.80)" in result.stdout  # why it would be held
 
 
 def test_invalid_threshold_is_a_configuration_error(tmp_path: Path, ollama: FakeOllama) -> None:
