@@ -170,7 +170,15 @@ def test_a_server_without_logprobs_is_refused_while_the_gate_is_on(
 ) -> None:
     ollama.configure(logprobs=False)
     run = moderate(str(fixtures_file), "--json", ollama=ollama, cwd=tmp_path)
-    assert run.returncode == 4 and run.stdout == ""
+    assert run.returncode == 4
+    # --json prints one object whatever happens: here the failure, nothing else.
+    assert json.loads(run.stdout) == {
+        "run_id": None,
+        "status": "failed",
+        "exit_code": 4,
+        "error": json.loads(run.stdout)["error"],
+    }
+    assert "returned no logprobs" in json.loads(run.stdout)["error"]
     assert run.stderr.endswith(
         "returned no logprobs, so no answer can have a confidence: upgrade Ollama to 0.12.11 or "
         "later, or set MODERATION_MIN_CONFIDENCE=0 to approve without one\n"

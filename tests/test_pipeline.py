@@ -272,6 +272,9 @@ def test_pages_and_concurrency_give_the_same_decisions(sqlite_url: str) -> None:
 
 
 def test_missing_table_and_columns_are_reported_clearly(sqlite_url: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"SQLite database .* does not exist"):
+        run_batch(make_settings(sqlite_url), classifier=FakeClassifier())
+    create_site_table(sqlite_url, [], table="unrelated")  # the file, without the site's table
     with pytest.raises(SchemaError, match="table 'comments' does not exist"):
         run_batch(make_settings(sqlite_url), classifier=FakeClassifier())
     create_site_table(sqlite_url, ["x"])
