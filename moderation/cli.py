@@ -303,5 +303,6 @@ def main() -> None:
     app()
 
 
-# Registers `moderate eval` on `app`; at the bottom because it imports `app` from here.
-from . import cli_eval  # noqa: E402, F401
+# Register `moderate eval` and `moderate review` on `app`; at the bottom because they import
+# `app` from here.
+from . import cli_eval, cli_review  # noqa: E402, F401

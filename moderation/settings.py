@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -73,12 +73,33 @@ class Settings(BaseSettings):
     # Only for status-string columns; a boolean column uses true/false.
     comments_approved_value: str | None = None
     comments_pending_value: str | None = None
+    # Status values meaning a human rejected the comment; the first is what "Reject" writes.
+    comments_rejected_values: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A boolean flag column: a row with it true is never pending and never touched.
+    comments_removed_column: str | None = None
+
+    # Needed by `moderate review` on any address but loopback; never printed.
+    review_token: SecretStr | None = None
 
     @field_validator("ollama_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("comments_rejected_values", mode="before")
+    @classmethod
+    def _split_values(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("review_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("MODERATION_REVIEW_TOKEN must be at least 16 characters")
         return value
 
     @field_validator("database_url")
@@ -100,6 +121,13 @@ class Settings(BaseSettings):
             )
         if given[0] is not None and given[0] == given[1]:
             raise ValueError("the approved and pending values must differ")
+        if self.comments_rejected_values and given[0] is None:
+            raise ValueError(
+                "MODERATION_COMMENTS_REJECTED_VALUES needs a status column "
+                "(MODERATION_COMMENTS_APPROVED_VALUE and MODERATION_COMMENTS_PENDING_VALUE)"
+            )
+        if set(given) & set(self.comments_rejected_values):
+            raise ValueError("a rejected value cannot also be the approved or pending value")
         if self.deadline is not None and self.deadline >= self.lease_seconds:
             raise ValueError("MODERATION_DEADLINE must be shorter than MODERATION_LEASE_SECONDS")
         for spec in self.ollama_hosts:

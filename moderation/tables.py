@@ -32,7 +32,8 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
 )
 
-# The audit trail: one row per model answer that was acted on (or failed).
+# The audit trail: one row per model answer that was acted on (or failed), and one per ruling
+# of a human on the review page (`reviewer` set, outcome "approved" or "rejected").
 decisions = sa.Table(
     "moderation_decisions",
     metadata,
@@ -51,6 +52,7 @@ decisions = sa.Table(
     sa.Column("latency_ms", sa.Float),
     sa.Column("error", sa.Text),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reviewer", sa.String(255)),
 )
 
 # Decision memory: the latest state per comment, so a rerun knows in one indexed lookup what
@@ -67,6 +69,8 @@ comment_state = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("run_id", sa.String(36), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Set when a human ruled on the comment: the model is never asked about it again.
+    sa.Column("reviewer", sa.String(255)),
 )
 
 # One row per lease name. `token` only ever grows: it fences off a holder that lost the lease.
