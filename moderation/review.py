@@ -108,14 +108,15 @@ def _environment() -> Environment:
 
 
 def _same_origin(request: web.Request) -> bool:
-    """Fetch metadata, else Origin, else Referer must name this server; no evidence fails."""
+    """Fetch metadata, Origin and Referer, when sent, must all name this server; none fails."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None and fetch_site != "same-origin":
         return False
-    source = request.headers.get("Origin") or request.headers.get("Referer")
-    if source is None:
-        return fetch_site == "same-origin"
-    return urlsplit(source).netloc == request.host
+    sources = [request.headers.get(name) for name in ("Origin", "Referer")]
+    given = [source for source in sources if source is not None]
+    if any(urlsplit(source).netloc != request.host for source in given):
+        return False
+    return bool(given) or fetch_site == "same-origin"
 
 
 class ReviewApp:
