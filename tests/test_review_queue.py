@@ -197,3 +197,44 @@ def test_posting_times_of_every_kind_become_aware_datetimes() -> None:
     assert as_datetime("2026-12-01 10:00:00").tzinfo is not None  # type: ignore[union-attr]
     assert as_datetime("yesterday") is None and as_datetime(None) is None
     assert as_datetime(True) is None
+
+
+def test_author_and_posting_time_columns_are_found_and_order_the_page(sqlite_url: str) -> None:
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE wp_comments (comment_ID INTEGER PRIMARY KEY, comment_author TEXT, "
+            "comment_date_gmt DATETIME, comment_content TEXT NOT NULL, "
+            "comment_approved VARCHAR(20) NOT NULL DEFAULT '1')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO wp_comments VALUES "
+            "(1, 'Ana', '2026-12-01 10:00:00', 'idiot one', '0'), "
+            "(2, 'Bob', '2026-11-30 10:00:00', 'idiot two', '0'), "
+            "(3, NULL, '2026-12-01 12:00:00', 'idiot three', '0')"
+        )
+    engine.dispose()
+    settings = make_settings(
+        sqlite_url,
+        comments_table="wp_comments",
+        comments_id_column="comment_ID",
+        comments_body_column="comment_content",
+        comments_approved_column="comment_approved",
+        comments_pending_value="0",
+        comments_approved_value="1",
+        comments_rejected_values=["trash", "spam", "post-trashed"],
+    )
+    run_batch(settings, classifier=FakeClassifier(RULES))
+
+    items = queue_for(settings).page(0, 10).items
+
+    assert [(i.key, i.author) for i in items] == [("3", None), ("1", "Ana"), ("2", "Bob")]
+    assert items[1].created is not None and items[1].created.isoformat() == (
+        "2026-12-01T10:00:00+00:00"
+    )
+    assert queue_for(settings).rule("2", text_hash("idiot two"), store.REJECTED, "ana").written
+    assert read_table(sqlite_url, "SELECT comment_approved FROM wp_comments") == [
+        ("0",),
+        ("trash",),
+        ("0",),
+    ]

@@ -257,3 +257,20 @@ def test_off_loopback_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     )
     assert short.returncode == 2 and "at least 16 characters" in short.stderr
     assert "short" not in short.stderr.replace("at least", "")
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    import socket
+
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    create_site_table(url, ["a comment"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = moderate(
+            "review", "--port", str(port), env={"MODERATION_DATABASE_URL": url}, timeout=30
+        )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"moderate: error: cannot listen on 127.0.0.1:{port}: ")
+    assert len(result.stderr.strip().splitlines()) == 1
