@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
+from moderation import migrate
 from moderation.cli import app
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
@@ -45,7 +46,7 @@ def test_db_upgrade_creates_only_the_tools_tables(env: str) -> None:
     create_site_table(env, ["x"])
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "is at revision 0001" in result.output
+    assert f"is at revision {migrate.HEAD}" in result.output
     tables = {r[0] for r in read_table(env, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {
         "comments",
