@@ -1,9 +1,8 @@
 """The review page: a small aiohttp.web app over :class:`ReviewQueue`.
 
 aiohttp is already here (it carries the model requests), so the page costs no new dependency.
-Comments are hostile input, so the page is built to stay inert whatever they hold: jinja2
-autoescapes everything, bidirectional and control characters are shown as visible codes, and
-a Content-Security-Policy allows only the page's own script file. Every write is a POST that
+Comments are hostile input: the page is rendered inert (see ``review_render``) and a
+Content-Security-Policy allows only the page's own script file. Every write is a POST that
 must carry the page's CSRF token and come from the page's own origin; on loopback the Host
 header must name loopback too (a DNS-rebinding page cannot pass). Off loopback a token is
 required, asked for once and then kept in an HttpOnly cookie.
@@ -14,28 +13,27 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
-import re
+import logging
 import secrets
 import signal
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup, escape
 
 from . import migrate, store
 from .comments import CommentsTable
 from .db import create_engine
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ModerationError
 from .resources import resource_path
 from .review_queue import ReviewQueue
+from .review_render import render
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 COOKIE = "moderation_review"
 PAGE_SIZE = 20
@@ -45,12 +43,6 @@ CSP = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 STATIC = {"review.js": "text/javascript", "review.css": "text/css"}
-# Characters that reorder or hide text: bidi embeddings, overrides and isolates, marks, and C0
-# and C1 controls other than newline and tab. Each is shown as its code point instead.
-_INVISIBLE = re.compile(
-    r"[\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff"
-    r"\u0000-\u0008\u000b-\u001f\u007f-\u009f]"
-)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -70,41 +62,6 @@ def check_exposure(host: str, settings: Settings) -> None:
             f"refusing to serve the review page on {host}: set MODERATION_REVIEW_TOKEN "
             "(16 characters or more) to serve beyond loopback"
         )
-
-
-def visible(text: str) -> Markup:
-    """Escaped text in which every reordering or invisible character shows as its code."""
-    parts = []
-    last = 0
-    for match in _INVISIBLE.finditer(text):
-        parts.append(escape(text[last : match.start()]))
-        parts.append(Markup('<span class="ctl">U+%s</span>') % f"{ord(match.group()):04X}")
-        last = match.end()
-    parts.append(escape(text[last:]))
-    return Markup("").join(parts)
-
-
-def age(moment: datetime | None, now: datetime | None = None) -> str:
-    if moment is None:
-        return ""
-    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return "just now"
-
-
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(resource_path("prompts")),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(visible=visible, age=age)
-    return env
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -164,6 +121,10 @@ class ReviewApp:
         except web.HTTPException as exc:
             _secure(exc.headers)
             raise
+        except ModerationError as exc:
+            # A database failure: one line, no traceback (its parameters hold comment text).
+            log.error("review page: %s", exc.message)
+            response = self._error(503, exc.message.splitlines()[0])
         _secure(response.headers)
         return response
 
@@ -189,7 +150,7 @@ class ReviewApp:
         return hmac.compare_digest(cookie.encode(), self.session.encode())
 
     def _render(self, template: str, status: int = 200, **values: Any) -> web.Response:
-        html = _environment().get_template(template).render(csrf=self.csrf, **values)
+        html = render(template, csrf=self.csrf, **values)
         return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
     def _error(self, status: int, message: str) -> web.Response:
@@ -208,7 +169,6 @@ class ReviewApp:
             notice=notice,
             reviewer=self.reviewer,
             can_reject=self.queue.comments.can_reject,
-            now=datetime.now(UTC),
         )
 
     async def static_file(self, request: web.Request) -> web.Response:

@@ -22,7 +22,7 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-    if (event.target.closest("input, textarea, select, summary")) return;
+    if (event.target.closest("input, textarea, select")) return;
     const actions = {
       j: () => select(current + 1),
       k: () => select(current - 1),

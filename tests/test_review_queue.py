@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from moderation import store
-from moderation.comments import CommentsTable, text_hash
+from moderation.comments import Comment, CommentsTable, text_hash
 from moderation.db import create_engine
 from moderation.pipeline import run_batch
 from moderation.review_queue import ReviewQueue, as_datetime
@@ -178,7 +178,7 @@ def test_a_late_model_answer_does_not_undo_a_ruling(sqlite_url: str) -> None:
     engine = create_engine(sqlite_url)
     identity = store.Identity("sentiments", "sha256:other", "q" * 64, {})
     late = store.Decision(
-        store.Comment(1, BODIES[0]), "negative", store.HELD, None, NEGATIVE_RAW, 0.1, "h"
+        Comment(1, BODIES[0]), "negative", store.HELD, None, RULES["idiot"], 0.1, "h"
     )
     with engine.begin() as conn:
         store.record(conn, "late-run", identity, [(late, 0)])
@@ -187,9 +187,6 @@ def test_a_late_model_answer_does_not_undo_a_ruling(sqlite_url: str) -> None:
 
     assert (memory.outcome, memory.reviewer) == ("approved", "gus")
     assert store.skip_reason(memory, "other text", identity, 3) == "ruled on by a human"
-
-
-NEGATIVE_RAW = '{"label": "negative"}'
 
 
 def test_posting_times_of_every_kind_become_aware_datetimes() -> None:

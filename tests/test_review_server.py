@@ -14,8 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from moderation.comments import CommentsTable, text_hash
 from moderation.db import create_engine
-from moderation.review import CSP, ReviewApp, age, visible
+from moderation.review import CSP, ReviewApp
 from moderation.review_queue import ReviewQueue
+from moderation.review_render import age, visible
 from moderation.settings import Settings
 from tests.conftest import create_site_table, make_settings
 from tests.processes import moderate
@@ -274,3 +275,18 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(f"moderate: error: cannot listen on 127.0.0.1:{port}: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_database_failure_is_a_one_line_page_not_a_traceback(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        engine = create_engine(site.database_url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE comments RENAME TO comments_gone")
+        engine.dispose()
+        response = await client.get("/")
+        assert response.status == 503
+        html = await response.text()
+        assert "database error on sqlite:///" in html and "no such table" in html
+        assert "Traceback" not in html and response.headers["Content-Security-Policy"] == CSP
+
+    run_page(site, check)
