@@ -133,12 +133,12 @@ def _print_report(report: RunReport) -> None:
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
-        for column in ("id", "comment", "label", "would", "latency"):
+        for column in ("id", "comment", "label", "would", "read", "latency"):
             table.add_column(column)
         for d in report.decisions:
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
-            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, latency)
+            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, d.coverage, latency)
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"

@@ -56,14 +56,16 @@ def eval_command(
         paths = list(fixtures or ev.default_fixture_paths())
         items = ev.load_fixtures(paths)[:limit]
         base = ev.Variant(model or settings.model, prompt or settings.prompt)
-        if modelfile is not None:
-            base = _build_variant_model(settings, modelfile, base)
-        # Parse the second variant and load both prompts before asking anything: a typo in
-        # --compare must not surface only after the first variant's whole run.
+        # Parse the second variant and load both prompts before asking anything (building a
+        # model included): a typo in --compare or in a template must not surface only after
+        # a request, or after the first variant's whole run.
         second = ev.Variant.parse(compare_spec, base) if compare_spec else None
         for variant in (base, second):
             if variant is not None:
                 load_prompt(variant.prompt)
+        if modelfile is not None:
+            base = _build_variant_model(settings, modelfile, base)
+            second = ev.Variant.parse(compare_spec, base) if compare_spec else None
         main = _run(settings, base, items, show=not as_json)
         other = None if second is None else _run(settings, second, items, show=not as_json)
     result = ev.summary(main, paths, other)

@@ -1,7 +1,7 @@
 """The site's own comments table: reflected, never altered, written only through one UPDATE.
 
-Names come from the settings, so a site's existing table (``wp_comments`` with a status string,
-a Rails ``comments`` table with a boolean) works as it is.
+Names come from the settings (or a preset), so a site's existing table (``wp_comments`` with a
+status string, Isso's integer ``mode``, a boolean ``approved``) works as it is.
 """
 
 from __future__ import annotations
@@ -17,12 +17,21 @@ from sqlalchemy.engine import Connection, Engine
 from .db import read_transaction, translate_errors
 from .errors import SchemaError
 from .settings import Settings
+from .status import (
+    StatusValues,
+    body_type_problem,
+    check_flag_column,
+    coerce_status,
+    status_values,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Comment:
     id: Any  # the site's own id value, whatever its type
     body: str
+    # Why this row cannot be classified (its body is not text); None for a normal comment.
+    problem: str | None = None
 
     @property
     def key(self) -> str:
@@ -38,6 +47,21 @@ def text_hash(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def read_comment(comment_id: Any, value: Any) -> Comment:
+    """One row as a Comment; a value that is not text becomes a comment that fails alone."""
+    if isinstance(value, str):
+        return Comment(comment_id, value)
+    if value is None:
+        return Comment(comment_id, "")
+    # Its repr stands in for the text in the audit row's hash, so a later fix to real text
+    # counts as an edit and is asked afresh.
+    return Comment(
+        comment_id,
+        f"<{type(value).__name__}: {repr(value)[:200]}>",
+        problem=f"the body is not text ({type(value).__name__})",
+    )
+
+
 class CommentsTable:
     """Queries on the site's table, built once from the reflected columns."""
 
@@ -46,19 +70,24 @@ class CommentsTable:
         self.id = table.c[settings.comments_id_column]
         self.body = table.c[settings.comments_body_column]
         self.approved = table.c[settings.comments_approved_column]
-        removed = settings.comments_removed_column
-        self.removed: sa.Column[Any] | None = None if removed is None else table.c[removed]
-        self.rejected_values: list[Any] = []
-        if settings.comments_pending_value is None:
-            self.pending_value: Any = False
-            self.approved_value: Any = True
-        else:
-            assert settings.comments_approved_value is not None
-            self.pending_value = coerce_status(self.approved, settings.comments_pending_value)
-            self.approved_value = coerce_status(self.approved, settings.comments_approved_value)
-            self.rejected_values = [
-                coerce_status(self.approved, value) for value in settings.comments_rejected_values
-            ]
+        self.removed = (
+            None
+            if settings.comments_removed_column is None
+            else table.c[settings.comments_removed_column]
+        )
+        problem = body_type_problem(self.body)
+        if problem:
+            raise SchemaError(
+                f"the body column {self.body.name!r} (MODERATION_COMMENTS_BODY_COLUMN) {problem}"
+            )
+        if self.removed is not None:
+            check_flag_column(self.removed)
+        self.values: StatusValues = status_values(self.approved, settings)
+        self.pending_value: Any = self.values.pending
+        self.approved_value: Any = self.values.approved
+        self.rejected_values: list[Any] = [
+            coerce_status(self.approved, value) for value in settings.comments_rejected_values
+        ]
 
     @property
     def rejected_value(self) -> Any:
@@ -73,18 +102,21 @@ class CommentsTable:
             if not inspector.has_table(name):
                 raise SchemaError(
                     f"the comments table {name!r} does not exist in "
-                    f"{settings.safe_database_url} (set MODERATION_COMMENTS_TABLE, "
-                    "or run `moderate import FILE.jsonl` to create a default one)"
+                    f"{settings.safe_database_url} (set MODERATION_COMMENTS_TABLE or "
+                    "MODERATION_PRESET, or run `moderate import FILE.jsonl` to create one)"
                 )
             table = sa.Table(name, sa.MetaData(), autoload_with=engine)
         wanted = {
             "MODERATION_COMMENTS_ID_COLUMN": settings.comments_id_column,
             "MODERATION_COMMENTS_BODY_COLUMN": settings.comments_body_column,
             "MODERATION_COMMENTS_APPROVED_COLUMN": settings.comments_approved_column,
+            "MODERATION_COMMENTS_REMOVED_COLUMN": settings.comments_removed_column,
         }
-        if settings.comments_removed_column is not None:
-            wanted["MODERATION_COMMENTS_REMOVED_COLUMN"] = settings.comments_removed_column
-        missing = [f"{col!r} ({var})" for var, col in wanted.items() if col not in table.c]
+        missing = [
+            f"{col!r} ({var})"
+            for var, col in wanted.items()
+            if col is not None and col not in table.c
+        ]
         if missing:
             raise SchemaError(
                 f"the comments table {name!r} has no column {', '.join(missing)}; "
@@ -97,7 +129,7 @@ class CommentsTable:
         pending = self.approved == sa.literal(self.pending_value, self.approved.type)
         if self.removed is None:
             return pending
-        return sa.and_(pending, sa.or_(self.removed.is_(None), self.removed == sa.false()))
+        return sa.and_(pending, self.removed.is_not(sa.true()))
 
     @property
     def can_reject(self) -> bool:
@@ -116,7 +148,8 @@ class CommentsTable:
         """Pending comments in id order, one page per short read transaction (keyset paging).
 
         Keyset rather than OFFSET: each page is an index range scan however deep the backlog,
-        and rows approved meanwhile do not shift the pages.
+        and rows approved meanwhile do not shift the pages. Text ids work the same way: the
+        comparison and the ORDER BY use the same collation.
         """
         last: Any = None
         while True:
@@ -128,34 +161,46 @@ class CommentsTable:
                 rows = conn.execute(query).all()
             if not rows:
                 return
-            yield [Comment(row[0], row[1] if row[1] is not None else "") for row in rows]
+            yield [read_comment(row[0], row[1]) for row in rows]
             if len(rows) < page_size:
                 return
             last = rows[-1][0]
 
     def approve(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
         """Approve those still pending with the body they were classified on; return their keys."""
-        values = {self.approved: sa.literal(self.approved_value, self.approved.type)}
-        return self._update_if_unchanged(conn, comments, values)
+        approved = sa.literal(self.approved_value, self.approved.type)
+        return self._update_if_unchanged(
+            conn, comments, {self.approved: approved}, self.approved == approved
+        )
 
     def reject(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
-        """Reject (removed flag, else the first rejected value) those still pending, unchanged."""
+        """Reject those still pending and unchanged: the first rejected value, else the flag."""
+        if self.rejected_value is not None:
+            rejected = sa.literal(self.rejected_value, self.approved.type)
+            return self._update_if_unchanged(
+                conn, comments, {self.approved: rejected}, self.approved == rejected
+            )
         if self.removed is not None:
-            values = {self.removed: sa.literal(True, self.removed.type)}
-        elif self.rejected_value is not None:
-            values = {self.approved: sa.literal(self.rejected_value, self.approved.type)}
-        else:
-            raise ValueError("the comments mapping has no rejected state")
-        return self._update_if_unchanged(conn, comments, values)
+            return self._update_if_unchanged(
+                conn, comments, {self.removed: sa.true()}, self.removed.is_(sa.true())
+            )
+        raise ValueError("the comments mapping has no rejected state")
 
     def _update_if_unchanged(
-        self, conn: Connection, comments: Sequence[Comment], values: dict[Any, Any]
+        self,
+        conn: Connection,
+        comments: Sequence[Comment],
+        values: dict[Any, Any],
+        written: sa.ColumnElement[bool],
     ) -> set[str]:
         """Write ``values`` on the rows still pending with the body that was judged.
 
         The WHERE clause is the safety: a comment approved, rejected or edited since it was
-        read is left alone, so a decision never applies to text its judge did not see.
+        read is left alone, so a decision never applies to text its judge did not see. The body
+        is compared as bytes, never through the column's collation (MySQL's defaults ignore
+        case and trailing spaces). Returns the keys of the rows that now hold the new state.
         """
+        comments = [c for c in comments if c.problem is None]
         if not comments:
             return set()
         statement = (
@@ -163,24 +208,39 @@ class CommentsTable:
             .where(
                 self.id == sa.bindparam("_id"),
                 self.is_pending,
-                self.body == sa.bindparam("_body"),
+                _utf8_bytes(self.body, conn.dialect.name)
+                == sa.bindparam("_body", type_=sa.LargeBinary),
             )
             .values(values)
         )
-        params = [{"_id": c.id, "_body": c.body} for c in comments]
+        params = [{"_id": c.id, "_body": c.body.encode("utf-8", "surrogatepass")} for c in comments]
         if conn.dialect.supports_sane_multi_rowcount and len(comments) > 1:
             # Fast path: one executemany. Only when some row no longer matched do we need to
             # know which, so undo it and go row by row.
             savepoint = conn.begin_nested()
             if conn.execute(statement, params).rowcount == len(comments):
                 savepoint.commit()
-                return {c.key for c in comments}
+                return self._now_holding(conn, comments, written)
             savepoint.rollback()
-        return {
-            c.key
+        matched = [
+            c
             for c, p in zip(comments, params, strict=True)
             if conn.execute(statement, p).rowcount == 1
-        }
+        ]
+        return self._now_holding(conn, matched, written)
+
+    def _now_holding(
+        self, conn: Connection, comments: Sequence[Comment], written: sa.ColumnElement[bool]
+    ) -> set[str]:
+        """Of these, the ones whose row now holds the written state (in this same transaction).
+
+        What the report and the audit trail call "approved" must be what the table holds: a
+        matched row that a trigger or a type coercion left unchanged is not an approval.
+        """
+        if not comments:
+            return set()
+        query = sa.select(self.id).where(self.id.in_([c.id for c in comments]), written)
+        return {str(row[0]) for row in conn.execute(query)}
 
     def current(self, conn: Connection, comment_id: Any) -> CurrentRow | None:
         """The row as it is now (None when it is gone), to say what changed."""
@@ -201,14 +261,12 @@ class CurrentRow:
     removed: bool
 
 
-def coerce_status(column: sa.Column[Any], value: str) -> Any:
-    """A configured status value as the column's Python type ('1' for an INTEGER column -> 1)."""
-    try:
-        python_type = column.type.python_type
-    except NotImplementedError:
-        return value
-    if python_type is bool:
-        return value.strip().lower() in {"1", "true", "t", "yes", "y"}
-    if python_type is int:
-        return int(value)
-    return value
+def _utf8_bytes(column: sa.Column[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """The column's text as UTF-8 bytes, so that ``=`` compares bytes on every database."""
+    if dialect in ("mysql", "mariadb"):
+        return sa.cast(
+            sa.func.convert(column.op("USING")(sa.literal_column("utf8mb4"))), sa.LargeBinary
+        )
+    if dialect == "postgresql":
+        return sa.func.convert_to(column, sa.literal_column("'UTF8'"))
+    return sa.cast(column, sa.LargeBinary)

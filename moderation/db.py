@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from .errors import DatabaseError
+from .errors import ConfigurationError, DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +29,48 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE = "moderation_write"
 
 
+# The drivers the extras install; SQLAlchemy's bare defaults (psycopg2, mysqlclient) are not.
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+
+
 def create_engine(url: str, *, read_only: bool = False) -> Engine:
-    """An engine for ``url``; ``read_only`` (dry runs) makes SQLite refuse every write."""
+    """An engine for ``url``; ``read_only`` (dry runs) makes the database refuse every write."""
     parsed = make_url(url)
-    if parsed.drivername == "postgresql":
-        # psycopg 3 is the driver we ship with; SQLAlchemy's bare default is psycopg2.
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in _DEFAULT_DRIVERS:
+        parsed = parsed.set(drivername=_DEFAULT_DRIVERS[parsed.drivername])
+    backend = parsed.get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if backend in ("mysql", "mariadb"):
+        # Comments are any Unicode (emoji too): utf8mb4, never the 3-byte `utf8`.
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        options["isolation_level"] = "REPEATABLE READ"
     try:
-        engine = sa.create_engine(parsed, pool_pre_ping=True)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise DatabaseError(f"cannot use database {parsed.render_as_string()}: {exc}") from exc
+        engine = sa.create_engine(parsed, **options)
+    except ImportError as exc:
+        extra = _EXTRAS.get(backend)
+        hint = f": pip install 'moderation[{extra}]'" if extra else ""
+        raise ConfigurationError(
+            f"the {parsed.get_driver_name()} driver for {backend} is not installed{hint}"
+        ) from exc
+    except sa.exc.ArgumentError as exc:
+        where = parsed.render_as_string(hide_password=True)
+        raise ConfigurationError(f"cannot use database {where}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, read_only)
-    elif read_only:
+    elif read_only and engine.dialect.name == "postgresql":
         engine = engine.execution_options(postgresql_readonly=True)
+    elif read_only:
+        _configure_mysql_read_only(engine)
     return engine
+
+
+def _configure_mysql_read_only(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET SESSION TRANSACTION READ ONLY")
+        cursor.close()
 
 
 def _configure_sqlite(engine: Engine, read_only: bool) -> None:

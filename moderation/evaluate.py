@@ -25,6 +25,7 @@ from .pool import OllamaClassifier
 from .prompts import load_prompt
 from .resources import resource_path
 from .settings import Settings
+from .windows import read_whole
 
 LABELS = {label.value for label in Label}
 
@@ -172,20 +173,30 @@ async def classify_fixtures(
         slots = asyncio.Semaphore(classifier.slots)
 
         async def one(fixture: Fixture) -> Outcome:
+            # Read exactly as a batch reads it: long fixtures in windows.
             async with slots:
-                verdict = await classifier.classify(fixture.text)
+                reading = await read_whole(
+                    classifier,
+                    fixture.text,
+                    size=settings.max_comment_chars,
+                    overlap=settings.window_overlap,
+                    max_windows=settings.max_windows,
+                )
             if progress is not None:
                 progress()
+            assert reading is not None  # only a stop signal leaves a reading unfinished
+            verdict = reading.verdict
+            label = None if verdict is None else verdict.label
             return Outcome(
                 id=fixture.id,
                 text=fixture.text,
                 truth=fixture.label,
-                predicted=None if verdict.label is None else verdict.label.value,
+                predicted=None if label is None else label.value,
                 lang=fixture.lang,
                 tags=fixture.tags,
-                latency_s=verdict.latency,
-                error=verdict.error,
-                raw_answer=verdict.raw_answer,
+                latency_s=None if verdict is None else verdict.latency,
+                error=reading.unread_reason if verdict is None else verdict.error,
+                raw_answer=None if verdict is None else verdict.raw_answer,
             )
 
         outcomes = await asyncio.gather(*(one(f) for f in fixtures))

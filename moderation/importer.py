@@ -15,10 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .comments import coerce_status
 from .db import run_write, translate_errors
 from .errors import ConfigurationError
 from .settings import Settings
+from .status import coerce_status
 
 CHUNK = 1000
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .db import run_write, translate_errors
-from .errors import ConfigurationError
+from .errors import ConfigurationError, DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -64,6 +64,17 @@ def upgrade(engine: Engine) -> str:
             # Two replicas starting at once must not both create the tables. SQLite needs no
             # such lock: the write transaction already began with BEGIN IMMEDIATE.
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('moderation_migrate'))")
+        elif conn.dialect.name in ("mysql", "mariadb"):
+            # MySQL commits each DDL statement on its own, so the transaction is no lock: a
+            # named lock (held until released or the connection ends) serialises replicas.
+            got = conn.exec_driver_sql("SELECT GET_LOCK('moderation_migrate', 60)").scalar()
+            if got != 1:
+                raise DatabaseError("another process is migrating the tool's tables")
+            try:
+                command.upgrade(_config(conn), "head")
+            finally:
+                conn.exec_driver_sql("SELECT RELEASE_LOCK('moderation_migrate')")
+            return
         command.upgrade(_config(conn), "head")
 
     run_write(engine, _apply)

@@ -6,12 +6,15 @@ Nothing else in the package reads ``os.environ``; callers build a :class:`Settin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from .presets import DEFAULT_TABLE_PREFIX, PRESET_NAMES, preset_values
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
@@ -54,6 +57,10 @@ class Settings(BaseSettings):
     structured_output: bool = True
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     max_comment_chars: int = Field(default=4000, ge=100)
+    # A longer comment is read in overlapping windows of max_comment_chars; beyond this many
+    # windows it is held for a human unread.
+    max_windows: int = Field(default=8, ge=1, le=1000)
+    window_overlap: int = Field(default=400, ge=0)
     max_attempts: int = Field(default=3, ge=1)
     retries: int = Field(default=2, ge=0, le=10)
     circuit_breaker: int = Field(default=5, ge=1)
@@ -66,31 +73,51 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 
+    # A comment system's known layout (see presets.py); single variables below still override.
+    preset: Literal["wordpress", "isso", "commento", "django", "tr"] | None = None
+    table_prefix: str = Field(default=DEFAULT_TABLE_PREFIX, pattern=r"^[A-Za-z0-9_]*$")
     comments_table: str = "comments"
     comments_id_column: str = "id"
     comments_body_column: str = "body"
     comments_approved_column: str = "approved"
-    # Only for status-string columns; a boolean column uses true/false.
+    # Only for status columns (strings, integers); a boolean column uses true/false.
     comments_approved_value: str | None = None
     comments_pending_value: str | None = None
+    # A boolean column: a row with it true was removed by a human, is never pending, never touched.
+    comments_removed_column: str | None = None
     # Status values meaning a human rejected the comment; the first is what "Reject" writes.
     comments_rejected_values: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # A boolean flag column: a row with it true is never pending and never touched.
-    comments_removed_column: str | None = None
 
     # Needed by `moderate review` on any address but loopback; never printed.
     review_token: SecretStr | None = None
 
-    @field_validator("ollama_hosts", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    def _apply_preset(cls, data: Any) -> Any:
+        """Fill what the preset knows, leaving every value the operator set as it is."""
+        if not isinstance(data, dict) or not data.get("preset"):
+            return data
+        name = str(data["preset"]).strip().lower()
+        if name not in PRESET_NAMES:
+            return data  # the Literal field reports the allowed names
+        prefix = str(data.get("table_prefix") or DEFAULT_TABLE_PREFIX)
+        if not re.fullmatch(r"[A-Za-z0-9_]*", prefix):
+            return data  # the field's pattern reports it
+        filled = dict(data, preset=name)
+        for key, value in preset_values(name, prefix).items():
+            filled.setdefault(key, value)
+        return filled
 
     @field_validator("comments_rejected_values", mode="before")
     @classmethod
     def _split_values(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("ollama_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -121,13 +148,14 @@ class Settings(BaseSettings):
             )
         if given[0] is not None and given[0] == given[1]:
             raise ValueError("the approved and pending values must differ")
-        if self.comments_rejected_values and given[0] is None:
+        if self.window_overlap * 2 > self.max_comment_chars:
             raise ValueError(
-                "MODERATION_COMMENTS_REJECTED_VALUES needs a status column "
-                "(MODERATION_COMMENTS_APPROVED_VALUE and MODERATION_COMMENTS_PENDING_VALUE)"
+                "MODERATION_WINDOW_OVERLAP must be at most half of MODERATION_MAX_COMMENT_CHARS"
             )
-        if set(given) & set(self.comments_rejected_values):
-            raise ValueError("a rejected value cannot also be the approved or pending value")
+        if given[0] is not None and given[0] in self.comments_rejected_values:
+            raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the approved value")
+        if given[1] is not None and given[1] in self.comments_rejected_values:
+            raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the pending value")
         if self.deadline is not None and self.deadline >= self.lease_seconds:
             raise ValueError("MODERATION_DEADLINE must be shorter than MODERATION_LEASE_SECONDS")
         for spec in self.ollama_hosts:

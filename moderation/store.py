@@ -17,6 +17,7 @@ from .tables import comment_state, decisions, runs
 APPROVED, HELD, FAILED = "approved", "held", "failed"
 REJECTED = "rejected"  # only ever written by a human reviewer
 MAX_RAW_ANSWER = 2000
+MAX_HOST = 255  # the column's size; several hosts can share one windowed decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ class Decision:
     raw_answer: str | None
     latency: float | None
     host: str | None
+    # How much of the text the model read: "whole", "N windows", "K of N windows" or "none".
+    coverage: str = "whole"
 
 
 def recall(conn: Connection, keys: Sequence[str]) -> dict[str, Memory]:
@@ -126,7 +129,8 @@ def record(
                 "raw_answer": None if d.raw_answer is None else d.raw_answer[:MAX_RAW_ANSWER],
                 "model": identity.model,
                 "model_digest": identity.model_digest,
-                "host": d.host,
+                "host": None if d.host is None else d.host[:MAX_HOST],
+                "coverage": d.coverage,
                 "prompt_hash": identity.prompt_hash,
                 "options": options,
                 "latency_ms": None if d.latency is None else round(d.latency * 1000, 3),

@@ -5,21 +5,36 @@ Migrations in ``moderation/migrations`` create exactly these; a test compares th
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 metadata = sa.MetaData()
+
+# Exact types on every database. Times of day are DATETIME(6) on MySQL (its DATETIME drops the
+# fraction); epoch seconds are DOUBLE, never FLOAT (single precision on MySQL: 128-second steps).
+Timestamp = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+EpochSeconds = sa.Double
+# MySQL: InnoDB for transactions and row locks; utf8mb4 for any text; a binary collation so that
+# comment ids differing only in case stay distinct keys.
+MYSQL_OPTIONS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
 
 # One row per run: what was asked, of which model, and how it ended.
 runs = sa.Table(
     "moderation_runs",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("finished_at", Timestamp),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("owner", sa.String(255), nullable=False),
     sa.Column("fencing_token", sa.BigInteger),
-    sa.Column("scheduled_for", sa.Float),
+    sa.Column("scheduled_for", EpochSeconds),
     sa.Column("model", sa.String(255)),
     sa.Column("model_digest", sa.String(128)),
     sa.Column("prompt_hash", sa.String(64)),
@@ -30,6 +45,7 @@ runs = sa.Table(
     sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
     sa.Column("exit_code", sa.Integer),
     sa.Column("error", sa.Text),
+    **MYSQL_OPTIONS,
 )
 
 # The audit trail: one row per model answer that was acted on (or failed), and one per ruling
@@ -49,10 +65,14 @@ decisions = sa.Table(
     sa.Column("host", sa.String(255)),
     sa.Column("prompt_hash", sa.String(64), nullable=False),
     sa.Column("options", sa.Text),
-    sa.Column("latency_ms", sa.Float),
+    sa.Column("latency_ms", sa.Double),
     sa.Column("error", sa.Text),
-    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_at", Timestamp, nullable=False),
+    # "whole", "N windows", "K of N windows" or "none" (too long, not read); null on rows
+    # written before long comments were read in windows.
+    sa.Column("coverage", sa.String(32)),
     sa.Column("reviewer", sa.String(255)),
+    **MYSQL_OPTIONS,
 )
 
 # Decision memory: the latest state per comment, so a rerun knows in one indexed lookup what
@@ -68,9 +88,10 @@ comment_state = sa.Table(
     sa.Column("prompt_hash", sa.String(64), nullable=False),
     sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("run_id", sa.String(36), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
     # Set when a human ruled on the comment: the model is never asked about it again.
     sa.Column("reviewer", sa.String(255)),
+    **MYSQL_OPTIONS,
 )
 
 # One row per lease name. `token` only ever grows: it fences off a holder that lost the lease.
@@ -80,9 +101,10 @@ leases = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("owner", sa.String(255), nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False),
-    sa.Column("acquired_at", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("acquired_at", EpochSeconds, nullable=False),
+    sa.Column("expires_at", EpochSeconds, nullable=False),
     sa.Column("run_id", sa.String(36)),
+    **MYSQL_OPTIONS,
 )
 
 OWN_TABLES = tuple(metadata.tables)

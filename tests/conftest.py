@@ -1,7 +1,9 @@
-"""Shared fixtures: databases (SQLite always, PostgreSQL when configured) and the model server.
+"""Shared fixtures: databases (SQLite always; PostgreSQL and MariaDB when configured).
 
-PostgreSQL tests read MODERATION_TEST_POSTGRES_URL and skip with that reason when it is unset;
-`.ci/run` always sets it. Each test gets its own schema, so tests never see each other's rows.
+PostgreSQL tests read MODERATION_TEST_POSTGRES_URL, MariaDB/MySQL tests
+MODERATION_TEST_MYSQL_URL, and skip with that reason when it is unset; `.ci/run` always sets
+both. Each test gets its own schema (PostgreSQL) or database (MySQL), so tests never see each
+other's rows and parallel runs never collide.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import stamina
 from moderation.settings import Settings
 
 PG_ENV = "MODERATION_TEST_POSTGRES_URL"
+MYSQL_ENV = "MODERATION_TEST_MYSQL_URL"
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +36,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Tests build their Settings explicitly; a developer's own variables must not leak in."""
     for name in list(os.environ):
         ours = name.startswith("MODERATION_") or name in ("OLLAMA_HOST", "OLLAMA_HOSTS")
-        if ours and name != PG_ENV:
+        if ours and name not in (PG_ENV, MYSQL_ENV):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env file, and relative SQLite paths land here
 
@@ -64,15 +67,48 @@ def _psycopg(url: str) -> str:
     return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
+def mysql_base_url() -> str:
+    url = os.environ.get(MYSQL_ENV)
+    if not url:
+        pytest.skip(
+            f"MariaDB/MySQL tests need {MYSQL_ENV} (e.g. mysql+pymysql://root@127.0.0.1:3306/test)"
+        )
+    return url
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A database of its own for this test on the configured MariaDB/MySQL server."""
+    base = sa.engine.make_url(mysql_base_url())
+    if base.drivername == "mysql":
+        base = base.set(drivername="mysql+pymysql")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE {name}")
+    engine.dispose()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Any) -> str:
     return f"sqlite:///{tmp_path / 'site.db'}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mysql),
+    ]
+)
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'site.db'}"
+    if request.param == "mariadb":
+        return str(request.getfixturevalue("mysql_url"))
     return str(request.getfixturevalue("postgres_url"))
 
 

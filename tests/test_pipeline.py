@@ -84,6 +84,7 @@ def test_failures_stay_pending_and_are_retried_a_bounded_number_of_times(db_url:
         "label": None,
         "outcome": "failed",
         "error": "unparseable answer",
+        "coverage": "whole",
     }
     assert [bool(v) for v in approved_flags(db_url)] == [True, False]
 
@@ -144,6 +145,25 @@ def test_comment_edited_while_classified_is_not_approved(db_url: str) -> None:
     engine.dispose()
     assert [(d.outcome, d.error) for d in report.decisions] == [("failed", STALE)]
     assert approved_flags(db_url) == [False] or approved_flags(db_url) == [0]
+
+
+@pytest.mark.parametrize("edited", ["NICE POST", "nice post  ", "nice pośt"])
+def test_an_edit_the_collation_would_ignore_is_still_an_edit(db_url: str, edited: str) -> None:
+    # MySQL's default collations compare case-insensitively and ignore trailing spaces: the
+    # guard must compare bytes, or the edited text is approved unread.
+    create_site_table(db_url, ["nice post"])
+    engine = sa.create_engine(db_url)
+
+    def edit_then_answer(_text: str) -> str:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE comments SET body = :body WHERE id = 1"), {"body": edited})
+        return '{"label": "positive"}'
+
+    report = run_batch(make_settings(db_url), classifier=FakeClassifier(default=edit_then_answer))
+    engine.dispose()
+    assert [(d.outcome, d.error) for d in report.decisions] == [("failed", STALE)]
+    assert [bool(v) for v in approved_flags(db_url)] == [False]
+    assert read_table(db_url, "SELECT body FROM comments") == [(edited,)]
 
 
 def test_comment_approved_by_a_human_meanwhile_is_left_alone(db_url: str) -> None:

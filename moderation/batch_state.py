@@ -1,0 +1,46 @@
+"""What the stages of one batch share: its inputs, its report, and the signal to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from .comments import Comment, CommentsTable
+from .lease import Lease
+from .pool import Classifier
+from .run_report import RunReport
+from .settings import Settings
+from .store import Decision, Identity
+
+OnDecision = Callable[[Decision], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """A pending comment on its way to the model, with what memory says about it."""
+
+    comment: Comment
+    failures_before: int
+
+
+@dataclass(eq=False)
+class BatchState:
+    settings: Settings
+    engine: Engine
+    comments: CommentsTable
+    classifier: Classifier
+    dry_run: bool
+    report: RunReport
+    lease: Lease | None
+    limit: int | None = None
+    memory_available: bool = True
+    on_decision: OnDecision | None = None
+    cancel: threading.Event | None = None
+    scheduled_for: float | None = None
+    identity: Identity | None = None
+    # Set by any stage that must end the batch early: the others stop taking new work.
+    stop: asyncio.Event = field(default_factory=asyncio.Event)

@@ -1,0 +1,56 @@
+"""The decision rule: what the tool does with what the model read. Pure, no I/O.
+
+Approval is the only outcome that changes the site, so it needs everything to line up: the
+whole text read, a label, one that approves, and an UPDATE that actually changed the row.
+Anything less holds or fails the comment, and either way it stays pending for a human (held)
+or for another run (failed).
+"""
+
+from __future__ import annotations
+
+from .comments import Comment
+from .store import APPROVED, FAILED, HELD, Decision
+from .windows import Reading
+
+STALE = "comment changed or was moderated before the decision could be applied"
+
+
+def decide(comment: Comment, reading: Reading, *, would_approve: bool) -> Decision:
+    """``would_approve``: the approval was (or, in a dry run, would be) written."""
+    verdict = reading.verdict
+    if verdict is None:
+        # Not read (too long): a human decides, and no model output is recorded.
+        return Decision(
+            comment=comment,
+            label=None,
+            outcome=HELD,
+            error=reading.unread_reason,
+            raw_answer=None,
+            latency=None,
+            host=None,
+            coverage=reading.coverage,
+        )
+    label = verdict.label
+    if label is None:
+        outcome, error = FAILED, verdict.error or "no label"
+    elif not label.approves:
+        outcome, error = HELD, None
+    elif would_approve:
+        outcome, error = APPROVED, None
+    else:
+        outcome, error = FAILED, STALE
+    return Decision(
+        comment=comment,
+        label=None if label is None else label.value,
+        outcome=outcome,
+        error=error,
+        raw_answer=verdict.raw_answer,
+        latency=verdict.latency,
+        host=verdict.host,
+        coverage=reading.coverage,
+    )
+
+
+def approves(comment: Comment, reading: Reading) -> bool:
+    """Whether the writer should try to approve: the same rule, assuming the UPDATE succeeds."""
+    return decide(comment, reading, would_approve=True).outcome == APPROVED
