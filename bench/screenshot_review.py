@@ -5,11 +5,12 @@ Usage (from the repository root, in the project's virtualenv; no Ollama needed):
     python bench/screenshot_review.py                 # writes docs/review.png
     python bench/screenshot_review.py --out /tmp/review.png --width 1100 --height 1000
 
-The run is real: a WordPress-like comments table (status strings, author, posting time) on a
-fresh SQLite file, one `moderate` batch against the Ollama-compatible test server
-(tests/fakeollama.py) answering by keywords (negative comments, a hostile one, a server error,
-an unparseable answer), then `moderate review --port 0` in a child process, driven by Debian's
-Chromium through Playwright: the second comment is selected with `j` and its raw answer opened.
+The run is real: WordPress's comments table (`MODERATION_PRESET=wordpress`: status strings,
+author, posting time) on a fresh SQLite file, one `moderate` batch against the Ollama-compatible
+test server (tests/fakeollama.py) answering by keywords (negative comments, a hostile one, a
+server error, an unparseable answer), then `moderate review --port 0` in a child process,
+driven by Debian's Chromium through Playwright: the second comment is selected with `j` and its
+raw answer opened.
 """
 
 from __future__ import annotations
@@ -48,16 +49,7 @@ RULES = [
     {"contains": "meh", "answer": "It could be neutral or negative, hard to say."},
 ]
 FAULTS = [{"contains": "diagrams", "kind": "status", "status": 500}]
-SETTINGS = {
-    "MODERATION_COMMENTS_TABLE": "wp_comments",
-    "MODERATION_COMMENTS_ID_COLUMN": "comment_ID",
-    "MODERATION_COMMENTS_BODY_COLUMN": "comment_content",
-    "MODERATION_COMMENTS_APPROVED_COLUMN": "comment_approved",
-    "MODERATION_COMMENTS_PENDING_VALUE": "0",
-    "MODERATION_COMMENTS_APPROVED_VALUE": "1",
-    "MODERATION_COMMENTS_REJECTED_VALUES": "trash,spam,post-trashed",
-    "MODERATION_MAX_ATTEMPTS": "1",
-}
+SETTINGS = {"MODERATION_PRESET": "wordpress", "MODERATION_MAX_ATTEMPTS": "1"}
 
 
 def make_site(path: Path) -> None:
