@@ -290,3 +290,22 @@ def test_a_database_failure_is_a_one_line_page_not_a_traceback(site: Settings) -
         assert "Traceback" not in html and response.headers["Content-Security-Policy"] == CSP
 
     run_page(site, check)
+
+
+def test_a_partly_read_long_comment_says_so(site: Settings) -> None:
+    engine = create_engine(site.database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE moderation_decisions SET coverage = '2 of 5 windows' WHERE comment_id = '1'"
+        )
+        conn.exec_driver_sql(
+            "UPDATE moderation_decisions SET coverage = 'whole' WHERE comment_id <> '1'"
+        )
+    engine.dispose()
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        assert html.count("long comment:") == 1
+        assert "long comment: read in 2 of 5 windows" in html
+
+    run_page(site, check)
