@@ -5,9 +5,13 @@ Usage (from a clone, in the project's virtualenv; no Ollama needed)::
     python bench/throughput.py                  # every scenario, full sizes (a few minutes)
     python bench/throughput.py --quick          # small sizes, under a minute
     python bench/throughput.py --comments 1600 --latency 0.05 --parallel 8 64
+    python bench/throughput.py --only cpu --cpu-comments 10000 \
+        --database-url mysql+pymysql://root@127.0.0.1:3306/test   # or postgresql://...
 
 Every batch is the real program (``python -m moderation --json``) in a child process, on a
-fresh SQLite database filled with ``sqlite3.executemany``, against ``tests/fakeollama.py``
+fresh SQLite database filled with ``sqlite3.executemany`` (or, with ``--database-url``, a
+scratch schema or database of its own on that PostgreSQL or MySQL/MariaDB server, dropped
+afterwards), against ``tests/fakeollama.py``
 running in a process of its own, so the server's work is never counted as the pipeline's.
 Figures are taken from outside the pipeline:
 
@@ -35,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +53,7 @@ from tests.fakeollama import FakeOllama  # noqa: E402
 
 NEGATIVE = '{"label": "negative"}'
 POSITIVE = '{"label": "positive"}'
+WORK: list[Path] = []  # the work directory, where children run
 CHILD_TIMEOUT = 1800.0  # seconds; the largest batch (100,000 comments) takes a few minutes
 PHRASES = (
     "Thanks for writing this up, the part about connection pools saved my afternoon.",
@@ -82,6 +88,75 @@ def fill_database(path: Path, count: int) -> None:
             conn.executemany("INSERT INTO comments VALUES (?, ?, ?)", rows)
     finally:
         conn.close()
+
+
+class Sites:
+    """Where each scenario's comments table lives: a SQLite file in the work directory, or a
+    scratch schema (PostgreSQL) or database (MySQL/MariaDB) on the server of ``server_url``."""
+
+    def __init__(self, work: Path, server_url: str | None) -> None:
+        import sqlalchemy as sa
+
+        self.work = work
+        self.scratch: list[str] = []
+        self.admin = None
+        if server_url:
+            url = sa.engine.make_url(server_url)
+            drivers = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+            self.base = url.set(drivername=drivers.get(url.drivername, url.drivername))
+            self.admin = sa.create_engine(self.base, poolclass=sa.pool.NullPool)
+
+    @property
+    def name(self) -> str:
+        return "sqlite" if self.admin is None else self.admin.dialect.name
+
+    def fresh(self, name: str, count: int) -> str:
+        """A database URL whose comments table holds ``count`` pending comments."""
+        if self.admin is None:
+            path = self.work / f"{name}.db"
+            fill_database(path, count)
+            return f"sqlite:///{path}"
+        import sqlalchemy as sa
+
+        scratch = f"bench_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+        with self.admin.begin() as conn:
+            if self.admin.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"CREATE SCHEMA {scratch}")
+            else:
+                conn.exec_driver_sql(f"CREATE DATABASE {scratch} CHARACTER SET utf8mb4")
+        self.scratch.append(scratch)
+        if self.admin.dialect.name == "postgresql":
+            url = self.base.update_query_dict({"options": f"-csearch_path={scratch}"})
+        else:
+            url = self.base.set(database=scratch)
+        text = url.render_as_string(hide_password=False)
+        engine = sa.create_engine(text, poolclass=sa.pool.NullPool)
+        table = sa.Table(
+            "comments",
+            sa.MetaData(),
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("body", sa.Text, nullable=False),
+            sa.Column("approved", sa.Boolean, nullable=False),
+        )
+        with engine.begin() as conn:
+            table.create(conn)
+            for start in range(1, count + 1, 5000):
+                rows = range(start, min(start + 5000, count + 1))
+                conn.execute(
+                    sa.insert(table), [{"id": i, "body": body(i), "approved": False} for i in rows]
+                )
+        engine.dispose()
+        return text
+
+    def close(self) -> None:
+        if self.admin is None:
+            return
+        with self.admin.begin() as conn:
+            for scratch in self.scratch:
+                kind = "SCHEMA" if self.admin.dialect.name == "postgresql" else "DATABASE"
+                cascade = " CASCADE" if kind == "SCHEMA" else ""
+                conn.exec_driver_sql(f"DROP {kind} IF EXISTS {scratch}{cascade}")
+        self.admin.dispose()
 
 
 # --- running the program ------------------------------------------------------------------
@@ -180,16 +255,16 @@ def run_program(argv: list[str], env: dict[str, str], cwd: Path) -> Run:
 
 
 def batch(
-    db: Path, fake: FakeOllama, parallel: int, *args: str, check: tuple[int, ...] = (0,)
+    db: str, fake: FakeOllama, parallel: int, *args: str, check: tuple[int, ...] = (0,)
 ) -> Run:
     env = child_env(
         {
-            "MODERATION_DATABASE_URL": f"sqlite:///{db}",
+            "MODERATION_DATABASE_URL": db,
             "OLLAMA_HOST": fake.url,
             "MODERATION_CONCURRENCY": str(parallel),
         }
     )
-    run = run_program([sys.executable, "-m", "moderation", "--json", *args], env, db.parent)
+    run = run_program([sys.executable, "-m", "moderation", "--json", *args], env, WORK[0])
     if run.returncode not in check:
         sys.exit(f"batch exited {run.returncode}:\n{run.stderr[-3000:]}")
     return run
@@ -248,7 +323,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def startup_run(work: Path, fake: FakeOllama, repeat: int = 3) -> Run:
+def startup_run(sites: Sites, fake: FakeOllama, repeat: int = 3) -> Run:
     """A batch with nothing to do on a fresh database: start-up, migrations, model check.
 
     The median by CPU of a few runs: start-up is mostly imports, and on a shared machine one
@@ -256,15 +331,14 @@ def startup_run(work: Path, fake: FakeOllama, repeat: int = 3) -> Run:
     """
     runs = []
     for i in range(repeat):
-        db = work / f"empty-{i}.db"
-        fill_database(db, 0)
+        db = sites.fresh(f"empty-{i}", 0)
         runs.append(batch(db, fake, 1))
     return sorted(runs, key=lambda r: r.cpu)[repeat // 2]
 
 
 def throughput(
     table: Table,
-    work: Path,
+    sites: Sites,
     fake: FakeOllama,
     comments: int,
     latency: float,
@@ -272,8 +346,7 @@ def throughput(
     idle: Run,
 ) -> None:
     fake.configure(latency=latency, parallel=parallel, default_answer=POSITIVE, reset_stats=True)
-    db = work / f"throughput-{parallel}.db"
-    fill_database(db, comments)
+    db = sites.fresh(f"throughput-{parallel}", comments)
     served = server_cpu(fake)
     run = batch(db, fake, parallel)
     served = server_cpu(fake) - served
@@ -300,18 +373,17 @@ def throughput(
 
 
 def cpu_per_comment(
-    table: Table, work: Path, fake: FakeOllama, comments: int, parallel: int, idle: Run
+    table: Table, sites: Sites, fake: FakeOllama, comments: int, parallel: int, idle: Run
 ) -> None:
     fake.configure(latency=0.0, parallel=parallel, default_answer=POSITIVE, reset_stats=True)
-    db = work / "cpu.db"
-    fill_database(db, comments)
+    db = sites.fresh("cpu", comments)
     served = server_cpu(fake)
     run = batch(db, fake, parallel)
     served = server_cpu(fake) - served
     assert run.report["approved"] == comments, run.report
     net = (run.cpu - idle.cpu) / comments
     table.add(
-        scenario=f"P={parallel}, L=0 (CPU)",
+        scenario=f"P={parallel}, L=0 (CPU), {sites.name}",
         comments=comments,
         phase_s=run.phase,
         comments_per_s=comments / run.phase if run.phase else None,
@@ -324,12 +396,11 @@ def cpu_per_comment(
 
 
 def backlog(
-    table: Table, work: Path, fake: FakeOllama, rows: int, limit: int, parallel: int
+    table: Table, sites: Sites, fake: FakeOllama, rows: int, limit: int, parallel: int
 ) -> None:
     fake.configure(latency=0.0, parallel=parallel, default_answer=POSITIVE, reset_stats=True)
-    db = work / "backlog.db"
     started = time.perf_counter()
-    fill_database(db, rows)
+    db = sites.fresh("backlog", rows)
     print(f"  ({rows:,} rows inserted in {time.perf_counter() - started:.1f}s)", flush=True)
     run = batch(db, fake, parallel, "--limit", str(limit))
     assert run.report["considered"] == limit, run.report
@@ -342,14 +413,12 @@ def backlog(
         peak_rss_mb=run.max_rss_mb,
         model_calls=generate_calls(fake),
     )
-    db.unlink()
 
 
-def held_rerun(table: Table, work: Path, fake: FakeOllama, comments: int, parallel: int) -> None:
+def held_rerun(table: Table, sites: Sites, fake: FakeOllama, comments: int, parallel: int) -> None:
     # Every comment is answered negative, so all of them end held; the rerun must skip them all.
     fake.configure(latency=0.0, parallel=parallel, default_answer=NEGATIVE, reset_stats=True)
-    db = work / "held.db"
-    fill_database(db, comments)
+    db = sites.fresh("held", comments)
     first = batch(db, fake, parallel)
     assert first.report["held"] == comments, {k: first.report[k] for k in ("held", "failed")}
     table.add(
@@ -411,6 +480,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run only these scenarios",
     )
     parser.add_argument("--workdir", type=Path, help="where the databases go (a temp dir)")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL or MySQL/MariaDB server to run on instead of SQLite files; each "
+        "scenario gets a scratch schema/database there, dropped at the end",
+    )
     args = parser.parse_args(argv)
     sizes = (
         {"comments": 400, "sequential": 40, "cpu_comments": 1000, "backlog": 100_000}
@@ -431,28 +505,39 @@ def main(argv: list[str] | None = None) -> None:
     table = Table()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp, FakeOllama() as fake:
         work = Path(tmp)
+        WORK[:] = [work]
+        sites = Sites(work, args.database_url)
         print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
-        idle = startup_run(work, fake)
-        table.add(
-            scenario="nothing to do (start-up)",
-            wall_s=idle.wall,
-            cpu_ms=1000 * idle.cpu,
-            peak_rss_mb=idle.max_rss_mb,
-        )
-        if "throughput" in wanted:
-            throughput(table, work, fake, args.sequential, args.latency, 1, idle)
-            for parallel in args.parallel:
-                throughput(table, work, fake, args.comments, args.latency, parallel, idle)
-        if "cpu" in wanted:
-            cpu_per_comment(table, work, fake, args.cpu_comments, 8, idle)
-        if "backlog" in wanted:
-            backlog(table, work, fake, args.backlog, args.backlog_limit, 8)
-        if "held" in wanted:
-            held_rerun(table, work, fake, args.held, 8)
-        if "help" in wanted:
-            help_time(table, work)
+        try:
+            run_scenarios(args, wanted, table, sites, fake)
+        finally:
+            sites.close()
         print(f"load average at the end {os.getloadavg()[0]:.2f}\n")
     print(table.render())
+
+
+def run_scenarios(
+    args: argparse.Namespace, wanted: set[str], table: Table, sites: Sites, fake: FakeOllama
+) -> None:
+    idle = startup_run(sites, fake)
+    table.add(
+        scenario="nothing to do (start-up)",
+        wall_s=idle.wall,
+        cpu_ms=1000 * idle.cpu,
+        peak_rss_mb=idle.max_rss_mb,
+    )
+    if "throughput" in wanted:
+        throughput(table, sites, fake, args.sequential, args.latency, 1, idle)
+        for parallel in args.parallel:
+            throughput(table, sites, fake, args.comments, args.latency, parallel, idle)
+    if "cpu" in wanted:
+        cpu_per_comment(table, sites, fake, args.cpu_comments, 8, idle)
+    if "backlog" in wanted:
+        backlog(table, sites, fake, args.backlog, args.backlog_limit, 8)
+    if "held" in wanted:
+        held_rerun(table, sites, fake, args.held, 8)
+    if "help" in wanted:
+        help_time(table, sites.work)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import stamina
 
 from .errors import ModelMissing, OllamaUnavailable
 from .labels import LABEL_SCHEMA, Label, parse_label
+from .redact import redact, redact_url
 from .settings import HostSpec, Settings
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class OllamaHost:
     """One model server: a client per timeout, a digest once checked, and its health."""
 
     def __init__(self, spec: HostSpec, settings: Settings, transport: TransportFactory) -> None:
-        self.url = spec.url
+        self.url = spec.url  # for the client only: it may hold credentials
+        self.name = spec.safe_url  # for everything shown or stored
         self.slots = spec.concurrency
         self.settings = settings
         self.client = _client(spec.url, settings.timeout, transport(spec.concurrency))
@@ -101,14 +103,14 @@ class OllamaHost:
             listing = await asyncio.wait_for(self.load_client.list(), self.settings.timeout)
         except Exception as exc:
             raise OllamaUnavailable(
-                f"Ollama at {self.url} is unreachable: {describe(exc)}"
+                f"Ollama at {self.name} is unreachable: {describe(exc)}"
             ) from exc
         for entry in listing.models:
             if entry.model in (model, f"{model}:latest"):
                 self.digest = entry.digest or ""
                 return self.digest
         raise ModelMissing(
-            f"model {model!r} not found on {self.url}; run `moderate model create` first"
+            f"model {model!r} not found on {self.name}; run `moderate model create` first"
         )
 
     async def warm_up(self, model: str) -> None:
@@ -124,14 +126,14 @@ class OllamaHost:
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise ModelMissing(
-                    f"model {model!r} not found on {self.url}; run `moderate model create` first"
+                    f"model {model!r} not found on {self.name}; run `moderate model create` first"
                 ) from exc
             raise OllamaUnavailable(
-                f"loading {model!r} on {self.url} failed: {describe(exc)}"
+                f"loading {model!r} on {self.name} failed: {describe(exc)}"
             ) from exc
         except Exception as exc:
             raise OllamaUnavailable(
-                f"loading {model!r} on {self.url} failed: {describe(exc)}"
+                f"loading {model!r} on {self.name} failed: {describe(exc)}"
             ) from exc
 
     async def classify(self, model: str, prompt: str) -> Verdict:
@@ -139,14 +141,14 @@ class OllamaHost:
         try:
             response = await self._generate_with_retries(model, prompt)
         except ServerFailure as exc:
-            return Verdict(None, None, str(exc), time.perf_counter() - started, self.url, True)
+            return Verdict(None, None, str(exc), time.perf_counter() - started, self.name, True)
         latency = time.perf_counter() - started
         raw = response.response or ""
         label = parse_label(raw)
         error = None
         if label is None:
             error = "empty answer" if not raw.strip() else "unparseable answer"
-        return Verdict(label, raw, error, latency, self.url)
+        return Verdict(label, raw, error, latency, self.name)
 
     async def _generate_with_retries(self, model: str, prompt: str) -> ollama.GenerateResponse:
         settings = self.settings
@@ -226,7 +228,7 @@ def _wire_failure(exc: BaseException) -> str | None:
 def describe(exc: BaseException, timeout: float | None = None) -> str:
     """A short, storable reason for a failed call (no secrets, no huge bodies)."""
     if isinstance(exc, ollama.ResponseError):
-        return f"HTTP {exc.status_code}: {str(exc.error)[:200]}"
+        return f"HTTP {exc.status_code}: {redact(str(exc.error))[:200]}"
     wire = _wire_failure(exc)
     if wire == "refused":
         return "connection refused"
@@ -238,7 +240,8 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
         return f"connection error: {type(exc).__name__}"
     if isinstance(exc, json.JSONDecodeError | ValueError):
         return "invalid response from server (not the expected JSON)"
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+    # Redacted before it is cut: a cut could fall inside a URL and hide the "@" it needs.
+    return f"{type(exc).__name__}: {redact(str(exc))[:200]}"
 
 
 def _client(
@@ -252,17 +255,18 @@ def _client(
 def create_model(url: str, name: str, create_kwargs: dict[str, Any], timeout: float) -> str:
     """Build ``name`` on one host from a parsed Modelfile; returns the server's last status."""
     client = ollama.Client(host=url, timeout=timeout)
+    shown = redact_url(url)
     try:
         response = client.create(model=name, **create_kwargs)
     except ollama.ResponseError as exc:
         base = create_kwargs.get("from_")
         hint = f"; is the base model pulled (`ollama pull {base}`)?" if base else ""
         raise OllamaUnavailable(
-            f"creating {name!r} on {url} failed: {describe(exc)}{hint}"
+            f"creating {name!r} on {shown} failed: {describe(exc)}{hint}"
         ) from exc
     except Exception as exc:
         raise OllamaUnavailable(
-            f"Ollama at {url} is unreachable: {describe(exc, timeout)}"
+            f"Ollama at {shown} is unreachable: {describe(exc, timeout)}"
         ) from exc
     finally:
         client.close()

@@ -39,7 +39,9 @@ configuration error; 4 Ollama unreachable or model missing (nothing changed); 5 
 
 
 def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"moderate: error: {message}", err=True)
+    from .redact import redact
+
+    typer.echo(f"moderate: error: {redact(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -256,7 +258,7 @@ def model_create_command(
         target = name or settings.model
         for host in settings.hosts:
             status = create_model(host.url, target, spec.create_kwargs(), settings.load_timeout)
-            typer.echo(f"{target!r} on {host.url} from {spec.from_}: {status}")
+            typer.echo(f"{target!r} on {host.safe_url} from {spec.from_}: {status}")
 
 
 @app.command("serve")

@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from .errors import ConfigurationError, DatabaseError
+from .redact import redact, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ def create_engine(url: str, *, read_only: bool = False) -> Engine:
             f"the {parsed.get_driver_name()} driver for {backend} is not installed{hint}"
         ) from exc
     except sa.exc.ArgumentError as exc:
-        where = parsed.render_as_string(hide_password=True)
-        raise ConfigurationError(f"cannot use database {where}: {exc}") from exc
+        where = redact_url(parsed.render_as_string(hide_password=False))
+        raise ConfigurationError(f"cannot use database {where}: {redact(str(exc))}") from exc
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, read_only)
     elif read_only and engine.dialect.name == "postgresql":
@@ -128,9 +129,16 @@ def run_write(engine: Engine, work: Callable[[Connection], T], attempts: int = 5
     raise AssertionError("unreachable")
 
 
+# MySQL/MariaDB: 1205 lock wait timeout, 1213 deadlock (InnoDB rolled the transaction back).
+_MYSQL_RETRYABLE = {1205, 1213}
+
+
 def _is_lock_error(exc: BaseException | None) -> bool:
     if not isinstance(exc, sa.exc.OperationalError):
         return False
+    args = getattr(exc.orig, "args", ())
+    if args and args[0] in _MYSQL_RETRYABLE:
+        return True
     text = str(exc.orig).lower()
     return "database is locked" in text or "database table is locked" in text or "busy" in text
 
@@ -146,6 +154,6 @@ def translate_errors(engine: Engine) -> Iterator[None]:
 def describe_error(engine: Engine, exc: sa.exc.SQLAlchemyError) -> str:
     """A one-line message with no SQL parameters (they hold comment text) and no password."""
     orig = getattr(exc, "orig", None) or exc
-    first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
-    where = engine.url.render_as_string(hide_password=True)
+    first_line = (redact(str(orig)).strip().splitlines() or [type(orig).__name__])[0][:300]
+    where = redact_url(engine.url.render_as_string(hide_password=False))
     return f"database error on {where}: {first_line}"

@@ -8,6 +8,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from .redact import redact
+
 # Set by the pipeline for the duration of a batch, so every line of that batch carries it.
 current_run_id: ContextVar[str | None] = ContextVar("current_run_id", default=None)
 
@@ -18,12 +20,19 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
             "run_id": current_run_id.get(),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Plain lines for people; credentials hidden like everywhere else, tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class _RunIdFilter(logging.Filter):
@@ -38,7 +47,7 @@ def configure(fmt: str, level: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s%(run)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s%(run)s %(message)s"))
         handler.addFilter(_RunIdFilter())
     root = logging.getLogger("moderation")
     root.handlers[:] = [handler]

@@ -87,7 +87,7 @@ class OllamaClassifier:
             raise (missing or errors)[0]
         for host, result in zip(self.hosts, results, strict=True):
             if isinstance(result, BaseException):
-                log.warning("leaving out %s for this batch: %s", host.url, result)
+                log.warning("leaving out %s for this batch: %s", host.name, result)
         self.hosts = ready
         self.slots = sum(host.slots for host in ready)
         self._busy = {host.url: 0 for host in ready}
@@ -156,7 +156,9 @@ class OllamaClassifier:
         self._consecutive_failures += 1
         if host.consecutive_failures >= HOST_FAILURES_BEFORE_REST:
             host.rested_until = time.monotonic() + HOST_REST_SECONDS
-            log.warning("resting %s for %.0fs after repeated failures", host.url, HOST_REST_SECONDS)
+            log.warning(
+                "resting %s for %.0fs after repeated failures", host.name, HOST_REST_SECONDS
+            )
         if self._consecutive_failures >= self.settings.circuit_breaker and not self.circuit_open:
             self.circuit_open = True
             log.error(

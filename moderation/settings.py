@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from .presets import DEFAULT_TABLE_PREFIX, PRESET_NAMES, preset_values
+from .redact import redact_url, remember_secrets
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
@@ -26,6 +27,11 @@ class HostSpec:
     url: str
     concurrency: int
 
+    @property
+    def safe_url(self) -> str:
+        """The URL with its credentials hidden: the only form ever printed, logged or stored."""
+        return redact_url(self.url)
+
 
 class Settings(BaseSettings):
     """The tool's settings; every field maps to an environment variable (see the README)."""
@@ -36,6 +42,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        # A validation error must never quote a value: it may be a URL with a password.
+        hide_input_in_errors=True,
     )
 
     database_url: str = "sqlite:///moderation.db"
@@ -133,9 +141,17 @@ class Settings(BaseSettings):
     @classmethod
     def _check_url(cls, value: str) -> str:
         try:
-            make_url(value)
+            parsed = make_url(value)
         except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in it
             raise ValueError("MODERATION_DATABASE_URL is not a valid database URL") from exc
+        if parsed.host and "@" in parsed.host:
+            # SQLAlchemy ends the password at its first "@" and takes the rest for the host:
+            # the connection would go to a wrong host, and messages would quote part of the
+            # password as a host name.
+            raise ValueError(
+                "MODERATION_DATABASE_URL: a character of the password must be percent-encoded "
+                "(@ as %40, / as %2F, ? as %3F, # as %23, % as %25)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -160,6 +176,8 @@ class Settings(BaseSettings):
             raise ValueError("MODERATION_DEADLINE must be shorter than MODERATION_LEASE_SECONDS")
         for spec in self.ollama_hosts:
             _parse_host(spec, self.concurrency)
+        # From now on every message, log line and stored error shows these as "***".
+        remember_secrets([self.database_url, self.ollama_host, *self.ollama_hosts])
         return self
 
     @property
@@ -172,7 +190,7 @@ class Settings(BaseSettings):
     @property
     def safe_database_url(self) -> str:
         """The database URL with its password hidden, for logs and messages."""
-        return make_url(self.database_url).render_as_string(hide_password=True)
+        return redact_url(self.database_url)
 
 
 def _parse_host(spec: str, default_concurrency: int) -> HostSpec:
@@ -180,7 +198,9 @@ def _parse_host(spec: str, default_concurrency: int) -> HostSpec:
     if not star:
         return HostSpec(_normalise_host(spec), default_concurrency)
     if not count.isdigit() or int(count) < 1:
-        raise ValueError(f"OLLAMA_HOSTS entry {spec!r}: the concurrency after '*' must be >= 1")
+        raise ValueError(
+            f"OLLAMA_HOSTS entry {redact_url(spec)!r}: the concurrency after '*' must be >= 1"
+        )
     return HostSpec(_normalise_host(url), int(count))
 
 

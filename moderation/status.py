@@ -28,9 +28,10 @@ class StatusValues:
 def python_type(column: sa.Column[Any]) -> type | None:
     """The column's Python type, or None when the database does not say (untyped SQLite)."""
     try:
-        return column.type.python_type
+        kind = column.type.python_type
     except NotImplementedError:
         return None
+    return None if kind in (object, type(None)) else kind
 
 
 def coerce_status(column: sa.Column[Any], value: str) -> Any:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .comments import Comment
+from .redact import redact
 from .tables import comment_state, decisions, runs
 
 APPROVED, HELD, FAILED = "approved", "held", "failed"
@@ -129,12 +130,12 @@ def record(
                 "raw_answer": None if d.raw_answer is None else d.raw_answer[:MAX_RAW_ANSWER],
                 "model": identity.model,
                 "model_digest": identity.model_digest,
-                "host": None if d.host is None else d.host[:MAX_HOST],
+                "host": None if d.host is None else redact(d.host)[:MAX_HOST],
                 "coverage": d.coverage,
                 "prompt_hash": identity.prompt_hash,
                 "options": options,
                 "latency_ms": None if d.latency is None else round(d.latency * 1000, 3),
-                "error": d.error,
+                "error": None if d.error is None else redact(d.error),
                 "decided_at": now,
             }
             for d, _ in items
@@ -230,6 +231,17 @@ def _upsert_states(conn: Connection, states: list[dict[str, Any]]) -> None:
             statement.on_conflict_do_update(index_elements=["comment_id"], set_=updated), states
         )
         return
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        upsert = mysql_insert(comment_state)
+        conn.execute(
+            upsert.on_duplicate_key_update(
+                {c: upsert.inserted[c] for c in states[0] if c != "comment_id"}
+            ),
+            states,
+        )
+        return
     # Portable fallback for other databases: same effect, two statements.
     keys = [s["comment_id"] for s in states]
     conn.execute(sa.delete(comment_state).where(comment_state.c.comment_id.in_(keys)))
@@ -282,7 +294,7 @@ def finish_run(
             status=status,
             finished_at=datetime.now(UTC),
             exit_code=exit_code,
-            error=error,
+            error=None if error is None else redact(error),
             **counts,
         )
     )

@@ -84,10 +84,11 @@ def test_import_then_batch_with_json_report(tmp_path: Path, ollama: FakeOllama) 
         0,
     )
     assert report["dry_run"] is False
+    whole = {"error": None, "coverage": "whole"}
     assert report["decisions"] == [
-        {"comment_id": 1, "label": "positive", "outcome": "approved", "error": None},
-        {"comment_id": 2, "label": "negative", "outcome": "held", "error": None},
-        {"comment_id": 3, "label": "neutral", "outcome": "approved", "error": None},
+        {"comment_id": 1, "label": "positive", "outcome": "approved", **whole},
+        {"comment_id": 2, "label": "negative", "outcome": "held", **whole},
+        {"comment_id": 3, "label": "neutral", "outcome": "approved", **whole},
     ]
     assert read_table(url, "SELECT approved FROM comments ORDER BY id") == [(1,), (0,), (1,)]
     audit = read_table(url, "SELECT model_digest, host FROM moderation_decisions")

@@ -1,0 +1,390 @@
+"""Each preset on its system's real schema, in that system's own database, through the CLI.
+
+The DDL below was written for these tests from each project's own schema (WordPress
+``wp-admin/includes/schema.php``, Isso ``isso/db/comments.py``, Commento ``db/*.sql``,
+django-contrib-comments' migrations); foreign keys to tables the tool never reads are left out.
+Every test fills the table with rows in every state, runs one batch against the stand-in model
+server, and checks that exactly the pending positive and neutral rows changed, to exactly the
+approved value, while every other row and column stayed as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from moderation.settings import Settings
+from tests.conftest import read_table
+from tests.fakeollama import FakeOllama
+from tests.processes import moderate
+
+pytestmark = pytest.mark.integration
+
+RULES = [
+    {"contains": "idiot", "answer": '{"label": "negative"}'},
+    {"contains": "question", "answer": '{"label": "neutral"}'},
+]
+POSITIVE, NEUTRAL, NEGATIVE = "Thanks, this helped 🎉", "A question: part two?", "You idiot."
+
+
+@pytest.fixture(scope="module")
+def ollama() -> Iterator[FakeOllama]:
+    with FakeOllama(models={"sentiments": None}, rules=RULES) as fake:
+        yield fake
+
+
+def execute(url: str, *statements: str, rows: list[tuple[str, dict[str, Any]]] = ()) -> None:  # type: ignore[assignment]
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+        for insert, values in rows:
+            conn.execute(sa.text(insert), values)
+    engine.dispose()
+
+
+def run(url: str, ollama: FakeOllama, **env: str) -> dict[str, Any]:
+    result = moderate(
+        "--json",
+        env={"MODERATION_DATABASE_URL": url, "OLLAMA_HOST": ollama.url, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def assert_only_approved(
+    before: list[tuple[Any, ...]],
+    after: list[tuple[Any, ...]],
+    *,
+    status_index: int,
+    approved_value: Any,
+    changed: set[Any],
+    key_index: int = 0,
+) -> None:
+    """`after` is `before` with exactly the `changed` ids' status set to the approved value."""
+    expected = [
+        (*row[:status_index], approved_value, *row[status_index + 1 :])
+        if row[key_index] in changed
+        else row
+        for row in before
+    ]
+    assert after == expected
+    assert all(row[status_index] != approved_value for row in before if row[key_index] in changed)
+
+
+# WordPress on MariaDB ---------------------------------------------------------------------------
+
+WORDPRESS_DDL = """
+CREATE TABLE blog_comments (
+    comment_ID BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+    comment_post_ID BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
+    comment_author TINYTEXT NOT NULL,
+    comment_author_email VARCHAR(100) NOT NULL DEFAULT '',
+    comment_author_url VARCHAR(200) NOT NULL DEFAULT '',
+    comment_author_IP VARCHAR(100) NOT NULL DEFAULT '',
+    comment_date DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
+    comment_date_gmt DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
+    comment_content TEXT NOT NULL,
+    comment_karma INT(11) NOT NULL DEFAULT 0,
+    comment_approved VARCHAR(20) NOT NULL DEFAULT '1',
+    comment_agent VARCHAR(255) NOT NULL DEFAULT '',
+    comment_type VARCHAR(20) NOT NULL DEFAULT 'comment',
+    comment_parent BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
+    user_id BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
+    PRIMARY KEY (comment_ID),
+    KEY comment_post_ID (comment_post_ID),
+    KEY comment_approved_date_gmt (comment_approved, comment_date_gmt),
+    KEY comment_date_gmt (comment_date_gmt),
+    KEY comment_parent (comment_parent),
+    KEY comment_author_email (comment_author_email(10))
+) ENGINE=InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci
+"""
+
+
+@pytest.mark.mysql
+def test_wordpress_on_mariadb(mysql_url: str, ollama: FakeOllama) -> None:
+    states = [
+        ("0", POSITIVE),
+        ("0", NEUTRAL),
+        ("0", NEGATIVE),
+        ("1", POSITIVE),
+        ("spam", POSITIVE),
+        ("trash", POSITIVE),
+        ("post-trashed", POSITIVE),
+        ("akismet-pending", POSITIVE),  # a plugin's own status: never ours to touch
+        ("0", "Great write-up   "),  # trailing spaces are part of the text
+    ]
+    insert = (
+        "INSERT INTO blog_comments (comment_post_ID, comment_author, comment_author_email,"
+        " comment_date, comment_date_gmt, comment_content, comment_approved, comment_agent)"
+        " VALUES (7, :author, 'a@example.org', '2026-11-30 10:00:00', '2026-11-30 09:00:00',"
+        " :content, :status, 'Mozilla/5.0')"
+    )
+    execute(
+        mysql_url,
+        WORDPRESS_DDL,
+        rows=[
+            (insert, {"author": f"reader {i}", "content": c, "status": s})
+            for i, (s, c) in enumerate(states)
+        ],
+    )
+    query = "SELECT * FROM blog_comments ORDER BY comment_ID"
+    before = read_table(mysql_url, query)
+
+    report = run(mysql_url, ollama, MODERATION_PRESET="wordpress", MODERATION_TABLE_PREFIX="blog_")
+
+    assert (report["considered"], report["approved"], report["held"]) == (4, 3, 1)
+    assert_only_approved(
+        before, read_table(mysql_url, query), status_index=10, approved_value="1", changed={1, 2, 9}
+    )
+    # The edit guard compared bytes: the trailing spaces were stored and matched exactly.
+    assert read_table(
+        mysql_url, "SELECT comment_content FROM blog_comments WHERE comment_ID = 9"
+    ) == [("Great write-up   ",)]
+
+
+# Isso on SQLite ----------------------------------------------------------------------------------
+
+ISSO_DDL = [
+    "CREATE TABLE threads (id INTEGER PRIMARY KEY, uri VARCHAR(256) UNIQUE, title VARCHAR(256))",
+    "CREATE TABLE comments ("
+    " tid REFERENCES threads(id), id INTEGER PRIMARY KEY, parent INTEGER,"
+    " created FLOAT NOT NULL, modified FLOAT, mode INTEGER, remote_addr VARCHAR,"
+    " text VARCHAR, author VARCHAR, email VARCHAR, website VARCHAR,"
+    " likes INTEGER DEFAULT 0, dislikes INTEGER DEFAULT 0, voters BLOB NOT NULL,"
+    " notification INTEGER NOT NULL DEFAULT 0)",
+]
+
+
+def test_isso_on_sqlite(sqlite_url: str, ollama: FakeOllama) -> None:
+    states = [(2, POSITIVE), (2, NEUTRAL), (2, NEGATIVE), (1, POSITIVE), (4, "")]
+    insert = (
+        "INSERT INTO comments (tid, parent, created, mode, remote_addr, text, author, voters)"
+        " VALUES (1, NULL, :created, :mode, '127.0.0.0', :text, 'reader', :voters)"
+    )
+    execute(
+        sqlite_url,
+        *ISSO_DDL,
+        "INSERT INTO threads (id, uri, title) VALUES (1, '/post/', 'A post')",
+        rows=[
+            (insert, {"created": 1764000000.25 + i, "mode": m, "text": t, "voters": b"\x00\x01"})
+            for i, (m, t) in enumerate(states)
+        ],
+    )
+    query = "SELECT * FROM comments ORDER BY id"
+    before = read_table(sqlite_url, query)
+
+    report = run(sqlite_url, ollama, MODERATION_PRESET="isso")
+
+    assert (report["considered"], report["approved"], report["held"]) == (3, 2, 1)
+    assert_only_approved(
+        before,
+        read_table(sqlite_url, query),
+        status_index=5,
+        approved_value=1,
+        changed={1, 2},
+        key_index=1,
+    )
+
+
+# Commento on PostgreSQL --------------------------------------------------------------------------
+
+COMMENTO_DDL = [
+    "CREATE TABLE comments ("
+    " commentHex TEXT NOT NULL UNIQUE PRIMARY KEY,"
+    " domain TEXT NOT NULL, path TEXT NOT NULL, commenterHex TEXT NOT NULL,"
+    " markdown TEXT NOT NULL, html TEXT NOT NULL, parentHex TEXT NOT NULL,"
+    " score INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL DEFAULT 'unapproved',"
+    " creationDate TIMESTAMP NOT NULL)",
+    # Later migrations: soft deletion, and who deleted when.
+    "ALTER TABLE comments ADD deleted BOOLEAN NOT NULL DEFAULT false",
+    "ALTER TABLE comments ADD deleterHex TEXT",
+    "ALTER TABLE comments ADD deletionDate TIMESTAMP",
+]
+
+
+@pytest.mark.postgres
+def test_commento_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
+    states = [
+        ("unapproved", False, POSITIVE),
+        ("unapproved", False, NEUTRAL),
+        ("unapproved", False, NEGATIVE),
+        ("approved", False, POSITIVE),
+        ("flagged", False, POSITIVE),
+        ("unapproved", True, "[deleted]"),
+    ]
+    hexes = [secrets.token_hex(32) for _ in states]  # text keys, in no particular order
+    insert = (
+        "INSERT INTO comments (commentHex, domain, path, commenterHex, markdown, html, parentHex,"
+        " state, creationDate, deleted)"
+        " VALUES (:hex, 'example.org', '/post', 'anonymous', :md, :html, 'root', :state,"
+        " '2026-11-30 10:00:00', :deleted)"
+    )
+    execute(
+        postgres_url,
+        *COMMENTO_DDL,
+        rows=[
+            (insert, {"hex": h, "md": md, "html": f"<p>{md}</p>", "state": s, "deleted": d})
+            for h, (s, d, md) in zip(hexes, states, strict=True)
+        ],
+    )
+    query = "SELECT * FROM comments ORDER BY commenthex"
+    before = read_table(postgres_url, query)
+
+    report = run(postgres_url, ollama, MODERATION_PRESET="commento", MODERATION_BATCH_SIZE="1")
+
+    assert (report["considered"], report["approved"], report["held"]) == (3, 2, 1)
+    assert_only_approved(
+        before,
+        read_table(postgres_url, query),
+        status_index=8,
+        approved_value="approved",
+        changed={hexes[0], hexes[1]},
+    )
+    audited = read_table(postgres_url, "SELECT comment_id, outcome FROM moderation_decisions")
+    assert sorted(audited) == sorted(
+        [(hexes[0], "approved"), (hexes[1], "approved"), (hexes[2], "held")]
+    )
+    # A second run asks nothing: memory is keyed by the text ids.
+    assert run(postgres_url, ollama, MODERATION_PRESET="commento")["skipped"] == 1
+
+
+# django-contrib-comments on PostgreSQL -----------------------------------------------------------
+
+DJANGO_DDL = [
+    "CREATE TABLE django_comments ("
+    " id integer NOT NULL PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY,"
+    " object_pk varchar(64) NOT NULL, user_name varchar(50) NOT NULL,"
+    " user_email varchar(254) NOT NULL, user_url varchar(200) NOT NULL,"
+    " comment text NOT NULL, submit_date timestamp with time zone NOT NULL,"
+    " ip_address inet NULL, is_public boolean NOT NULL, is_removed boolean NOT NULL,"
+    " content_type_id integer NOT NULL, site_id integer NULL, user_id integer NULL)",
+    "CREATE INDEX django_comments_is_removed ON django_comments (is_removed)",
+    "CREATE INDEX django_comments_object_pk ON django_comments (object_pk)",
+    "CREATE INDEX django_comments_submit_date ON django_comments (submit_date)",
+]
+
+
+@pytest.mark.postgres
+def test_django_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
+    states = [
+        (False, False, POSITIVE),
+        (False, False, NEUTRAL),
+        (False, False, NEGATIVE),
+        (True, False, POSITIVE),
+        (False, True, POSITIVE),  # removed by a moderator: never touched, whatever it says
+        (True, True, POSITIVE),
+    ]
+    insert = (
+        "INSERT INTO django_comments (object_pk, user_name, user_email, user_url, comment,"
+        " submit_date, ip_address, is_public, is_removed, content_type_id, site_id)"
+        " VALUES ('42', 'reader', 'r@example.org', '', :comment, '2026-11-30 10:00:00+00',"
+        " '192.0.2.1', :public, :removed, 7, 1)"
+    )
+    execute(
+        postgres_url,
+        *DJANGO_DDL,
+        rows=[(insert, {"comment": c, "public": p, "removed": r}) for p, r, c in states],
+    )
+    query = "SELECT * FROM django_comments ORDER BY id"
+    before = read_table(postgres_url, query)
+
+    report = run(postgres_url, ollama, MODERATION_PRESET="django")
+
+    assert (report["considered"], report["approved"], report["held"]) == (3, 2, 1)
+    assert_only_approved(
+        before, read_table(postgres_url, query), status_index=8, approved_value=True, changed={1, 2}
+    )
+
+
+# The blog table this tool started from, on PostgreSQL ---------------------------------------------
+
+
+@pytest.mark.postgres
+def test_tr_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
+    states = [
+        (False, POSITIVE),
+        (False, NEUTRAL),
+        (False, NEGATIVE),
+        (True, POSITIVE),
+        (None, POSITIVE),
+    ]
+    execute(
+        postgres_url,
+        "CREATE TABLE comments (id bigserial PRIMARY KEY, body text, approved boolean,"
+        " post_id bigint, inserted_at timestamp(0) NOT NULL DEFAULT now())",
+        rows=[
+            ("INSERT INTO comments (body, approved, post_id) VALUES (:b, :a, 3)", {"b": b, "a": a})
+            for a, b in states
+        ],
+    )
+    query = "SELECT * FROM comments ORDER BY id"
+    before = read_table(postgres_url, query)
+
+    report = run(postgres_url, ollama, MODERATION_PRESET="tr")
+
+    assert (report["considered"], report["approved"], report["held"]) == (3, 2, 1)
+    assert_only_approved(
+        before, read_table(postgres_url, query), status_index=2, approved_value=True, changed={1, 2}
+    )
+
+
+# Settings ----------------------------------------------------------------------------------------
+
+
+def test_a_preset_fills_the_mapping_and_single_variables_still_win() -> None:
+    wordpress = Settings(preset="wordpress")
+    assert (
+        wordpress.comments_table,
+        wordpress.comments_id_column,
+        wordpress.comments_body_column,
+        wordpress.comments_approved_column,
+        wordpress.comments_pending_value,
+        wordpress.comments_approved_value,
+        wordpress.comments_rejected_values,
+    ) == (
+        "wp_comments",
+        "comment_ID",
+        "comment_content",
+        "comment_approved",
+        "0",
+        "1",
+        ["trash", "spam", "post-trashed"],
+    )
+    assert Settings(preset="wordpress", table_prefix="site2_").comments_table == "site2_comments"
+    overridden = Settings(preset="wordpress", comments_table="legacy", comments_approved_value="2")
+    assert (overridden.comments_table, overridden.comments_approved_value) == ("legacy", "2")
+    django = Settings(preset="django")
+    assert (django.comments_removed_column, django.comments_pending_value) == ("is_removed", None)
+    commento = Settings(preset="commento")
+    assert (commento.comments_id_column, commento.comments_rejected_values) == (
+        "commenthex",
+        ["flagged"],
+    )
+
+
+def test_preset_and_rejected_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODERATION_PRESET", "Isso")
+    monkeypatch.setenv("MODERATION_COMMENTS_REJECTED_VALUES", "4, 8")
+    settings = Settings()
+    assert (settings.preset, settings.comments_approved_column) == ("isso", "mode")
+    assert settings.comments_rejected_values == ["4", "8"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"preset": "drupal"}, "'wordpress', 'isso', 'commento', 'django' or 'tr'"),
+        ({"preset": "wordpress", "table_prefix": "wp; DROP"}, "table_prefix"),
+        ({"preset": "wordpress", "comments_rejected_values": "0,spam"}, "pending value"),
+    ],
+)
+def test_bad_preset_settings_are_refused(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings(**values)
