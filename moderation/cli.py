@@ -6,14 +6,28 @@ Heavy modules (SQLAlchemy, ollama, pydantic) are imported inside the commands, s
 
 from __future__ import annotations
 
-import json
+import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from .cli_common import (
+    EXIT_CODES,
+    METRICS_FAILED,
+    check_writable,
+    errors_to_exit_codes,
+    fail,
+    failure_document,
+    load_settings,
+    print_json,
+    promise_json,
+    say_error,
+)
+from .cli_eval import eval_command
+from .cli_history import history_command
+from .cli_review import review_command
 
 if TYPE_CHECKING:
     from .pipeline import RunReport
@@ -32,45 +46,13 @@ db_app = typer.Typer(help="The tool's own tables (decisions, runs, lease).", no_
 model_app = typer.Typer(help="The Ollama model built from the Modelfile.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
+app.command("eval")(eval_command)
+app.command("history")(history_command)
+app.command("review")(review_command)
 
-EXIT_CODES = """Exit codes: 0 done; 3 done but some comments failed and stay pending; 2 usage or
-configuration error; 4 Ollama unreachable or model missing (nothing changed); 5 database error;
-6 evaluation below a gate; 75 another batch holds the lease."""
+log = logging.getLogger("moderation.cli")
 
-
-def fail(message: str, code: int) -> NoReturn:
-    from .redact import redact
-
-    typer.echo(f"moderate: error: {redact(message)}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def errors_to_exit_codes() -> Iterator[None]:
-    from .errors import ModerationError
-
-    try:
-        yield
-    except ModerationError as exc:
-        fail(exc.message.splitlines()[0] if exc.message else type(exc).__name__, exc.exit_code)
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    from pydantic import ValidationError
-
-    from .logs import configure
-    from .settings import Settings
-
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        fail(f"invalid configuration: {where.upper()}: {first['msg']}", 2)
-    configure(settings.log_format, settings.log_level)
-    return settings
+__all__ = ["app", "errors_to_exit_codes", "fail", "load_settings", "main"]
 
 
 @app.callback(epilog=EXIT_CODES)
@@ -93,18 +75,39 @@ def main_command(
     """Run one batch over the pending comments (the default command)."""
     if ctx.invoked_subcommand is not None:
         return
+    promise_json(as_json)
     settings = load_settings()
     with errors_to_exit_codes():
+        if metrics_file is not None:
+            check_writable(metrics_file, "--metrics-file")
         report = _run_with_progress(settings, dry_run, limit, show=not as_json)
+    code = report.exit_code
+    metrics_error = None
     if metrics_file is not None:
-        from .metrics_export import write_metrics
-
-        write_metrics(metrics_file, report)
+        metrics_error = _write_metrics(metrics_file, report)
+        if metrics_error is not None and code == 0:
+            code = METRICS_FAILED
     if as_json:
-        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, default=str))
+        document = {**report.to_json(), "exit_code": code}
+        if metrics_error is not None:
+            document["error"] = metrics_error
+        print_json(document)
     else:
         _print_report(report)
-    raise typer.Exit(report.exit_code)
+    if metrics_error is not None:
+        say_error(metrics_error)
+    raise typer.Exit(code)
+
+
+def _write_metrics(path: Path, report: RunReport) -> str | None:
+    """Write the metrics file; the reason it failed, or None. The batch itself is done."""
+    from .metrics_export import write_metrics
+
+    try:
+        write_metrics(path, report)
+    except OSError as exc:
+        return f"could not write the metrics file {path}: {exc.strerror or exc}"
+    return None
 
 
 def _run_with_progress(
@@ -117,15 +120,29 @@ def _run_with_progress(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .pipeline import Progress as Hooks
+
+    # The bar counts comments dealt with: answered, and (without a limit, which only counts
+    # model calls) skipped as decided before. Its total is the pending count, or the limit.
+    cap = limit or settings.limit
     columns = (TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("classifying", total=limit)
-        return run_batch(
-            settings,
-            dry_run=dry_run,
-            limit=limit,
-            on_decision=lambda _d: progress.advance(task),
-        )
+    # redirect_stderr: log lines are printed above the bar instead of through it.
+    with Progress(
+        *columns, console=Console(stderr=True), transient=True, redirect_stderr=True
+    ) as progress:
+        # Shown once the total is known, not as "0/?" during start-up.
+        task = progress.add_task("classifying", total=cap, visible=False)
+
+        def pending(count: int) -> None:
+            total = count if cap is None else min(cap, count)
+            progress.update(task, total=total, visible=True)
+
+        def skipped(count: int) -> None:
+            if cap is None:
+                progress.advance(task, count)
+
+        hooks = Hooks(pending=pending, answered=lambda: progress.advance(task), skipped=skipped)
+        return run_batch(settings, dry_run=dry_run, limit=limit, progress=hooks)
 
 
 def _print_report(report: RunReport) -> None:
@@ -135,12 +152,14 @@ def _print_report(report: RunReport) -> None:
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
-        for column in ("id", "comment", "label", "would", "read", "latency"):
-            table.add_column(column)
+        for column in ("id", "comment", "label", "would", "why", "read", "latency"):
+            table.add_column(column, overflow="fold")
         for d in report.decisions:
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
-            table.add_row(str(d.comment_id), d.excerpt, d.label or "-", would, d.coverage, latency)
+            why = d.error or ""
+            row = (str(d.comment_id), d.excerpt, d.label or "-", would, why, d.coverage, latency)
+            table.add_row(*row)
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"
@@ -178,51 +197,6 @@ def import_command(
     typer.echo(f"imported {inserted} comments into {settings.safe_database_url}{note}")
     if sanitised:
         typer.echo(f"{sanitised} bodies had unstorable characters replaced by U+FFFD")
-
-
-@app.command("history")
-def history_command(
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """List recent runs with their counts."""
-    from . import migrate, store
-    from .db import create_engine, read_transaction
-
-    settings = load_settings()
-    with errors_to_exit_codes():
-        engine = create_engine(settings.database_url)
-        try:
-            runs = []
-            if migrate.current_revision(engine) is not None:
-                with read_transaction(engine) as conn:
-                    runs = store.recent_runs(conn, limit)
-        finally:
-            engine.dispose()
-    if as_json:
-        typer.echo(json.dumps(runs, default=str))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Last {limit} runs")
-    columns = (
-        "started_at",
-        "id",
-        "status",
-        "considered",
-        "approved",
-        "held",
-        "failed",
-        "skipped",
-        "exit_code",
-        "model",
-    )
-    for column in columns:
-        table.add_column(column.replace("_", " "))
-    for run in runs:
-        table.add_row(*("" if run[c] is None else str(run[c])[:19] for c in columns))
-    Console().print(table)
 
 
 @db_app.command("upgrade")
@@ -281,11 +255,19 @@ def serve_command(
 
     def report(result: object) -> None:
         if metrics_file is not None:
-            from .metrics_export import write_metrics
-
-            write_metrics(metrics_file, result)  # type: ignore[arg-type]
+            error = _write_metrics(metrics_file, result)  # type: ignore[arg-type]
+            if error is not None:
+                log.error("%s; the next tick runs as scheduled", error)
 
     with errors_to_exit_codes():
+        from sqlalchemy.engine import make_url
+
+        from .db import require_existing_sqlite_file
+
+        # Refused now rather than logged at every tick for as long as the process lives.
+        require_existing_sqlite_file(make_url(settings.database_url))
+        if metrics_file is not None:
+            check_writable(metrics_file, "--metrics-file")
         moderator = PeriodicModerator(
             settings, every=every, cron=cron, jitter=jitter, run_now=run_now, on_report=report
         )
@@ -293,18 +275,41 @@ def serve_command(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     moderator.start()
-    typer.echo(f"moderate serve: {'every ' + every if every else 'cron ' + str(cron)}", err=True)
+    log.info("moderate serve: %s", f"every {every}" if every else f"cron {cron}")
     while not stopping.wait(1.0):
-        pass
+        if not moderator.running:
+            fail("the scheduler thread stopped unexpectedly", 1)
     # In-flight answers are still written; nothing new is asked. Bounded by one request.
     finished = moderator.stop(timeout=settings.timeout + 15)
     raise typer.Exit(0 if finished else 1)
 
 
 def main() -> None:
-    app()
+    """The console script: like ``app()``, but a usage error under ``--json`` still prints
+    the one JSON object (and, with JSON logs, a JSON log line)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors
+        from .cli_common import _json_logs
 
+        code = getattr(exc, "exit_code", 2)
+        if _json_logs():
+            log.error("moderate: error: %s", exc.format_message())
+        else:
+            exc.show()  # type: ignore[attr-defined]
+        if "--json" in sys.argv[1:]:
+            print_json(failure_document(exc.format_message(), code))
+    except typer.Abort:
+        code = 130
+    except Exception as exc:
+        # A bug, not an operator's mistake: the traceback is wanted (with credentials hidden,
+        # like in every other output), and so is the JSON line.
+        import traceback
 
-# Register `moderate eval` and `moderate review` on `app`; at the bottom because they import
-# `app` from here.
-from . import cli_eval, cli_review  # noqa: E402, F401
+        from .redact import redact
+
+        if "--json" in sys.argv[1:]:
+            print_json(failure_document(redact(f"internal error: {type(exc).__name__}: {exc}"), 1))
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        raise SystemExit(1) from None
+    sys.exit(code if isinstance(code, int) else 0)

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli import app, errors_to_exit_codes, load_settings
+from .cli_common import (
+    check_writable,
+    errors_to_exit_codes,
+    load_settings,
+    print_json,
+    promise_json,
+    say_error,
+)
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation, Fixture, Variant
@@ -18,7 +25,6 @@ if TYPE_CHECKING:
 GATE_EXIT = 6
 
 
-@app.command("eval")
 def eval_command(
     fixtures: Annotated[
         list[Path] | None, typer.Argument(help="JSONL or CSV files; default: the shipped ones.")
@@ -28,7 +34,10 @@ def eval_command(
     modelfile: Annotated[
         Path | None, typer.Option("--modelfile", help="Build a model from this file first.")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N only.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="A seeded sample of N, stratified by label."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report.")] = None,
     min_accuracy: Annotated[
@@ -47,14 +56,22 @@ def eval_command(
     from . import evaluate as ev
     from .prompts import load_prompt
 
+    promise_json(as_json)
     settings = load_settings()
     history_path = Path(settings.eval_history)
     if history:
         _print_history(ev.read_history(history_path), as_json)
         return
     with errors_to_exit_codes():
+        # Checked before the first request: an unwritable path found after a long run would
+        # lose the whole evaluation.
+        check_writable(history_path, "MODERATION_EVAL_HISTORY")
+        if report is not None:
+            check_writable(report, "--report")
         paths = list(fixtures or ev.default_fixture_paths())
-        items = ev.load_fixtures(paths)[:limit]
+        items = ev.load_fixtures(paths)
+        if limit is not None:
+            items = ev.stratified_sample(items, limit)
         base = ev.Variant(model or settings.model, prompt or settings.prompt)
         # Parse the second variant and load both prompts before asking anything (building a
         # model included): a typo in --compare or in a template must not surface only after
@@ -69,16 +86,16 @@ def eval_command(
         main = _run(settings, base, items, show=not as_json)
         other = None if second is None else _run(settings, second, items, show=not as_json)
     result = ev.summary(main, paths, other)
+    failures = _gate_failures(result, min_accuracy, max_false_approval)
     ev.save_history(history_path, result)
     if report is not None:
         _write_report(report, result, main, other)
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, default=str))
+        print_json({**result, "status": "done", "exit_code": GATE_EXIT if failures else 0})
     else:
         _print_result(result)
-    failures = _gate_failures(result, min_accuracy, max_false_approval)
     for failure in failures:
-        typer.echo(f"moderate: gate failed: {failure}", err=True)
+        say_error(failure, "gate failed")
     raise typer.Exit(GATE_EXIT if failures else 0)
 
 
@@ -103,7 +120,7 @@ def _run(settings: Settings, variant: Variant, items: list[Fixture], show: bool)
     from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    with Progress(console=Console(stderr=True), transient=True, redirect_stderr=True) as progress:
         task = progress.add_task(f"evaluating {variant.model}", total=len(items))
         return evaluate(settings, variant, items, lambda: progress.advance(task))
 

@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from .cli import app, errors_to_exit_codes, load_settings
+from .cli_common import errors_to_exit_codes, fail, load_settings
 
 
-@app.command("review")
 def review_command(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on; off loopback needs a token.")
@@ -30,8 +29,7 @@ def review_command(
     settings = load_settings()
     name = reviewer or _login_name()
     if not name.strip() or len(name) > 255:
-        typer.echo("moderate: error: --reviewer must be 1 to 255 characters", err=True)
-        raise typer.Exit(2)
+        fail("--reviewer must be 1 to 255 characters", 2)
 
     def announce(url: str) -> None:
         typer.echo(url)  # the first line of output, for scripts and tests to read

@@ -166,6 +166,12 @@ class CommentsTable:
                 return
             last = rows[-1][0]
 
+    def count_pending(self, engine: Engine) -> int:
+        """How many comments are pending now (for a progress total; one COUNT query)."""
+        query = sa.select(sa.func.count()).select_from(self.table).where(self.is_pending)
+        with read_transaction(engine) as conn:
+            return int(conn.execute(query).scalar_one())
+
     def approve(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
         """Approve those still pending with the body they were classified on; return their keys."""
         approved = sa.literal(self.approved_value, self.approved.type)

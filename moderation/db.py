@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -35,9 +36,16 @@ _DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"
 _EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 
 
-def create_engine(url: str, *, read_only: bool = False) -> Engine:
-    """An engine for ``url``; ``read_only`` (dry runs) makes the database refuse every write."""
+def create_engine(url: str, *, read_only: bool = False, must_exist: bool = False) -> Engine:
+    """An engine for ``url``; ``read_only`` (dry runs) makes the database refuse every write.
+
+    ``must_exist``: a SQLite file that is not there is an error rather than a new empty
+    database (SQLite creates the file on connect): a mistyped path must not look like a site
+    with no comments, and a dry run must not leave a file behind.
+    """
     parsed = make_url(url)
+    if must_exist:
+        require_existing_sqlite_file(parsed)
     if parsed.drivername in _DEFAULT_DRIVERS:
         parsed = parsed.set(drivername=_DEFAULT_DRIVERS[parsed.drivername])
     backend = parsed.get_backend_name()
@@ -64,6 +72,19 @@ def create_engine(url: str, *, read_only: bool = False) -> Engine:
     elif read_only:
         _configure_mysql_read_only(engine)
     return engine
+
+
+def require_existing_sqlite_file(url: sa.URL) -> None:
+    if not url.drivername.startswith("sqlite"):
+        return
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or "uri" in url.query:
+        return
+    if not Path(database).is_file():
+        raise ConfigurationError(
+            f"the SQLite database {database} does not exist (check MODERATION_DATABASE_URL; "
+            "`moderate import` and `moderate db upgrade` create one)"
+        )
 
 
 def _configure_mysql_read_only(engine: Engine) -> None:

@@ -60,6 +60,45 @@ class Variant:
         return cls(values["model"], values["prompt"])
 
 
+SAMPLE_SEED = 20240601
+
+
+def stratified_sample(
+    fixtures: Sequence[Fixture], n: int, seed: int = SAMPLE_SEED
+) -> list[Fixture]:
+    """``n`` fixtures drawn with a fixed seed, each label in proportion to its share.
+
+    The first N lines of a file are usually one label (files are written label by label), so a
+    limited evaluation of them says nothing about the others. Largest-remainder rounding, at
+    least one of each label when ``n`` allows, and the original order kept.
+    """
+    import random
+
+    if n >= len(fixtures):
+        return list(fixtures)
+    by_label: dict[str, list[int]] = {}
+    for index, fixture in enumerate(fixtures):
+        by_label.setdefault(fixture.label, []).append(index)
+    labels = sorted(by_label)
+    exact = {label: n * len(by_label[label]) / len(fixtures) for label in labels}
+    quota = {label: int(exact[label]) for label in labels}
+    if n >= len(labels):
+        for label in labels:
+            quota[label] = max(quota[label], 1)
+    by_remainder = sorted(labels, key=lambda lb: (quota[lb] - exact[lb], lb))
+    while sum(quota.values()) < n:
+        label = next(lb for lb in by_remainder if quota[lb] < len(by_label[lb]))
+        quota[label] += 1
+        by_remainder.remove(label)
+        by_remainder.append(label)
+    while sum(quota.values()) > n:
+        label = max(labels, key=lambda lb: (quota[lb] - exact[lb], lb))
+        quota[label] -= 1
+    rng = random.Random(seed)
+    chosen = sorted(i for label in labels for i in rng.sample(by_label[label], quota[label]))
+    return [fixtures[i] for i in chosen]
+
+
 def default_fixture_paths() -> list[Path]:
     return sorted(resource_path("fixtures").glob("*.jsonl"))
 

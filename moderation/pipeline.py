@@ -18,7 +18,8 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 
 from . import migrate
-from .batch_state import BatchState, OnDecision, Work
+from .batch_state import BatchState, OnDecision, Progress, Work
+from .classify import Verdict
 from .comments import CommentsTable
 from .db import create_engine
 from .decide import STALE
@@ -36,7 +37,15 @@ from .writer import write
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STALE", "DecisionRecord", "OnDecision", "RunReport", "run_batch", "run_batch_async"]
+__all__ = [
+    "STALE",
+    "DecisionRecord",
+    "OnDecision",
+    "Progress",
+    "RunReport",
+    "run_batch",
+    "run_batch_async",
+]
 
 
 def run_batch(
@@ -48,6 +57,7 @@ def run_batch(
     on_decision: OnDecision | None = None,
     cancel: threading.Event | None = None,
     scheduled_for: float | None = None,
+    progress: Progress | None = None,
 ) -> RunReport:
     """Run one batch to the end; the synchronous entry point for cron, the CLI and web apps.
 
@@ -63,6 +73,7 @@ def run_batch(
             on_decision=on_decision,
             cancel=cancel,
             scheduled_for=scheduled_for,
+            progress=progress,
         )
     )
 
@@ -77,13 +88,17 @@ async def run_batch_async(
     clock: Callable[[], float] = time.time,
     cancel: threading.Event | None = None,
     scheduled_for: float | None = None,
+    progress: Progress | None = None,
 ) -> RunReport:
     # The template first: a broken one is a configuration error before any database work.
     prompt = load_prompt(settings.prompt) if classifier is None else None
-    engine = create_engine(settings.database_url, read_only=dry_run)
+    engine = create_engine(settings.database_url, read_only=dry_run, must_exist=True)
     try:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)
+        progress = progress or Progress()
+        if progress.pending is not None:
+            progress.pending(await asyncio.to_thread(comments.count_pending, engine))
         if classifier is None:
             assert prompt is not None
             classifier = OllamaClassifier(settings, prompt)
@@ -100,6 +115,7 @@ async def run_batch_async(
             on_decision=on_decision,
             cancel=cancel,
             scheduled_for=scheduled_for,
+            progress=progress,
         )
         try:
             return await _run(state)
@@ -128,6 +144,9 @@ async def _run(state: BatchState) -> RunReport:
         except BaseException:
             await asyncio.to_thread(state.lease.release)
             raise
+    # Renewed from the start: with a short lease, the model check and warm-up alone could
+    # outlast it.
+    heartbeat = asyncio.create_task(_heartbeat(state)) if state.lease else None
     try:
         state.identity = report.identity = await state.classifier.prepare()
         log.info(
@@ -140,8 +159,10 @@ async def _run(state: BatchState) -> RunReport:
         )
         await _process(state)
     except BaseException as exc:
+        await _stop(heartbeat)
         await finish_run(state, exc)
         raise
+    await _stop(heartbeat)
     await finish_run(state, None)
     counts = report.counts()
     log.info(
@@ -161,7 +182,6 @@ async def _process(state: BatchState) -> None:
     workers = [asyncio.create_task(_worker(state, work, results)) for _ in range(slots)]
     producer = asyncio.create_task(produce(state, work, len(workers)))
     writer = asyncio.create_task(write(state, results))
-    heartbeat = asyncio.create_task(_heartbeat(state)) if state.lease else None
     watcher = asyncio.create_task(_watch_cancel(state)) if state.cancel else None
     try:
         deadline = state.settings.deadline
@@ -177,9 +197,8 @@ async def _process(state: BatchState) -> None:
             task.cancel()
         await asyncio.gather(*workers, producer, return_exceptions=True)
         await results.put(None)
-        for helper in (heartbeat, watcher):
-            if helper is not None:
-                helper.cancel()
+        if watcher is not None:
+            watcher.cancel()
     await writer  # re-raises a database error from the last flush
 
 
@@ -194,8 +213,10 @@ async def _worker(
         if item is None:
             return
         if item.comment.problem is not None:
-            # Nothing the model could read: this row fails alone, the batch goes on.
-            reading: Reading | None = Reading(None, UNREAD, item.comment.problem)
+            # Nothing the model could read (the body is not text): this row fails alone, with
+            # the reason, is retried up to MODERATION_MAX_ATTEMPTS, and the batch goes on.
+            failed = Verdict(None, None, item.comment.problem, 0.0, None)
+            reading: Reading | None = Reading(failed, UNREAD)
         else:
             reading = await read_whole(
                 classifier,
@@ -207,6 +228,8 @@ async def _worker(
             )
         if reading is not None:
             results.put_nowait((item, reading))
+            if state.progress.answered is not None:
+                state.progress.answered()
         if classifier.circuit_open:
             state.report.circuit_open = True
             state.stop.set()
@@ -225,11 +248,23 @@ async def _heartbeat(state: BatchState) -> None:
     assert lease is not None
     while True:
         await asyncio.sleep(lease.ttl / 3)
+        renewal = asyncio.ensure_future(asyncio.to_thread(lease.renew))
         try:
-            await asyncio.to_thread(lease.renew)
+            # A renewal cancelled half-way would still land in its thread, possibly after
+            # the release, and hold the lease for another period: let it finish first.
+            await asyncio.shield(renewal)
+        except asyncio.CancelledError:
+            await asyncio.gather(renewal, return_exceptions=True)
+            raise
         except LeaseLost:
             state.report.lease_lost = True
             state.stop.set()
             return
         except DatabaseError as exc:
             log.warning("could not renew the lease: %s", exc)
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

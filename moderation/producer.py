@@ -58,6 +58,8 @@ def select(state: BatchState, page: list[Comment]) -> list[Work]:
         digest = comment.text_hash
         if store.skip_reason(remembered, digest, state.identity, state.settings.max_attempts):
             state.report.skipped += 1
+            if state.progress.skipped is not None:
+                state.progress.skipped(1)
             continue
         failures = store.previous_failures(remembered, digest, state.identity)
         selected.append(Work(comment, failures))

@@ -65,6 +65,11 @@ class PeriodicModerator:
             if not croniter.is_valid(cron):
                 raise ConfigurationError(f"invalid cron expression {cron!r}")
         self.jitter = parse_duration(jitter, allow_zero=True)
+        if batch is None:
+            from .prompts import load_prompt
+
+            # A template every tick would refuse stops the timer now, with its message.
+            load_prompt(settings.prompt)
         self.run_now = run_now
         self.on_report = on_report
         self._batch = batch
@@ -111,7 +116,13 @@ class PeriodicModerator:
             delay = max(0.0, tick - time.time()) + random.uniform(0, self.jitter)
             if self._stopping.wait(delay):
                 return
-            self._tick(tick)
+            try:
+                self._tick(tick)
+            except Exception:
+                # Whatever a tick did, the timer lives on: a dead timer thread in a live
+                # process would stop moderation without a sound.
+                self.failures += 1
+                log.exception("tick failed; the next tick will run as scheduled")
             tick = self.next_tick(max(time.time(), tick))
 
     def _tick(self, tick: float) -> None:
@@ -126,7 +137,11 @@ class PeriodicModerator:
             log.exception("batch failed; the next tick will run as scheduled")
             return
         if self.on_report is not None:
-            self.on_report(report)
+            try:
+                self.on_report(report)
+            except Exception:
+                self.failures += 1
+                log.exception("reporting the batch failed; the next tick will run as scheduled")
 
     def _run_one(self, tick: float) -> object:
         batch = self._batch

@@ -6,9 +6,14 @@ Nothing else in the package reads ``os.environ``; callers build a :class:`Settin
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +23,8 @@ from .presets import DEFAULT_TABLE_PREFIX, PRESET_NAMES, preset_values
 from .redact import redact_url, remember_secrets
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9._~%:-]+$")  # a name, IPv4, or IPv6 without brackets
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +66,10 @@ class Settings(BaseSettings):
     )
     model: str = "sentiments"
     prompt: str = "classify.j2"
-    timeout: float = Field(default=30.0, gt=0)
-    load_timeout: float = Field(default=300.0, gt=0)
+    # Finite numbers only: an infinite timeout is accepted by Python's arithmetic and then
+    # overflows inside the HTTP client on every request.
+    timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    load_timeout: float = Field(default=300.0, gt=0, allow_inf_nan=False)
     concurrency: int = Field(default=1, ge=1, le=1024)
     structured_output: bool = True
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
@@ -74,8 +83,10 @@ class Settings(BaseSettings):
     circuit_breaker: int = Field(default=5, ge=1)
     batch_size: int = Field(default=500, ge=1, le=10000)
     limit: int | None = Field(default=None, ge=1)
-    deadline: float | None = Field(default=None, gt=0)
-    lease_seconds: float = Field(default=3600.0, gt=0)
+    deadline: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # Short, because the heartbeat renews it every third of it while the batch runs: a batch
+    # killed with -9 on another host blocks the next one for this long at most.
+    lease_seconds: float = Field(default=60.0, ge=5, allow_inf_nan=False)
     auto_migrate: bool = True
     eval_history: str = "moderation-evals.jsonl"
     log_format: Literal["text", "json"] = "text"
@@ -137,6 +148,19 @@ class Settings(BaseSettings):
             raise ValueError("MODERATION_REVIEW_TOKEN must be at least 16 characters")
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper()
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        _normalise_host(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -172,8 +196,6 @@ class Settings(BaseSettings):
             raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the approved value")
         if given[1] is not None and given[1] in self.comments_rejected_values:
             raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the pending value")
-        if self.deadline is not None and self.deadline >= self.lease_seconds:
-            raise ValueError("MODERATION_DEADLINE must be shorter than MODERATION_LEASE_SECONDS")
         for spec in self.ollama_hosts:
             _parse_host(spec, self.concurrency)
         # From now on every message, log line and stored error shows these as "***".
@@ -210,4 +232,61 @@ def _normalise_host(url: str) -> str:
         raise ValueError("an Ollama host is empty")
     if "://" not in url:
         url = "http://" + url
+    # The value itself is not repeated: it may carry credentials.
+    example = "expected a URL like http://127.0.0.1:11434"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"an Ollama host is not a valid URL ({example})") from exc
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not _HOSTNAME.match(host):
+        raise ValueError(f"an Ollama host is not a valid URL ({example})")
     return url
+
+
+def environment_name(field: str) -> str:
+    """The variable that sets ``field`` (OLLAMA_HOST, or MODERATION_ plus its name)."""
+    info = Settings.model_fields.get(field)
+    alias = getattr(info, "validation_alias", None) if info else None
+    if alias is not None and getattr(alias, "choices", None):
+        return str(alias.choices[0])
+    return f"MODERATION_{field.upper()}"
+
+
+def known_variables() -> list[str]:
+    return [environment_name(name) for name in Settings.model_fields]
+
+
+def misspelled_variables(
+    env_file: Path | None, environ: Mapping[str, str] | None = None
+) -> list[tuple[str, str, str | None]]:
+    """(name, where it was set, the closest known name) for each MODERATION_* nobody reads.
+
+    Settings ignores unknown variables (a site's environment holds many); a misspelled one
+    would otherwise leave its setting at the default without a word.
+    """
+    environ = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        from dotenv import dotenv_values
+
+        found.update({k: str(env_file) for k in dotenv_values(env_file)})
+    found.update({k: "environment" for k in environ})
+    known = known_variables()
+    unknown = []
+    for name, where in sorted(found.items()):
+        upper = name.upper()
+        if not upper.startswith("MODERATION_") or upper.startswith("MODERATION_TEST_"):
+            continue
+        if upper in known:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
+        unknown.append((name, where, close[0] if close else None))
+    return unknown
+
+
+def requested_log_format() -> str:
+    """The log format asked for, read leniently: for reporting an invalid configuration."""
+    value = os.environ.get("MODERATION_LOG_FORMAT", "")
+    return "json" if value.strip().lower() == "json" else "text"

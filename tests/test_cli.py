@@ -86,12 +86,12 @@ def test_json_logs_carry_the_run_id(env: str, monkeypatch: pytest.MonkeyPatch) -
     create_site_table(env, ["awful " + str(i) for i in range(3)])
     monkeypatch.setenv("MODERATION_LOG_FORMAT", "json")
     monkeypatch.setenv("MODERATION_LOG_LEVEL", "DEBUG")
-    monkeypatch.setenv("MODERATION_LEASE_SECONDS", "5")
-    monkeypatch.setenv("MODERATION_DEADLINE", "60")
+    monkeypatch.setenv("MODERATION_LEASE_SECONDS", "1")
     result = runner.invoke(app, ["--json"])
-    assert result.exit_code == 2  # the deadline must be shorter than the lease
-    assert "DEADLINE" in result.output
-    monkeypatch.setenv("MODERATION_DEADLINE", "4")
+    assert result.exit_code == 2  # too short a lease to renew
+    assert "MODERATION_LEASE_SECONDS" in result.output
+    monkeypatch.setenv("MODERATION_LEASE_SECONDS", "5")
+    monkeypatch.setenv("MODERATION_DEADLINE", "60")  # longer than the lease: it is renewed
     result = runner.invoke(app, ["--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -101,6 +101,7 @@ def test_json_logs_carry_the_run_id(env: str, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_history_without_tables_is_empty(env: str) -> None:
+    create_site_table(env, [])
     result = runner.invoke(app, ["history", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == []

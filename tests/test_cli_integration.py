@@ -6,6 +6,7 @@ Real sockets, the real ollama client with its default (aiohttp) transport, real 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,8 +202,9 @@ def test_configuration_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     result = moderate(env=env_for(url, "http://127.0.0.1:9", MODERATION_TIMEOUT="soon"))
     assert result.returncode == 2
-    assert result.stderr.startswith("moderate: error: invalid configuration: TIMEOUT")
+    assert result.stderr.startswith("moderate: error: invalid configuration: MODERATION_TIMEOUT")
     assert result.stderr.strip().count("\n") == 0
+    sqlite3.connect(tmp_path / "m.db").close()  # a database without the site's table
     missing = moderate(env=env_for(url, "http://127.0.0.1:9"))
     assert missing.returncode == 2
     assert "table 'comments' does not exist" in missing.stderr
@@ -231,11 +233,13 @@ def test_hostile_bodies_do_not_crash_or_approve_on_failure(
     assert "1 bodies had unstorable characters" in imported.stdout
     result = moderate("--json", env=env_for(url, ollama))
     assert result.returncode == 3, result.stderr
-    outcomes = [d["outcome"] for d in json.loads(result.stdout)["decisions"]]
-    assert outcomes == ["approved", "approved", "approved", "approved", "failed"]
-    assert read_table(url, "SELECT approved FROM comments WHERE id = 5") == [(0,)]
+    decisions = json.loads(result.stdout)["decisions"]
+    outcomes = [d["outcome"] for d in decisions]
+    assert outcomes == ["held", "approved", "approved", "approved", "failed"]
+    assert decisions[0]["coverage"] == "none"  # far too long to read: left for a human
+    assert read_table(url, "SELECT approved FROM comments WHERE id IN (1, 5)") == [(0,), (0,)]
     prompts = [b["prompt"] for b in ollama.stats()["generate_bodies"] if b.get("prompt")]
-    assert max(len(p) for p in prompts) < 5000  # the 1 MB comment was cut
+    assert len(prompts) == 4 and max(len(p) for p in prompts) < 5000  # the 1 MB one unsent
 
 
 @pytest.mark.postgres

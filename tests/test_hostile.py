@@ -139,6 +139,8 @@ def test_a_template_that_hides_the_comment_is_refused_before_any_request(
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         line = one_line(result.stderr)
         assert line.startswith("moderate: error: ") and message in line, line
+    serve = moderate("serve", "--every", "1h", "--run-now", env=env, timeout=60)
+    assert serve.returncode == 2 and message in one_line(serve.stderr)
     compare = moderate("eval", "--compare", f"prompt={path}", env=env_for(url, ollama.url))
     assert compare.returncode == 2 and message in one_line(compare.stderr)
     modelfile = tmp_path / "Modelfile"

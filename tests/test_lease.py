@@ -113,3 +113,43 @@ def test_taking_over_marks_the_dead_holders_run_abandoned(engine: Engine, db_url
     clock.now += 61
     Lease(engine, ttl=60, owner="alive", clock=clock).acquire()
     assert read_table(db_url, "SELECT status FROM moderation_runs") == [("abandoned",)]
+
+
+def test_two_takers_of_an_expired_lease_serialise(engine: Engine, db_url: str) -> None:
+    # Both read the same expired row; the first one's UPDATE holds the row (SQLite: the write
+    # lock) until it commits, and the second one's conditional UPDATE then matches nothing.
+    import threading
+
+    clock = Clock()
+    Lease(engine, ttl=60, owner="dead", clock=clock).acquire()
+    clock.now += 61
+    first = Lease(engine, ttl=60, owner="first", clock=clock)
+    second = Lease(engine, ttl=60, owner="second", clock=clock)
+    first_updated, let_first_commit = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def first_takes(conn: Connection) -> int:
+        token = first._acquire(conn, None)
+        first_updated.set()
+        assert let_first_commit.wait(30)
+        return token
+
+    def second_takes() -> None:
+        try:
+            outcome["second"] = second.acquire()
+        except LeaseHeld as exc:
+            outcome["second"] = exc
+
+    taker = threading.Thread(target=lambda: outcome.update(first=run_write(engine, first_takes)))
+    taker.start()
+    assert first_updated.wait(30)
+    rival = threading.Thread(target=second_takes)
+    rival.start()
+    rival.join(1.0)
+    assert rival.is_alive(), "the second taker must wait for the first one's transaction"
+    let_first_commit.set()
+    taker.join(30)
+    rival.join(30)
+    assert outcome["first"] == 2
+    assert isinstance(outcome["second"], LeaseHeld)
+    assert read_table(db_url, "SELECT owner, token FROM moderation_lease") == [("first", 2)]

@@ -92,3 +92,20 @@ def test_log_lines_and_tracebacks_are_redacted(formatter: logging.Formatter) -> 
         )
     line = formatter.format(record)
     assert "secret" not in line and "***" in line
+
+
+def test_a_crash_traceback_hides_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from moderation import cli
+
+    def crash() -> None:
+        raise RuntimeError("cannot reach http://admin:crash-s3cret@ollama:11434")
+
+    monkeypatch.setattr(cli, "app", crash)
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 1
+    stderr = capsys.readouterr().err
+    assert "RuntimeError: cannot reach http://admin:***@ollama:11434" in stderr
+    assert "crash-s3cret" not in stderr
