@@ -22,7 +22,8 @@ import httpx
 import ollama
 import stamina
 
-from .errors import ModelMissing, OllamaUnavailable
+from .confidence import label_confidence
+from .errors import LogprobsUnsupported, ModelMissing, OllamaUnavailable
 from .labels import LABEL_SCHEMA, Label, parse_label
 from .redact import redact, redact_url
 from .settings import HostSpec, Settings
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 
 # Sent with every request: greedy decoding, so one model + prompt + comment gives one answer.
 REQUEST_OPTIONS: dict[str, Any] = {"temperature": 0.0}
+# Alternatives per answer token, from which the label's confidence is computed. The three
+# labels' first tokens are among the first few for any model that follows the prompt; more
+# would only make every response larger. Ollama accepts up to 20.
+TOP_LOGPROBS = 10
+# The start-up check for log probabilities: any prompt does, one token is enough.
+PROBE_PROMPT = "ok"
 
 TransportFactory = Callable[[int], httpx.AsyncBaseTransport | None]
 
@@ -46,6 +53,9 @@ class Verdict:
     host: str | None
     # The server failed (not the answer): counts toward resting a host and the circuit breaker.
     server_error: bool = False
+    # Probability of the label among the three (see confidence.py); None when the server sent
+    # no log probabilities or the label could not be traced in them.
+    confidence: float | None = None
 
 
 class ServerFailure(Exception):
@@ -146,11 +156,34 @@ class OllamaHost:
         raw = response.response or ""
         label = parse_label(raw)
         error = None
+        confidence = None
         if label is None:
             error = "empty answer" if not raw.strip() else "unparseable answer"
-        return Verdict(label, raw, error, latency, self.name)
+        else:
+            confidence = label_confidence(label.value, response.logprobs)
+        return Verdict(label, raw, error, latency, self.name, confidence=confidence)
 
-    async def _generate_with_retries(self, model: str, prompt: str) -> ollama.GenerateResponse:
+    async def check_logprobs(self, model: str) -> None:
+        """Refuse a host that ignores ``logprobs`` (Ollama before 0.12.11).
+
+        Without log probabilities no answer has a confidence, and with the gate on nothing
+        would ever be approved; better to say so once than to hold every comment. One tiny
+        real request, after the warm-up, so it costs a token and no load.
+        """
+        try:
+            response = await self._generate_with_retries(model, PROBE_PROMPT, probe=True)
+        except ServerFailure as exc:
+            raise OllamaUnavailable(f"probing {model!r} on {self.name} failed: {exc}") from exc
+        if not response.logprobs or not response.logprobs[0].top_logprobs:
+            raise LogprobsUnsupported(
+                f"Ollama at {self.name} returned no logprobs, so no answer can have a "
+                "confidence: upgrade Ollama to 0.12.11 or later, or set "
+                "MODERATION_MIN_CONFIDENCE=0 to approve without one"
+            )
+
+    async def _generate_with_retries(
+        self, model: str, prompt: str, probe: bool = False
+    ) -> ollama.GenerateResponse:
         settings = self.settings
         # Retries stay inside the request's own budget: a comment never costs more than
         # MODERATION_TIMEOUT, so the batch deadline and the lease stay predictable.
@@ -163,20 +196,32 @@ class OllamaHost:
             wait_jitter=0.2,
         ):
             with attempt:
-                return await self._generate_once(model, prompt)
+                return await self._generate_once(model, prompt, probe)
         raise AssertionError("unreachable")
 
-    async def _generate_once(self, model: str, prompt: str) -> ollama.GenerateResponse:
+    async def _generate_once(
+        self, model: str, prompt: str, probe: bool = False
+    ) -> ollama.GenerateResponse:
         try:
             # asyncio's timeout bounds the whole call; httpx's only bounds each socket read.
             # A timeout scope rather than wait_for: wait_for wraps every request in a task of
             # its own, a cost paid on each of thousands of calls per batch.
             async with asyncio.timeout(self.settings.timeout):
+                if probe:
+                    return await self.client.generate(
+                        model=model,
+                        prompt=prompt,
+                        options={**REQUEST_OPTIONS, "num_predict": 1},
+                        logprobs=True,
+                        top_logprobs=1,
+                    )
                 return await self.client.generate(
                     model=model,
                     prompt=prompt,
                     format=LABEL_SCHEMA if self.settings.structured_output else None,
                     options=REQUEST_OPTIONS,
+                    logprobs=True,
+                    top_logprobs=TOP_LOGPROBS,
                 )
         except _Transient:
             raise

@@ -51,6 +51,15 @@ def eval_command(
         str | None, typer.Option("--compare", help="Second variant: model=NAME,prompt=PATH.")
     ] = None,
     history: Annotated[bool, typer.Option("--history", help="Show past evaluations.")] = False,
+    target_false_approval: Annotated[
+        float | None,
+        typer.Option(
+            "--target-false-approval",
+            min=0,
+            max=1,
+            help="Print the lowest confidence threshold keeping false approvals at or under this.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate the model and prompt against labelled fixtures (writes nothing to the database)."""
     from . import evaluate as ev
@@ -85,7 +94,9 @@ def eval_command(
             second = ev.Variant.parse(compare_spec, base) if compare_spec else None
         main = _run(settings, base, items, show=not as_json)
         other = None if second is None else _run(settings, second, items, show=not as_json)
-    result = ev.summary(main, paths, other)
+    result = ev.summary(main, paths, other, settings.min_confidence)
+    if target_false_approval is not None:
+        result["target_false_approval"] = _target(main, target_false_approval)
     failures = _gate_failures(result, min_accuracy, max_false_approval)
     ev.save_history(history_path, result)
     if report is not None:
@@ -123,6 +134,13 @@ def _run(settings: Settings, variant: Variant, items: list[Fixture], show: bool)
     with Progress(console=Console(stderr=True), transient=True, redirect_stderr=True) as progress:
         task = progress.add_task(f"evaluating {variant.model}", total=len(items))
         return evaluate(settings, variant, items, lambda: progress.advance(task))
+
+
+def _target(main: Evaluation, rate: float) -> dict[str, Any]:
+    from .calibration import target_threshold
+
+    found = target_threshold(main.outcomes, rate)
+    return {"max_false_approval_rate": rate, **(found or {"threshold": None})}
 
 
 def _gate_failures(
@@ -189,9 +207,12 @@ def _print_result(result: dict[str, Any]) -> None:
         ("missed-approval rate", _pct(result["missed_approval_rate"])),
         ("failed", str(result["failed"])),
         ("latency p50 / p95", _latency(latency)),
+        ("confidence threshold", _threshold_line(result)),
+        ("calibration error (ECE)", "n/a" if result["ece"] is None else f"{result['ece']:.3f}"),
     ):
         headline.add_row(name, value)
     console.print(headline)
+    _print_thresholds(console, result)
     labels = ("positive", "neutral", "negative")
     confusion = Table(title="confusion (rows: true, columns: predicted)")
     confusion.add_column("")
@@ -225,6 +246,44 @@ def _print_result(result: dict[str, Any]) -> None:
             markup=False,
             highlight=False,
         )
+
+
+def _threshold_line(result: dict[str, Any]) -> str:
+    threshold = result["min_confidence"]
+    if not threshold:
+        return "off"
+    return f"{threshold:g} ({result['held_uncertain']} approving answers held as uncertain)"
+
+
+def _print_thresholds(console: Any, result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="per confidence threshold (as a batch would decide)")
+    for column in ("threshold", "auto-approved", "false-approval rate", "missed-approval rate"):
+        table.add_column(column, justify="right")
+    for row in result["thresholds"]:
+        mark = " (set)" if row["threshold"] == result["min_confidence"] else ""
+        table.add_row(
+            f"{row['threshold']:g}{mark}",
+            f"{_pct(row['auto_approved'])} ({row['auto_approved_count']})",
+            _pct(row["false_approval_rate"]),
+            _pct(row["missed_approval_rate"]),
+        )
+    console.print(table)
+    target = result.get("target_false_approval")
+    if target is None:
+        return
+    wanted = _pct(target["max_false_approval_rate"])
+    if target["threshold"] is None:
+        line = f"no confidence threshold keeps the false-approval rate at or under {wanted}"
+    else:
+        line = (
+            f"lowest threshold keeping the false-approval rate at or under {wanted}: "
+            f"{target['threshold']:g} (false approvals {_pct(target['false_approval_rate'])}; "
+            f"{target['auto_approved_count']} of {result['n']} comments still auto-approved, "
+            f"{_pct(target['auto_approved'])})"
+        )
+    console.print(line, markup=False, highlight=False)
 
 
 def _latency(latency: dict[str, float | None]) -> str:

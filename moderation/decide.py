@@ -1,13 +1,16 @@
 """The decision rule: what the tool does with what the model read. Pure, no I/O.
 
 Approval is the only outcome that changes the site, so it needs everything to line up: the
-whole text read, a label, one that approves, and an UPDATE that actually changed the row.
+whole text read, a label, one that approves with a confidence at or above the threshold (see
+policy.py, whose rule ``moderate eval`` applies too), and an UPDATE that actually changed the
+row.
 Anything less holds or fails the comment, and either way it stays pending for a human (held)
 or for another run (failed).
 """
 
 from __future__ import annotations
 
+from . import policy
 from .comments import Comment
 from .store import APPROVED, FAILED, HELD, Decision
 from .windows import Reading
@@ -15,7 +18,9 @@ from .windows import Reading
 STALE = "comment changed or was moderated before the decision could be applied"
 
 
-def decide(comment: Comment, reading: Reading, *, would_approve: bool) -> Decision:
+def decide(
+    comment: Comment, reading: Reading, *, would_approve: bool, min_confidence: float
+) -> Decision:
     """``would_approve``: the approval was (or, in a dry run, would be) written."""
     verdict = reading.verdict
     if verdict is None:
@@ -31,10 +36,13 @@ def decide(comment: Comment, reading: Reading, *, would_approve: bool) -> Decisi
             coverage=reading.coverage,
         )
     label = verdict.label
-    if label is None:
-        outcome, error = FAILED, verdict.error or "no label"
-    elif not label.approves:
-        outcome, error = HELD, None
+    ruling = policy.rule(
+        None if label is None else label.value, verdict.confidence, min_confidence, verdict.error
+    )
+    if ruling.action == policy.FAIL:
+        outcome, error = FAILED, ruling.reason
+    elif ruling.action == policy.HOLD:
+        outcome, error = HELD, ruling.reason  # why, when it was not simply negative
     elif would_approve:
         outcome, error = APPROVED, None
     else:
@@ -48,9 +56,11 @@ def decide(comment: Comment, reading: Reading, *, would_approve: bool) -> Decisi
         latency=verdict.latency,
         host=verdict.host,
         coverage=reading.coverage,
+        confidence=verdict.confidence,
     )
 
 
-def approves(comment: Comment, reading: Reading) -> bool:
+def approves(comment: Comment, reading: Reading, min_confidence: float) -> bool:
     """Whether the writer should try to approve: the same rule, assuming the UPDATE succeeds."""
-    return decide(comment, reading, would_approve=True).outcome == APPROVED
+    decision = decide(comment, reading, would_approve=True, min_confidence=min_confidence)
+    return decision.outcome == APPROVED

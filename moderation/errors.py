@@ -45,6 +45,10 @@ class ModelMissing(OllamaUnavailable):
     """The model does not exist on the Ollama server; run `moderate model create` first."""
 
 
+class LogprobsUnsupported(OllamaUnavailable):
+    """The Ollama server returns no log probabilities; upgrade it to 0.12.11 or later."""
+
+
 class DatabaseError(ModerationError):
     """The database failed; nothing was half-written."""
 

@@ -209,6 +209,10 @@ async def classify_fixtures(
     classifier = OllamaClassifier(settings.model_copy(update={"model": variant.model}), prompt)
     try:
         identity = await classifier.prepare()
+        if settings.min_confidence > 0:
+            # As a batch does: a server without log probabilities would make every figure
+            # under the threshold meaningless (nothing approved), so refuse it up front.
+            await classifier.check_logprobs()
         slots = asyncio.Semaphore(classifier.slots)
 
         async def one(fixture: Fixture) -> Outcome:
@@ -236,6 +240,7 @@ async def classify_fixtures(
                 latency_s=None if verdict is None else verdict.latency,
                 error=reading.unread_reason if verdict is None else verdict.error,
                 raw_answer=None if verdict is None else verdict.raw_answer,
+                confidence=None if verdict is None else verdict.confidence,
             )
 
         outcomes = await asyncio.gather(*(one(f) for f in fixtures))
@@ -262,11 +267,15 @@ def evaluate(
     outcomes, digest, prompt_hash = asyncio.run(
         classify_fixtures(settings, variant, fixtures, progress)
     )
-    return Evaluation(variant, digest, prompt_hash, outcomes, compute_metrics(outcomes))
+    metrics = compute_metrics(outcomes, settings.min_confidence)
+    return Evaluation(variant, digest, prompt_hash, outcomes, metrics)
 
 
 def summary(
-    main: Evaluation, paths: Sequence[Path], other: Evaluation | None = None
+    main: Evaluation,
+    paths: Sequence[Path],
+    other: Evaluation | None = None,
+    min_confidence: float = 0.0,
 ) -> dict[str, Any]:
     """The ``--json`` object: the metrics plus what was evaluated."""
     result: dict[str, Any] = {
@@ -280,7 +289,7 @@ def summary(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if other is not None:
-        comparison = compare(main.outcomes, other.outcomes)
+        comparison = compare(main.outcomes, other.outcomes, min_confidence)
         comparison["b_model"] = other.variant.model
         comparison["b_prompt"] = other.variant.prompt
         comparison["b_model_digest"] = other.model_digest
@@ -302,6 +311,8 @@ HISTORY_KEYS = (
     "false_approval_rate",
     "missed_approval_rate",
     "failed",
+    "min_confidence",
+    "ece",
 )
 
 

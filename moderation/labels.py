@@ -1,12 +1,12 @@
 """Sentiment labels, the schema that asks the model for one, and the parser for its answer.
 
-The model is asked for JSON matching LABEL_SCHEMA, but models ignore formats and instructions:
-answers arrive with punctuation, markdown, explanations, thinking blocks or a JSON wrapper.
-`parse_label` peels those decorations off and accepts an answer only when exactly one label word
-is left. Its result decides whether a comment is published without a human looking at it, so it
-fails closed: anything ambiguous (two labels, a negation, an unknown word, a truncated answer) is
-None, which the pipeline treats as "do not approve". It never raises, whatever it is given,
-because one odd answer must not stop a batch.
+The model is asked for a JSON string matching LABEL_SCHEMA, but models ignore formats and
+instructions: answers arrive with punctuation, markdown, explanations, thinking blocks or a
+JSON wrapper. `parse_label` peels those decorations off and accepts an answer only when exactly
+one label word is left. Its result decides whether a comment is published without a human
+looking at it, so it fails closed: anything ambiguous (two labels, a negation, an unknown word,
+a truncated answer) is None, which the pipeline treats as "do not approve". It never raises,
+whatever it is given, because one odd answer must not stop a batch.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ class Label(enum.StrEnum):
 
 # Sent to Ollama as `format`: the server compiles it to a grammar, so the enum constrains the
 # answer when the model honours it. The parser below does not rely on that.
-LABEL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"label": {"type": "string", "enum": [label.value for label in Label]}},
-    "required": ["label"],
-}
+# A bare JSON string ("positive") rather than an object ({"label": "positive"}): measured on a
+# real model with the shipped few-shots written the same way, it needs 3 output tokens instead
+# of 6 and about 30 fewer prompt tokens per comment, with no parse failures either way and an
+# accuracy as good (see the README's "Answer format" section). One word without a schema is
+# cheaper still but was less accurate and failed to parse now and then.
+LABEL_SCHEMA: dict[str, Any] = {"type": "string", "enum": [label.value for label in Label]}
 
 # Real answers are a word or a short paragraph. The bound is checked before any other work so a
 # runaway generation costs nothing to reject.

@@ -47,8 +47,8 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """Plain lines for people; credentials hidden like everywhere else, tracebacks included."""
 
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s%(run)s %(message)s%(extras)s")
+    def __init__(self, fmt: str = "%(asctime)s %(levelname)s%(run)s %(message)s%(extras)s") -> None:
+        super().__init__(fmt)
 
     def format(self, record: logging.LogRecord) -> str:
         run_id = current_run_id.get()

@@ -19,6 +19,10 @@ not one of the labels):
   least p% of the observations are less than or equal to it, so a percentile is always a latency
   that was actually measured.
 
+Approval follows the batch's own rule (``policy.rule``): with a confidence threshold, a
+positive or neutral answer less sure than it is held, so the approval rates, like a batch,
+count it as not approved. Accuracy and the confusion matrix are about the labels only.
+
 An empty run has ``accuracy`` and ``macro_f1`` None (there is nothing to score), like the
 rates over an empty group. Nothing is rounded: formatting is the presenter's job.
 """
@@ -31,6 +35,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
+
+from .calibration import expected_calibration_error, reliability, threshold_table
+from .policy import approves
 
 LABELS: tuple[str, ...] = ("positive", "neutral", "negative")
 FAILED = "failed"  # predicted column for timeouts, errors, unparseable answers
@@ -52,6 +59,7 @@ class Outcome:
     latency_s: float | None
     error: str | None = None
     raw_answer: str | None = None
+    confidence: float | None = None  # of the predicted label, when the server gave one
 
     @property
     def correct(self) -> bool:
@@ -59,7 +67,13 @@ class Outcome:
 
     @property
     def approved(self) -> bool:
-        return self.predicted is not None and self.predicted in APPROVING
+        """Approved with the confidence gate off."""
+        return self.approved_at(0.0)
+
+    def approved_at(self, min_confidence: float) -> bool:
+        """Whether a batch with this threshold would publish the comment."""
+        predicted = None if self.predicted is None else str(self.predicted)
+        return approves(predicted, self.confidence, min_confidence)
 
     @property
     def column(self) -> str:
@@ -79,8 +93,12 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def compute_metrics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """All metrics of one run, as a JSON-serialisable dict (see the module docstring)."""
+def compute_metrics(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> dict[str, Any]:
+    """All metrics of one run, as a JSON-serialisable dict (see the module docstring).
+
+    The approval rates apply ``min_confidence`` exactly as a batch would; ``thresholds``,
+    ``ece`` and ``reliability`` show how they would change with it (see calibration.py).
+    """
     for outcome in outcomes:
         _label(outcome.truth)
         _ = outcome.column  # validates the prediction too
@@ -92,12 +110,19 @@ def compute_metrics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "macro_f1": macro_f1(per_label) if outcomes else None,
         "per_label": per_label,
         "confusion": confusion,
-        "false_approval_rate": false_approval_rate(outcomes),
-        "missed_approval_rate": missed_approval_rate(outcomes),
+        "false_approval_rate": false_approval_rate(outcomes, min_confidence),
+        "missed_approval_rate": missed_approval_rate(outcomes, min_confidence),
         "failed": sum(1 for o in outcomes if o.predicted is None),
         "latency": latency_percentiles(o.latency_s for o in outcomes),
-        "per_tag": _breakdown(outcomes, lambda o: o.tags),
-        "per_lang": _breakdown(outcomes, lambda o: (o.lang or UNKNOWN_LANG,)),
+        "per_tag": _breakdown(outcomes, lambda o: o.tags, min_confidence),
+        "per_lang": _breakdown(outcomes, lambda o: (o.lang or UNKNOWN_LANG,), min_confidence),
+        "min_confidence": min_confidence,
+        "held_uncertain": sum(
+            1 for o in outcomes if o.approved and not o.approved_at(min_confidence)
+        ),
+        "thresholds": threshold_table(outcomes, min_confidence),
+        "ece": expected_calibration_error(outcomes),
+        "reliability": reliability(outcomes),
     }
 
 
@@ -111,16 +136,17 @@ def accuracy(outcomes: Sequence[Outcome]) -> float | None:
     return _ratio(sum(1 for o in outcomes if o.correct), len(outcomes))
 
 
-def false_approval_rate(outcomes: Sequence[Outcome]) -> float | None:
+def false_approval_rate(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> float | None:
     """Share of truly negative comments that would have been approved; None without any."""
     negatives = [o for o in outcomes if _label(o.truth) == "negative"]
-    return _ratio(sum(1 for o in negatives if o.approved), len(negatives))
+    return _ratio(sum(1 for o in negatives if o.approved_at(min_confidence)), len(negatives))
 
 
-def missed_approval_rate(outcomes: Sequence[Outcome]) -> float | None:
-    """Share of truly positive/neutral comments held (predicted negative or failed)."""
+def missed_approval_rate(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> float | None:
+    """Share of truly positive/neutral comments held (negative, uncertain or failed)."""
     approvable = [o for o in outcomes if _label(o.truth) in APPROVING]
-    return _ratio(sum(1 for o in approvable if not o.approved), len(approvable))
+    held = sum(1 for o in approvable if not o.approved_at(min_confidence))
+    return _ratio(held, len(approvable))
 
 
 def confusion_matrix(outcomes: Iterable[Outcome]) -> dict[str, dict[str, int]]:
@@ -165,7 +191,9 @@ def latency_percentiles(latencies: Iterable[float | None]) -> dict[str, float | 
 
 
 def _breakdown(
-    outcomes: Sequence[Outcome], keys: Callable[[Outcome], Iterable[str]]
+    outcomes: Sequence[Outcome],
+    keys: Callable[[Outcome], Iterable[str]],
+    min_confidence: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """n, accuracy and false-approval rate per group; an outcome may be in several groups."""
     groups: dict[str, list[Outcome]] = {}
@@ -176,7 +204,7 @@ def _breakdown(
         key: {
             "n": len(members),
             "accuracy": accuracy(members),
-            "false_approval_rate": false_approval_rate(members),
+            "false_approval_rate": false_approval_rate(members, min_confidence),
         }
         for key, members in sorted(groups.items())
     }
@@ -214,7 +242,9 @@ def _binomial_tail(n: int, m: int) -> int:
     return total
 
 
-def compare(a: Sequence[Outcome], b: Sequence[Outcome]) -> dict[str, Any]:
+def compare(
+    a: Sequence[Outcome], b: Sequence[Outcome], min_confidence: float = 0.0
+) -> dict[str, Any]:
     """Metrics of two runs over the same fixtures, paired by fixture id, with McNemar's test."""
     by_id_a = _index(a, "a")
     by_id_b = _index(b, "b")
@@ -241,8 +271,8 @@ def compare(a: Sequence[Outcome], b: Sequence[Outcome]) -> dict[str, Any]:
             )
     a_only, b_only = counts[True, False], counts[False, True]
     return {
-        "a": compute_metrics(a),
-        "b": compute_metrics(b),
+        "a": compute_metrics(a, min_confidence),
+        "b": compute_metrics(b, min_confidence),
         "both_right": counts[True, True],
         "a_only_right": a_only,
         "b_only_right": b_only,

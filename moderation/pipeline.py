@@ -9,6 +9,7 @@ wires them together, under the lease, between opening and closing the run's row.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -148,7 +149,10 @@ async def _run(state: BatchState) -> RunReport:
     # outlast it.
     heartbeat = asyncio.create_task(_heartbeat(state)) if state.lease else None
     try:
-        state.identity = report.identity = await state.classifier.prepare()
+        identity = await state.classifier.prepare()
+        # The threshold is part of what an outcome depends on: see store.skip_reason.
+        identity = dataclasses.replace(identity, min_confidence=state.settings.min_confidence)
+        state.identity = report.identity = identity
         log.info(
             "batch started on %s: model %s (%s), prompt %s%s",
             state.settings.safe_database_url,

@@ -13,10 +13,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from .classify import (
     REQUEST_OPTIONS,
+    TOP_LOGPROBS,
     OllamaHost,
     TransportFactory,
     Verdict,
@@ -75,6 +76,13 @@ class OllamaClassifier:
         so an hourly run with nothing pending never makes Ollama load the model."""
         model = self.settings.model
         await self._on_every_host(lambda host: host.warm_up(model))
+        if self.settings.min_confidence > 0:
+            await self.check_logprobs()
+
+    async def check_logprobs(self) -> None:
+        """Leave out hosts that send no log probabilities; refuse when none does."""
+        model = self.settings.model
+        await self._on_every_host(lambda host: host.check_logprobs(model))
 
     async def _on_every_host(self, action: Callable[[OllamaHost], Awaitable[object]]) -> None:
         results = await asyncio.gather(*(action(h) for h in self.hosts), return_exceptions=True)
@@ -99,10 +107,17 @@ class OllamaClassifier:
                 f"the hosts serve different versions of {model!r}; "
                 "run `moderate model create` against each of them"
             )
-        options = dict(REQUEST_OPTIONS)
+        options: dict[str, Any] = dict(REQUEST_OPTIONS)
         if self.settings.structured_output:
             options["format"] = LABEL_SCHEMA
-        return Identity(model, self.hosts[0].digest, self.prompt.hash, options)
+        options.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
+        return Identity(
+            model,
+            self.hosts[0].digest,
+            self.prompt.hash,
+            options,
+            min_confidence=self.settings.min_confidence,
+        )
 
     async def classify(self, text: str) -> Verdict:
         prompt = self.prompt.render(text, self.settings.max_comment_chars)

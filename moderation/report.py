@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from .charts import reliability_chart, tradeoff_chart
 from .metrics import APPROVING, FAILED, LABELS, PREDICTED_COLUMNS
 from .resources import resource_path
 
@@ -113,6 +114,29 @@ def _view(result: Mapping[str, Any]) -> dict[str, Any]:
         "heatmap": heatmap(result["metrics"]["confusion"]),
         "misclassified": misclassified(result["outcomes"]),
         "comparison": _comparison_view(result, comparison) if comparison is not None else None,
+        "confidence": _confidence_view(result["metrics"], comparison),
+    }
+
+
+def _confidence_view(
+    metrics: Mapping[str, Any], comparison: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The threshold table and its two charts; None for metrics computed without them."""
+    if "thresholds" not in metrics:
+        return None
+    variants = [("A" if comparison else "this run", metrics)]
+    if comparison is not None:
+        variants.append((comparison.get("b_name", "B"), comparison["b"]))
+    configured = metrics.get("min_confidence")
+    return {
+        "min_confidence": configured,
+        "held_uncertain": metrics.get("held_uncertain"),
+        "ece": metrics.get("ece"),
+        "rows": metrics["thresholds"],
+        "tradeoff": tradeoff_chart([(n, m["thresholds"]) for n, m in variants], configured),
+        "reliability": reliability_chart(
+            [(n, m["reliability"], m.get("ece")) for n, m in variants]
+        ),
     }
 
 

@@ -24,6 +24,7 @@ class DecisionRecord:
     latency: float | None
     excerpt: str
     coverage: str
+    confidence: float | None = None
 
     @classmethod
     def of(cls, decision: Decision) -> DecisionRecord:
@@ -36,6 +37,7 @@ class DecisionRecord:
             decision.latency,
             excerpt,
             decision.coverage,
+            decision.confidence,
         )
 
 
@@ -107,6 +109,7 @@ class RunReport:
                     "outcome": d.outcome,
                     "error": d.error,
                     "coverage": d.coverage,
+                    "confidence": d.confidence,
                 }
                 for d in self.decisions
             ],

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .comments import Comment
+from .policy import APPROVING_LABELS
 from .redact import redact
 from .tables import comment_state, decisions, runs
 
@@ -29,6 +30,8 @@ class Identity:
     model_digest: str | None
     prompt_hash: str
     options: dict[str, Any]
+    # The approval threshold: an answer held as uncertain is re-asked when it changes.
+    min_confidence: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,8 @@ class Memory:
     model_digest: str | None
     prompt_hash: str
     failures: int
+    label: str | None = None
+    min_confidence: float | None = None
     reviewer: str | None = None
 
 
@@ -52,6 +57,7 @@ class Decision:
     host: str | None
     # How much of the text the model read: "whole", "N windows", "K of N windows" or "none".
     coverage: str = "whole"
+    confidence: float | None = None
 
 
 def recall(conn: Connection, keys: Sequence[str]) -> dict[str, Memory]:
@@ -66,6 +72,8 @@ def recall(conn: Connection, keys: Sequence[str]) -> dict[str, Memory]:
             comment_state.c.model_digest,
             comment_state.c.prompt_hash,
             comment_state.c.failures,
+            comment_state.c.label,
+            comment_state.c.min_confidence,
             comment_state.c.reviewer,
         ).where(comment_state.c.comment_id.in_(keys))
     )
@@ -77,8 +85,9 @@ def skip_reason(
 ) -> str | None:
     """Why a pending comment need not be asked again, or None to ask.
 
-    Held: the same text was judged negative by the same model and prompt; asking again would
-    cost a call and give the same answer. Approved yet pending again: a human took the approval
+    Held: the same text was judged negative by the same model and prompt, or judged positive or
+    neutral too uncertainly under the same threshold; asking again would cost a call and give
+    the same answer. Approved yet pending again: a human took the approval
     back, and the tool must not fight them. Failed too often: a human has to look. Ruled on by
     a reviewer, whatever the text now: a human's word is final.
     """
@@ -91,7 +100,10 @@ def skip_reason(
         identity.prompt_hash,
     )
     if memory.outcome == HELD and same_judge:
-        return "held before"
+        # Only the uncertain ones depend on the threshold; a negative stays held at any.
+        uncertain = memory.label in APPROVING_LABELS
+        if not uncertain or memory.min_confidence == identity.min_confidence:
+            return "held before"
     if memory.outcome == APPROVED:
         return "approval taken back by a human"
     if memory.outcome == FAILED and same_judge and memory.failures >= max_attempts:
@@ -117,7 +129,10 @@ def record(
     if not items:
         return
     now = datetime.now(UTC)
-    options = json.dumps(identity.options, sort_keys=True)
+    # The threshold goes with the request options: with the confidence it explains the outcome.
+    options = json.dumps(
+        {**identity.options, "min_confidence": identity.min_confidence}, sort_keys=True
+    )
     conn.execute(
         sa.insert(decisions),
         [
@@ -136,6 +151,7 @@ def record(
                 "options": options,
                 "latency_ms": None if d.latency is None else round(d.latency * 1000, 3),
                 "error": None if d.error is None else redact(d.error),
+                "confidence": d.confidence,
                 "decided_at": now,
             }
             for d, _ in items
@@ -149,6 +165,7 @@ def record(
             "label": d.label,
             "model_digest": identity.model_digest,
             "prompt_hash": identity.prompt_hash,
+            "min_confidence": identity.min_confidence,
             "failures": failures_before + 1 if d.outcome == FAILED else 0,
             "run_id": run_id,
             "updated_at": now,

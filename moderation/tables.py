@@ -71,6 +71,8 @@ decisions = sa.Table(
     # "whole", "N windows", "K of N windows" or "none" (too long, not read); null on rows
     # written before long comments were read in windows.
     sa.Column("coverage", sa.String(32)),
+    # Probability of the label among the three, from the model's token log probabilities.
+    sa.Column("confidence", sa.Double),
     sa.Column("reviewer", sa.String(255)),
     **MYSQL_OPTIONS,
 )
@@ -89,6 +91,8 @@ comment_state = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("run_id", sa.String(36), nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # The approval threshold the outcome was decided under (uncertain answers depend on it).
+    sa.Column("min_confidence", sa.Double),
     # Set when a human ruled on the comment: the model is never asked about it again.
     sa.Column("reviewer", sa.String(255)),
     **MYSQL_OPTIONS,

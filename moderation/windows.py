@@ -84,18 +84,25 @@ async def read_whole(
 
 
 def combine(verdicts: list[Verdict], total: int) -> Verdict:
-    """One verdict for the windows read: the first that did not approve, else the least keen."""
+    """One verdict for the windows read: the first that did not approve, else the least keen.
+
+    Its confidence is that of the deciding window; when every window approves, the lowest of
+    theirs (None if any has none), so the whole comment is only as sure as its least sure part.
+    """
     deciding = next((v for v in verdicts if not approves(v)), None)
     if deciding is None:
         labels = {v.label for v in verdicts}
         label: Label | None = Label.NEUTRAL if Label.NEUTRAL in labels else Label.POSITIVE
         error = None
         server_error = False
+        known = [v.confidence for v in verdicts if v.confidence is not None]
+        confidence = min(known) if len(known) == len(verdicts) else None
     else:
         label = deciding.label
         index = verdicts.index(deciding) + 1
         error = None if deciding.error is None else f"window {index} of {total}: {deciding.error}"
         server_error = deciding.server_error
+        confidence = deciding.confidence
     answers = [
         f"[window {i}/{total}] {v.raw_answer}"
         for i, v in enumerate(verdicts, start=1)
@@ -109,4 +116,5 @@ def combine(verdicts: list[Verdict], total: int) -> Verdict:
         latency=sum(v.latency for v in verdicts),
         host=", ".join(hosts) if hosts else None,
         server_error=server_error,
+        confidence=confidence,
     )

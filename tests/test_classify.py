@@ -9,20 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from moderation.classify import REQUEST_OPTIONS, create_model
-from moderation.errors import ModelMissing, OllamaUnavailable
+from moderation.classify import REQUEST_OPTIONS, TOP_LOGPROBS, create_model
+from moderation.errors import LogprobsUnsupported, ModelMissing, OllamaUnavailable
 from moderation.labels import LABEL_SCHEMA, Label
 from moderation.pool import OllamaClassifier
 from moderation.prompts import load_prompt
 from moderation.settings import Settings
 
 HOST = "http://127.0.0.1:11434"
+RECORDINGS = Path(__file__).parent / "data" / "smollm2_logprobs.json"
 DIGEST = "a" * 64
 TAGS = {"models": [{"name": "sentiments:latest", "model": "sentiments:latest", "digest": DIGEST}]}
 LOADED = {"model": "sentiments", "response": "", "done": True, "done_reason": "load"}
@@ -44,7 +46,14 @@ def ollama_mock() -> Iterator[respx.MockRouter]:
 
 
 def settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"http_transport": "httpx", "ollama_host": HOST, "timeout": 5}
+    # The confidence gate is off unless a test turns it on: with it on, the warm-up is followed
+    # by a probe request, which the tests of the gate below script on their own.
+    values: dict[str, Any] = {
+        "http_transport": "httpx",
+        "ollama_host": HOST,
+        "timeout": 5,
+        "min_confidence": 0,
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -88,9 +97,16 @@ def test_exact_requests_for_check_warm_up_and_classification(ollama_mock: respx.
         "stream": False,
         "format": LABEL_SCHEMA,
         "options": REQUEST_OPTIONS,
+        "logprobs": True,
+        "top_logprobs": TOP_LOGPROBS,
     }
     assert identity.model_digest == DIGEST
-    assert identity.options == {**REQUEST_OPTIONS, "format": LABEL_SCHEMA}
+    assert identity.options == {
+        **REQUEST_OPTIONS,
+        "format": LABEL_SCHEMA,
+        "logprobs": True,
+        "top_logprobs": TOP_LOGPROBS,
+    }
     assert verdicts[0].label is Label.NEGATIVE and verdicts[0].error is None
     # The per-request timeout is explicit (the client's default is none at all).
     timeouts = generate.calls.last.request.extensions["timeout"]
@@ -245,3 +261,97 @@ def test_create_with_a_missing_base_model_explains(ollama_mock: respx.MockRouter
     )
     with pytest.raises(OllamaUnavailable, match="ollama pull qwen"):
         create_model(HOST, "sentiments", {"from_": "qwen2.5:1.5b-instruct"}, timeout=60)
+
+
+# --- confidence ------------------------------------------------------------------------------
+
+RECORDED = {r["name"]: r for r in json.loads(RECORDINGS.read_text(encoding="utf-8"))}
+
+
+def recorded_answer(name: str) -> dict[str, Any]:
+    """A real model's answer with its log probabilities, as Ollama's /api/generate sends it."""
+    record = RECORDED[name]
+    return {**answer(record["response"]), "logprobs": record["logprobs"]}
+
+
+def test_every_request_asks_for_logprobs_and_the_answer_carries_a_confidence(
+    ollama_mock: respx.MockRouter,
+) -> None:
+    ollama_mock.get("/api/tags").respond(json=TAGS)
+    generate = ollama_mock.post("/api/generate")
+    generate.side_effect = [
+        httpx.Response(200, json=LOADED),
+        httpx.Response(200, json=recorded_answer("json-praise")),
+        httpx.Response(200, json=recorded_answer("bare-question")),
+    ]
+    _, verdicts = classify(["Thanks!", "Does it work on Windows?"])
+    for body in bodies(generate)[1:]:
+        assert body["logprobs"] is True and body["top_logprobs"] == TOP_LOGPROBS
+    praise, question = verdicts
+    # At the label token the model gave positive -0.521, negative -1.501, neutral -1.901 (and
+    # "neg" -6.9, another start of negative): 0.594 / (0.594 + 0.223 + 0.149 + 0.001).
+    assert praise.label is Label.POSITIVE
+    assert praise.confidence == pytest.approx(0.6131, abs=1e-4)
+    assert question.label is Label.NEGATIVE
+    assert question.confidence == pytest.approx(0.3675, abs=1e-4)
+
+
+def test_an_answer_without_logprobs_has_no_confidence(ollama_mock: respx.MockRouter) -> None:
+    ollama_mock.get("/api/tags").respond(json=TAGS)
+    generate = ollama_mock.post("/api/generate")
+    generate.side_effect = warm_then('{"label": "positive"}')
+    _, [verdict] = classify(["Thanks!"])
+    assert verdict.label is Label.POSITIVE and verdict.confidence is None
+
+
+PROBE = {
+    "model": "sentiments",
+    "prompt": "ok",
+    "stream": False,
+    "options": {**REQUEST_OPTIONS, "num_predict": 1},
+    "logprobs": True,
+    "top_logprobs": 1,
+}
+
+
+def test_with_the_gate_on_a_probe_after_the_warm_up_checks_for_logprobs(
+    ollama_mock: respx.MockRouter,
+) -> None:
+    ollama_mock.get("/api/tags").respond(json=TAGS)
+    generate = ollama_mock.post("/api/generate")
+    generate.side_effect = [
+        httpx.Response(200, json=LOADED),
+        httpx.Response(200, json=recorded_answer("bare-praise")),
+        httpx.Response(200, json=recorded_answer("json-praise")),
+    ]
+    _, [verdict] = classify(["Thanks!"], min_confidence=0.5)
+    warm_up, probe, _ = bodies(generate)
+    assert warm_up["prompt"] == "" and probe == PROBE
+    assert verdict.confidence == pytest.approx(0.6131, abs=1e-4)
+
+
+def test_with_the_gate_on_a_server_without_logprobs_is_refused(
+    ollama_mock: respx.MockRouter,
+) -> None:
+    ollama_mock.get("/api/tags").respond(json=TAGS)
+    generate = ollama_mock.post("/api/generate")
+    # An Ollama older than 0.12.11 ignores the fields and answers without logprobs.
+    generate.side_effect = warm_then("ok")
+    with pytest.raises(LogprobsUnsupported) as raised:
+        classify(["Thanks!"], min_confidence=0.9)
+    assert raised.value.exit_code == 4
+    assert raised.value.message == (
+        f"Ollama at {HOST} returned no logprobs, so no answer can have a confidence: upgrade "
+        "Ollama to 0.12.11 or later, or set MODERATION_MIN_CONFIDENCE=0 to approve without one"
+    )
+    assert len(bodies(generate)) == 2  # no comment was asked
+
+
+def test_with_the_gate_off_there_is_no_probe(ollama_mock: respx.MockRouter) -> None:
+    ollama_mock.get("/api/tags").respond(json=TAGS)
+    generate = ollama_mock.post("/api/generate")
+    generate.side_effect = warm_then('{"label": "positive"}')
+    _, [verdict] = classify(["Thanks!"], min_confidence=0)
+    # The warm-up, then the comment: nothing in between.
+    assert [b["prompt"] != "" for b in bodies(generate)] == [False, True]
+    assert verdict.label is Label.POSITIVE

@@ -44,6 +44,8 @@ def ollama(server: FakeOllama) -> FakeOllama:
         latency=0.0,
         parallel=1,
         models={"sentiments": None},
+        logprobs=True,
+        default_confidence=0.99,
         reset_stats=True,
     )
     return server
@@ -86,11 +88,13 @@ def test_import_then_batch_with_json_report(tmp_path: Path, ollama: FakeOllama) 
     )
     assert report["dry_run"] is False
     whole = {"error": None, "coverage": "whole"}
-    assert report["decisions"] == [
+    assert [{k: v for k, v in d.items() if k != "confidence"} for d in report["decisions"]] == [
         {"comment_id": 1, "label": "positive", "outcome": "approved", **whole},
         {"comment_id": 2, "label": "negative", "outcome": "held", **whole},
         {"comment_id": 3, "label": "neutral", "outcome": "approved", **whole},
     ]
+    # The test server gives every label 0.99 unless a rule says otherwise.
+    assert [d["confidence"] for d in report["decisions"]] == pytest.approx([0.99] * 3)
     assert read_table(url, "SELECT approved FROM comments ORDER BY id") == [(1,), (0,), (1,)]
     audit = read_table(url, "SELECT model_digest, host FROM moderation_decisions")
     assert {row[1] for row in audit} == {ollama.url}

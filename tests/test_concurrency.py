@@ -149,8 +149,9 @@ def test_kill_minus_nine_at_random_moments_loses_nothing(db_url: str, ollama: Fa
 
 def test_server_dying_mid_batch_opens_the_circuit(sqlite_url: str, ollama: FakeOllama) -> None:
     create_site_table(sqlite_url, bodies(0, 30))
-    # Every answer fails: the circuit opens after 5 consecutive failures.
-    ollama.configure(faults=[{"every": 1, "kind": "status", "status": 500}])
+    # Every answer about a comment fails (the start-up probe carries none, and passes): the
+    # circuit opens after 5 consecutive failures.
+    ollama.configure(faults=[{"contains": "<comment>", "kind": "status", "status": 500}])
     env = environment(sqlite_url, ollama, MODERATION_CONCURRENCY="1", MODERATION_RETRIES="0")
     result = moderate("--json", env=env)
     assert result.returncode == 3, result.stderr

@@ -16,8 +16,16 @@ from typing import Any
 
 import pytest
 
+from moderation.classify import PROBE_PROMPT
 from moderation.errors import FixtureError
-from moderation.evaluate import Fixture, Variant, fixtures_hash, load_fixtures
+from moderation.evaluate import (
+    Fixture,
+    Variant,
+    default_fixture_paths,
+    fixtures_hash,
+    load_fixtures,
+    stratified_sample,
+)
 from moderation.resources import resource_path
 from tests.fakeollama import FakeOllama, free_port
 from tests.processes import moderate as run_moderate
@@ -275,7 +283,9 @@ def moderate(*args: str, ollama: FakeOllama | str, cwd: Path) -> subprocess.Comp
 
 
 def generated(ollama: FakeOllama) -> int:
-    return ollama.stats()["requests"].get("/api/generate", 0)
+    """Model calls about fixtures; the start-up probe for log probabilities is about none."""
+    bodies = ollama.stats()["generate_bodies"]
+    return sum(1 for body in bodies if body.get("prompt") != PROBE_PROMPT)
 
 
 def test_json_figures_equal_the_hand_computed_ones(
@@ -382,10 +392,10 @@ def test_false_approval_gate_fails_without_negative_fixtures(
     tmp_path: Path, ollama: FakeOllama, fixtures_file: Path
 ) -> None:
     # The first four fixtures are all positive: the rate cannot be measured, so it cannot pass.
+    first_four = "".join(fixtures_file.read_text(encoding="utf-8").splitlines(True)[:4])
+    positives = write(tmp_path / "positives.jsonl", first_four)
     run = moderate(
-        str(fixtures_file),
-        "--limit",
-        "4",
+        str(positives),
         "--json",
         "--max-false-approval",
         "0.05",
@@ -460,7 +470,8 @@ def test_compare_with_a_second_model(
     assert comparison["b_model"] == "other"
     assert comparison["disagreements"] == [] and comparison["mcnemar_p"] == 1.0
     assert (comparison["a_only_right"], comparison["b_only_right"]) == (0, 0)
-    models = [body["model"] for body in ollama.stats()["generate_bodies"] if body.get("prompt")]
+    bodies = ollama.stats()["generate_bodies"]
+    models = [body["model"] for body in bodies if body.get("prompt") != PROBE_PROMPT]
     assert models.count("sentiments") == 12 and models.count("other") == 12
 
 
@@ -483,7 +494,9 @@ def test_history_lists_past_evaluations(
     tmp_path: Path, ollama: FakeOllama, fixtures_file: Path
 ) -> None:
     assert moderate(str(fixtures_file), "--json", ollama=ollama, cwd=tmp_path).returncode == 0
-    limited = moderate(str(fixtures_file), "--json", "--limit", "6", ollama=ollama, cwd=tmp_path)
+    first_six = "".join(fixtures_file.read_text(encoding="utf-8").splitlines(True)[:6])
+    six = write(tmp_path / "six.jsonl", first_six)
+    limited = moderate(str(six), "--json", ollama=ollama, cwd=tmp_path)
     assert limited.returncode == 0, limited.stderr
     listed = moderate("--history", "--json", ollama=ollama, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
@@ -492,7 +505,10 @@ def test_history_lists_past_evaluations(
     assert entries[0]["false_approval_rate"] == 0.4
     assert entries[1]["false_approval_rate"] is None  # p1..p4, n1, n2: no negatives
     assert {e["model"] for e in entries} == {"sentiments"}
-    assert {e["fixtures_hash"] for e in entries} == {fixtures_hash([fixtures_file])}
+    assert [e["fixtures_hash"] for e in entries] == [
+        fixtures_hash([fixtures_file]),
+        fixtures_hash([six]),
+    ]
     table = moderate("--history", ollama=ollama, cwd=tmp_path)
     assert table.returncode == 0
     assert "Evaluations" in table.stdout and "50.0%" in table.stdout and "66.7%" in table.stdout
@@ -504,7 +520,8 @@ def test_default_fixtures_and_the_table(tmp_path: Path, ollama: FakeOllama) -> N
     assert run.returncode == 0, run.stderr
     assert "false-approval rate" in run.stdout and "confusion" in run.stdout
     assert "20 fixtures" in run.stdout
-    shipped = load_fixtures([resource_path("fixtures") / "comments.jsonl"])[:20]
+    # --limit takes a seeded sample stratified by label, not the first lines.
+    shipped = stratified_sample(load_fixtures(default_fixture_paths()), 20)
     neutral = sum(1 for f in shipped if f.label == "neutral")
     assert f"{neutral / 20 * 100:.1f}%" in run.stdout  # everything answered neutral
     assert generated(ollama) == 20
@@ -528,7 +545,9 @@ def test_malformed_fixture_exits_2_before_any_request(tmp_path: Path, ollama: Fa
     bad = write(tmp_path / "bad.jsonl", GOOD + '{"text": "x", "label": "angry"}\n')
     run = moderate(str(bad), "--json", ollama=ollama, cwd=tmp_path)
     assert run.returncode == 2
-    assert run.stdout == ""
+    failure = json.loads(run.stdout)  # --json: one object, on failure too
+    assert (failure["status"], failure["exit_code"]) == ("failed", 2)
+    assert failure["error"].startswith(f"{bad}:2: ")
     assert run.stderr.count("\n") == 1
     assert run.stderr.startswith(f"moderate: error: {bad}:2: ")
     assert ollama.stats()["requests"] == {}
@@ -542,7 +561,7 @@ def test_unreachable_server_or_missing_model_exits_4(
         str(fixtures_file), "--json", ollama=f"http://127.0.0.1:{free_port()}", cwd=tmp_path
     )
     assert down.returncode == 4
-    assert down.stdout == "" and down.stderr.count("\n") == 1
+    assert json.loads(down.stdout)["exit_code"] == 4 and down.stderr.count("\n") == 1
     assert "connection refused" in down.stderr
     missing = moderate(str(fixtures_file), "--model", "nosuch", ollama=ollama, cwd=tmp_path)
     assert missing.returncode == 4

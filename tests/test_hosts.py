@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from moderation.classify import PROBE_PROMPT
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama, free_port
 from tests.processes import moderate
@@ -24,7 +25,9 @@ RULES = [
     {"contains": "idiot", "answer": '{"label": "negative"}'},
     {"contains": "question", "answer": '{"label": "neutral"}'},
 ]
-ALWAYS_500 = [{"contains": "", "kind": "status", "status": 500}]
+# Every comment fails; the start-up probe for log probabilities carries no comment and passes,
+# so the host fails mid-batch rather than being left out at the start.
+ALWAYS_500 = [{"contains": "<comment>", "kind": "status", "status": 500}]
 
 
 def reset(server: FakeOllama, **config: Any) -> FakeOllama:
@@ -85,8 +88,10 @@ def run(url: str, **env: str) -> tuple[int, dict[str, Any], str]:
 
 
 def prompts_seen(server: FakeOllama) -> int:
-    """Model calls with a prompt; the warm-up's empty prompt only loads the model."""
-    return sum(1 for b in server.stats()["generate_bodies"] if b.get("prompt"))
+    """Comments sent; the warm-up's empty prompt only loads the model, and the probe for log
+    probabilities after it carries no comment."""
+    bodies = server.stats()["generate_bodies"]
+    return sum(1 for b in bodies if b.get("prompt") and b["prompt"] != PROBE_PROMPT)
 
 
 @pytest.mark.parametrize("concurrency", [3, 1])

@@ -381,12 +381,8 @@ def test_approves() -> None:
 
 
 def test_schema_enum_is_the_labels_in_order() -> None:
-    assert LABEL_SCHEMA == {
-        "type": "object",
-        "properties": {"label": {"type": "string", "enum": ["positive", "neutral", "negative"]}},
-        "required": ["label"],
-    }
-    assert LABEL_SCHEMA["properties"]["label"]["enum"] == [label.value for label in Label]
+    assert LABEL_SCHEMA == {"type": "string", "enum": ["positive", "neutral", "negative"]}
+    assert LABEL_SCHEMA["enum"] == [label.value for label in Label]
     assert json.loads(json.dumps(LABEL_SCHEMA)) == LABEL_SCHEMA
 
 

@@ -12,6 +12,7 @@ import pytest
 import respx
 
 from moderation.errors import ConfigurationError, ModelfileError
+from moderation.labels import LABEL_SCHEMA
 from moderation.modelfile import ModelSpec, load_modelfile, parse_modelfile
 from moderation.prompts import load_prompt
 
@@ -377,7 +378,7 @@ _PROMPT_SHAPE = re.compile(
     r"<comment>\n(?P<comment>.+)\n</comment>",
     re.DOTALL,
 )
-_ANSWERS = {f'{{"label": "{label}"}}' for label in ("positive", "neutral", "negative")}
+_ANSWERS = {f'"{label}"' for label in ("positive", "neutral", "negative")}
 
 
 def _comment_of(user_content: str) -> str:
@@ -409,9 +410,10 @@ def test_shipped_few_shots_alternate_user_then_assistant(shipped: ModelSpec) -> 
 
 
 def test_shipped_answers_are_exact_json_for_all_labels(shipped: ModelSpec) -> None:
+    # Exactly what the schema the tool sends admits, so the examples show the model its answer.
     answers = [m["content"] for m in shipped.messages if m["role"] == "assistant"]
     assert set(answers) == _ANSWERS
-    assert all(json.loads(answer).keys() == {"label"} for answer in answers)
+    assert all(json.loads(answer) in LABEL_SCHEMA["enum"] for answer in answers)
 
 
 def test_shipped_user_messages_match_the_request_prompt(shipped: ModelSpec) -> None:
@@ -437,11 +439,11 @@ def test_shipped_few_shots_cover_languages_and_injection(shipped: ModelSpec) -> 
     comments = {_comment_of(user): answer for user, answer in pairs.items()}
     assert any(re.search(r"[А-Яа-яЁё]", comment) for comment in comments)
     assert any(re.search(r"[ñáéíóú¡¿]", comment) for comment in comments)
-    assert comments["thank you, this was really useful for me"] == '{"label": "positive"}'
-    assert comments["you should do something else, this is really bad"] == '{"label": "negative"}'
-    assert comments["this has nothing to do with this post"] == '{"label": "neutral"}'
+    assert comments["thank you, this was really useful for me"] == '"positive"'
+    assert comments["you should do something else, this is really bad"] == '"negative"'
+    assert comments["this has nothing to do with this post"] == '"neutral"'
     injections = [c for c in comments if "ignore your instructions" in c.lower()]
-    assert injections and all(comments[c] == '{"label": "negative"}' for c in injections)
+    assert injections and all(comments[c] == '"negative"' for c in injections)
 
 
 def test_shipped_digest_is_stable(shipped: ModelSpec) -> None:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from moderation.errors import ConfigurationError, SchemaError
 from moderation.pipeline import STALE, run_batch
+from moderation.settings import DEFAULT_MIN_CONFIDENCE
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
 
@@ -48,7 +49,8 @@ def test_approves_positive_and_neutral_and_holds_negative(db_url: str) -> None:
     ]
     assert rows[2][3] == NEGATIVE
     assert {r[4:7] for r in rows} == {("sentiments", "sha256:fake", "p" * 64)}
-    assert json.loads(rows[0][7]) == {"temperature": 0.0}
+    # The request options, and the approval threshold the outcomes were decided under.
+    assert json.loads(rows[0][7]) == {"temperature": 0.0, "min_confidence": DEFAULT_MIN_CONFIDENCE}
     assert {r[8] for r in rows} == {report.run_id}
     run = read_table(
         db_url, "SELECT status, considered, approved, held, failed, exit_code FROM moderation_runs"
@@ -85,6 +87,7 @@ def test_failures_stay_pending_and_are_retried_a_bounded_number_of_times(db_url:
         "outcome": "failed",
         "error": "unparseable answer",
         "coverage": "whole",
+        "confidence": None,
     }
     assert [bool(v) for v in approved_flags(db_url)] == [True, False]
 
@@ -269,6 +272,9 @@ def test_pages_and_concurrency_give_the_same_decisions(sqlite_url: str) -> None:
 
 
 def test_missing_table_and_columns_are_reported_clearly(sqlite_url: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"SQLite database .* does not exist"):
+        run_batch(make_settings(sqlite_url), classifier=FakeClassifier())
+    create_site_table(sqlite_url, [], table="unrelated")  # the file, without the site's table
     with pytest.raises(SchemaError, match="table 'comments' does not exist"):
         run_batch(make_settings(sqlite_url), classifier=FakeClassifier())
     create_site_table(sqlite_url, ["x"])

@@ -1,0 +1,174 @@
+"""Choosing the threshold: per-threshold figures, the target search, calibration, and the
+headline rates under a threshold, all worked out by hand on six outcomes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from moderation.calibration import (
+    at_threshold,
+    expected_calibration_error,
+    reliability,
+    target_threshold,
+    threshold_grid,
+    threshold_table,
+)
+from moderation.metrics import Outcome, compare, compute_metrics
+
+
+def outcome(fid: str, truth: str, predicted: str | None, confidence: float | None) -> Outcome:
+    return Outcome(fid, fid, truth, predicted, None, (), 0.1, confidence=confidence)
+
+
+# truth, answer, confidence of the answer
+SIX = [
+    outcome("p1", "positive", "positive", 0.95),
+    outcome("p2", "positive", "positive", 0.70),
+    outcome("u1", "neutral", "neutral", 0.85),
+    outcome("g1", "negative", "positive", 0.80),  # approved unless the threshold is above 0.8
+    outcome("g2", "negative", "negative", 0.90),
+    outcome("g3", "negative", "neutral", 0.60),
+]
+
+
+def test_headline_rates_apply_the_threshold_like_a_batch() -> None:
+    off = compute_metrics(SIX)
+    assert off["false_approval_rate"] == 2 / 3  # g1 g3
+    assert off["missed_approval_rate"] == 0.0
+    assert off["min_confidence"] == 0.0 and off["held_uncertain"] == 0
+
+    at_90 = compute_metrics(SIX, 0.9)
+    assert at_90["false_approval_rate"] == 0.0
+    assert at_90["missed_approval_rate"] == 2 / 3  # p2 and u1 held as uncertain
+    assert at_90["held_uncertain"] == 4  # p2 u1 g1 g3
+    # Labels are unchanged: accuracy and the matrix do not depend on the threshold.
+    assert at_90["accuracy"] == off["accuracy"] == 4 / 6  # p1 p2 u1 g2
+    assert at_90["confusion"] == off["confusion"]
+    assert compute_metrics(SIX, 0.75)["false_approval_rate"] == 1 / 3  # g1 only
+
+
+def test_no_confidence_is_held_when_the_gate_is_on() -> None:
+    unknown = [
+        outcome("p", "positive", "positive", None),
+        outcome("g", "negative", "neutral", None),
+    ]
+    assert compute_metrics(unknown, 0.5)["missed_approval_rate"] == 1.0
+    assert compute_metrics(unknown, 0.5)["false_approval_rate"] == 0.0
+    assert compute_metrics(unknown)["false_approval_rate"] == 1.0
+
+
+def test_figures_at_one_threshold() -> None:
+    assert at_threshold(SIX, 0.8) == {
+        "threshold": 0.8,
+        "auto_approved": 3 / 6,  # p1 u1 g1
+        "auto_approved_count": 3,
+        "false_approval_rate": 1 / 3,
+        "missed_approval_rate": 1 / 3,  # p2
+    }
+
+
+def test_the_table_covers_the_grid_and_the_configured_threshold() -> None:
+    assert threshold_grid() == [round(i * 0.05, 2) for i in range(21)]
+    assert 0.87 in threshold_grid(0.87) and len(threshold_grid(0.87)) == 22
+    table = threshold_table(SIX, 0.87)
+    shares = [row["auto_approved"] for row in table]
+    assert shares == sorted(shares, reverse=True)  # a higher threshold never approves more
+    assert table[0]["auto_approved"] == 5 / 6 and table[-1]["auto_approved"] == 0.0
+    row = next(r for r in table if r["threshold"] == 0.87)
+    assert (row["auto_approved_count"], row["false_approval_rate"]) == (1, 0.0)  # p1
+
+
+@pytest.mark.parametrize(
+    ("target", "threshold", "approved", "rate"),
+    [
+        (1.0, 0.0, 5, 2 / 3),  # no gate needed
+        # Just above g3's 0.60 drops it and nothing else.
+        (0.5, 0.6001, 4, 1 / 3),
+        (0.34, 0.6001, 4, 1 / 3),
+        (0.0, 0.8001, 2, 0.0),  # just above g1's 0.80: p2 (0.70) goes too
+        (0.33, 0.8001, 2, 0.0),
+    ],
+)
+def test_target_threshold_is_the_lowest_that_keeps_the_rate(
+    target: float, threshold: float, approved: int, rate: float
+) -> None:
+    found = target_threshold(SIX, target)
+    assert found is not None
+    assert found["threshold"] == threshold
+    assert found["auto_approved_count"] == approved
+    assert found["false_approval_rate"] == rate
+
+
+def test_a_sure_false_approval_leaves_no_threshold() -> None:
+    sure = [outcome("g", "negative", "positive", 1.0), outcome("p", "positive", "positive", 1.0)]
+    assert target_threshold(sure, 0.0) is None
+
+
+def test_just_above_the_highest_confidence_when_needed() -> None:
+    cases = [outcome("g", "negative", "positive", 0.93), outcome("p", "positive", "positive", 0.9)]
+    found = target_threshold(cases, 0.0)
+    assert found is not None and found["threshold"] == 0.9301
+    assert found["auto_approved_count"] == 0
+
+
+def test_without_negatives_there_is_no_target() -> None:
+    assert target_threshold([outcome("p", "positive", "positive", 0.5)], 0.1) is None
+
+
+def test_reliability_bins_and_expected_calibration_error() -> None:
+    bins = {b["lower"]: b for b in reliability(SIX) if b["n"]}
+    assert sorted(bins) == [0.6, 0.7, 0.8, 0.9]
+    assert bins[0.6] == {"lower": 0.6, "upper": 0.7, "n": 1, "confidence": 0.6, "accuracy": 0.0}
+    assert bins[0.8]["n"] == 2 and bins[0.8]["accuracy"] == 0.5  # u1 right, g1 wrong
+    assert bins[0.8]["confidence"] == pytest.approx(0.825)
+    # (1 * |0 - .6| + 1 * |1 - .7| + 2 * |.5 - .825| + 2 * |1 - .925|) / 6 = 1.7 / 6
+    assert expected_calibration_error(SIX) == pytest.approx(1.7 / 6)
+    assert len(reliability(SIX)) == 10
+
+
+def test_calibration_leaves_out_answers_without_a_confidence() -> None:
+    failed = [*SIX, outcome("x", "positive", None, None), outcome("y", "neutral", "neutral", None)]
+    assert expected_calibration_error(failed) == expected_calibration_error(SIX)
+    assert expected_calibration_error([outcome("x", "positive", None, None)]) is None
+
+
+def test_a_confidence_on_a_bin_edge_goes_up() -> None:
+    edge = [outcome("a", "positive", "positive", 0.7999999999999999)]
+    assert next(b for b in reliability(edge) if b["n"])["lower"] == 0.8
+    assert [b["n"] for b in reliability([outcome("b", "positive", "positive", 1.0)])][-1] == 1
+
+
+def test_compare_applies_the_threshold_to_both_runs() -> None:
+    result = compare(SIX, SIX, 0.9)
+    assert result["a"]["false_approval_rate"] == result["b"]["false_approval_rate"] == 0.0
+    assert result["b"]["thresholds"] == threshold_table(SIX, 0.9)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["positive", "neutral", "negative"]),
+            st.sampled_from(["positive", "neutral", "negative", None]),
+            st.floats(min_value=0, max_value=1),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.floats(min_value=0, max_value=1),
+)
+def test_the_target_is_met_and_nothing_lower_meets_it(
+    rows: list[tuple[str, str | None, float]], target: float
+) -> None:
+    outcomes = [outcome(str(i), t, p, c if p else None) for i, (t, p, c) in enumerate(rows)]
+    found = target_threshold(outcomes, target)
+    grid_rates = [r["false_approval_rate"] for r in threshold_table(outcomes)]
+    if found is None:
+        return
+    assert found["false_approval_rate"] is not None
+    assert found["false_approval_rate"] <= target
+    assert found == at_threshold(outcomes, found["threshold"])
+    for row, rate in zip(threshold_table(outcomes), grid_rates, strict=True):
+        if row["threshold"] < found["threshold"] - 1e-4:
+            assert rate is not None and rate > target

