@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from moderation.classify import PROBE_PROMPT
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama, free_port
 from tests.processes import moderate
@@ -242,7 +243,9 @@ def test_hostile_bodies_do_not_crash_or_approve_on_failure(
     assert outcomes == ["held", "approved", "approved", "approved", "failed"]
     assert decisions[0]["coverage"] == "none"  # far too long to read: left for a human
     assert read_table(url, "SELECT approved FROM comments WHERE id IN (1, 5)") == [(0,), (0,)]
-    prompts = [b["prompt"] for b in ollama.stats()["generate_bodies"] if b.get("prompt")]
+    bodies = ollama.stats()["generate_bodies"]
+    # Comments only: not the warm-up (empty) nor the start-up probe for log probabilities.
+    prompts = [b["prompt"] for b in bodies if b.get("prompt") and b["prompt"] != PROBE_PROMPT]
     assert len(prompts) == 4 and max(len(p) for p in prompts) < 5000  # the 1 MB one unsent
 
 

@@ -179,6 +179,7 @@ def test_shipped_modelfile_eval_over_fixtures(server: FakeOllama, tmp_path: Path
         encoding="utf-8",
     )
 
+    before = server.stats()["backend"]
     result = moderate("eval", str(path), "--json", env=env, timeout=3600)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
@@ -196,6 +197,13 @@ def test_shipped_modelfile_eval_over_fixtures(server: FakeOllama, tmp_path: Path
     (configured,) = [row for row in rows if row["threshold"] == DEFAULT_MIN_CONFIDENCE]
     assert configured["false_approval_rate"] == figures["false_approval_rate"]
     assert figures["ece"] is not None and 0 <= figures["ece"] <= 1
+    # The system prompt and few-shot prefix is the same for every comment, so the server's
+    # prompt cache serves it: only the comments' own tokens are evaluated afresh.
+    after = server.stats()["backend"]
+    sent = after["prompt_tokens"] - before["prompt_tokens"]
+    evaluated = after["prompt_evaluated"] - before["prompt_evaluated"]
+    assert sent > 800 * len(fixtures)
+    assert evaluated < 0.2 * sent, (evaluated, sent)
 
 
 def approvals(report: dict[str, Any]) -> set[int]:
