@@ -28,6 +28,7 @@ from .cli_common import (
 from .cli_eval import eval_command
 from .cli_history import history_command
 from .cli_humans import fixtures_app, outcomes_command
+from .cli_review import review_command
 
 if TYPE_CHECKING:
     from .pipeline import RunReport
@@ -50,6 +51,7 @@ app.command("eval")(eval_command)
 app.command("history")(history_command)
 app.command("outcomes")(outcomes_command)
 app.add_typer(fixtures_app, name="fixtures")
+app.command("review")(review_command)
 
 log = logging.getLogger("moderation.cli")
 

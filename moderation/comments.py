@@ -17,7 +17,13 @@ from sqlalchemy.engine import Connection, Engine
 from .db import read_transaction, translate_errors
 from .errors import SchemaError
 from .settings import Settings
-from .status import StatusValues, body_type_problem, check_flag_column, status_values
+from .status import (
+    StatusValues,
+    body_type_problem,
+    check_flag_column,
+    coerce_status,
+    status_values,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,14 @@ class CommentsTable:
         self.values: StatusValues = status_values(self.approved, settings)
         self.pending_value: Any = self.values.pending
         self.approved_value: Any = self.values.approved
+        self.rejected_values: list[Any] = [
+            coerce_status(self.approved, value) for value in settings.comments_rejected_values
+        ]
+
+    @property
+    def rejected_value(self) -> Any:
+        """What a human's "Reject" writes to the status column: the first rejected value."""
+        return self.rejected_values[0] if self.rejected_values else None
 
     @classmethod
     def reflect(cls, engine: Engine, settings: Settings) -> CommentsTable:
@@ -117,6 +131,19 @@ class CommentsTable:
             return pending
         return sa.and_(pending, self.removed.is_not(sa.true()))
 
+    @property
+    def can_reject(self) -> bool:
+        """Whether the mapping names a state meaning "a human rejected it"."""
+        return self.removed is not None or self.rejected_value is not None
+
+    def parse_id(self, key: str) -> Any:
+        """A comment id from a form or URL as the id column's type; ValueError if it is not one."""
+        try:
+            python_type = self.id.type.python_type
+        except NotImplementedError:
+            return key
+        return int(key) if python_type is int else key
+
     def pending_pages(self, engine: Engine, page_size: int) -> Iterator[list[Comment]]:
         """Pending comments in id order, one page per short read transaction (keyset paging).
 
@@ -146,12 +173,38 @@ class CommentsTable:
             return int(conn.execute(query).scalar_one())
 
     def approve(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
-        """Approve those still pending with the body they were classified on; return their keys.
+        """Approve those still pending with the body they were classified on; return their keys."""
+        approved = sa.literal(self.approved_value, self.approved.type)
+        return self._update_if_unchanged(
+            conn, comments, {self.approved: approved}, self.approved == approved
+        )
+
+    def reject(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
+        """Reject those still pending and unchanged: the first rejected value, else the flag."""
+        if self.rejected_value is not None:
+            rejected = sa.literal(self.rejected_value, self.approved.type)
+            return self._update_if_unchanged(
+                conn, comments, {self.approved: rejected}, self.approved == rejected
+            )
+        if self.removed is not None:
+            return self._update_if_unchanged(
+                conn, comments, {self.removed: sa.true()}, self.removed.is_(sa.true())
+            )
+        raise ValueError("the comments mapping has no rejected state")
+
+    def _update_if_unchanged(
+        self,
+        conn: Connection,
+        comments: Sequence[Comment],
+        values: dict[Any, Any],
+        written: sa.ColumnElement[bool],
+    ) -> set[str]:
+        """Write ``values`` on the rows still pending with the body that was judged.
 
         The WHERE clause is the safety: a comment approved, rejected or edited since it was
-        read is left alone, so a decision never applies to text the model did not see. The body
+        read is left alone, so a decision never applies to text its judge did not see. The body
         is compared as bytes, never through the column's collation (MySQL's defaults ignore
-        case and trailing spaces).
+        case and trailing spaces). Returns the keys of the rows that now hold the new state.
         """
         comments = [c for c in comments if c.problem is None]
         if not comments:
@@ -164,7 +217,7 @@ class CommentsTable:
                 _utf8_bytes(self.body, conn.dialect.name)
                 == sa.bindparam("_body", type_=sa.LargeBinary),
             )
-            .values({self.approved: sa.literal(self.approved_value, self.approved.type)})
+            .values(values)
         )
         params = [{"_id": c.id, "_body": c.body.encode("utf-8", "surrogatepass")} for c in comments]
         if conn.dialect.supports_sane_multi_rowcount and len(comments) > 1:
@@ -173,28 +226,45 @@ class CommentsTable:
             savepoint = conn.begin_nested()
             if conn.execute(statement, params).rowcount == len(comments):
                 savepoint.commit()
-                return self._now_approved(conn, comments)
+                return self._now_holding(conn, comments, written)
             savepoint.rollback()
         matched = [
             c
             for c, p in zip(comments, params, strict=True)
             if conn.execute(statement, p).rowcount == 1
         ]
-        return self._now_approved(conn, matched)
+        return self._now_holding(conn, matched, written)
 
-    def _now_approved(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
-        """Of these, the ones whose status now reads as approved (in this same transaction).
+    def _now_holding(
+        self, conn: Connection, comments: Sequence[Comment], written: sa.ColumnElement[bool]
+    ) -> set[str]:
+        """Of these, the ones whose row now holds the written state (in this same transaction).
 
         What the report and the audit trail call "approved" must be what the table holds: a
         matched row that a trigger or a type coercion left unchanged is not an approval.
         """
         if not comments:
             return set()
-        query = sa.select(self.id).where(
-            self.id.in_([c.id for c in comments]),
-            self.approved == sa.literal(self.approved_value, self.approved.type),
-        )
+        query = sa.select(self.id).where(self.id.in_([c.id for c in comments]), written)
         return {str(row[0]) for row in conn.execute(query)}
+
+    def current(self, conn: Connection, comment_id: Any) -> CurrentRow | None:
+        """The row as it is now (None when it is gone), to say what changed."""
+        removed = sa.false() if self.removed is None else self.removed
+        columns = [self.body, self.approved, self.is_pending, removed]
+        row = conn.execute(sa.select(*columns).where(self.id == comment_id)).first()
+        if row is None:
+            return None
+        body, status, pending, is_removed = row
+        return CurrentRow(body if body is not None else "", status, bool(pending), bool(is_removed))
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentRow:
+    body: str
+    status: Any
+    pending: bool
+    removed: bool
 
 
 def _utf8_bytes(column: sa.Column[Any], dialect: str) -> sa.ColumnElement[Any]:

@@ -188,7 +188,7 @@ def judge_pages(
     seen again, and recorded, by the next run.
     """
     prepare_own_tables(engine, settings)
-    states = SiteStates(CommentsTable.reflect(engine, settings), settings)
+    states = SiteStates(CommentsTable.reflect(engine, settings))
     unrecorded: list[Judged] = []
     after = 0
     while True:

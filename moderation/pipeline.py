@@ -24,7 +24,7 @@ from .classify import Verdict
 from .comments import CommentsTable
 from .db import create_engine
 from .decide import STALE
-from .errors import ConfigurationError, DatabaseError, LeaseLost
+from .errors import DatabaseError, LeaseLost
 from .lease import Lease
 from .logs import current_run_id
 from .pool import Classifier, OllamaClassifier
@@ -130,13 +130,7 @@ def _own_tables_ready(engine: Engine, settings: Settings, dry_run: bool) -> bool
     """Bring the tool's tables up to date (unless told not to); a dry run only looks."""
     if dry_run:
         return migrate.current_revision(engine) is not None
-    if settings.auto_migrate:
-        migrate.upgrade(engine)
-    elif not migrate.is_current(engine):
-        raise ConfigurationError(
-            "the tool's tables are missing or out of date and MODERATION_AUTO_MIGRATE is off; "
-            "run `moderate db upgrade`"
-        )
+    migrate.ensure_current(engine, settings.auto_migrate)
     return True
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # Status values meaning a human rejected the comment; the first is what "Reject" writes.
     comments_rejected_values: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Needed by `moderate review` on any address but loopback; never printed.
+    review_token: SecretStr | None = None
+
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
@@ -143,6 +146,13 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("review_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("MODERATION_REVIEW_TOKEN must be at least 16 characters")
         return value
 
     @field_validator("log_level")

@@ -16,9 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .comments import CommentsTable, read_comment, text_hash
-from .errors import ConfigurationError
-from .settings import Settings
-from .status import coerce_status, python_type
+from .status import python_type
 
 APPROVED_STATE, PENDING_STATE, REJECTED_STATE, OTHER_STATE = (
     "approved",
@@ -44,9 +42,10 @@ class SiteRow:
 class SiteStates:
     """Looks up comments by the keys the tool stored and names their state."""
 
-    def __init__(self, comments: CommentsTable, settings: Settings) -> None:
+    def __init__(self, comments: CommentsTable) -> None:
         self.comments = comments
-        self.rejected_values = _rejected_values(comments, settings)
+        # Coerced to the status column's type, and checked against it, by CommentsTable.
+        self.rejected_values = frozenset(comments.rejected_values)
         self._id_type = python_type(comments.id)
 
     def state_of(self, status: Any, removed: Any) -> str:
@@ -87,15 +86,3 @@ class SiteStates:
             comment = read_comment(row[0], row[1])
             found[comment.key] = SiteRow(comment.key, comment.body, self.state_of(row[2], removed))
         return found
-
-
-def _rejected_values(comments: CommentsTable, settings: Settings) -> frozenset[Any]:
-    values = settings.comments_rejected_values
-    if not values:
-        return frozenset()
-    if settings.comments_pending_value is None:
-        raise ConfigurationError(
-            "MODERATION_COMMENTS_REJECTED_VALUES needs a status column "
-            "(MODERATION_COMMENTS_APPROVED_VALUE and MODERATION_COMMENTS_PENDING_VALUE)"
-        )
-    return frozenset(coerce_status(comments.approved, value) for value in values)

@@ -17,6 +17,7 @@ from .redact import redact
 from .tables import comment_state, decisions, runs
 
 APPROVED, HELD, FAILED = "approved", "held", "failed"
+REJECTED = "rejected"  # only ever written by a human reviewer
 MAX_RAW_ANSWER = 2000
 MAX_HOST = 255  # the column's size; several hosts can share one windowed decision
 
@@ -42,6 +43,7 @@ class Memory:
     failures: int
     label: str | None = None
     min_confidence: float | None = None
+    reviewer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ def recall(conn: Connection, keys: Sequence[str]) -> dict[str, Memory]:
             comment_state.c.failures,
             comment_state.c.label,
             comment_state.c.min_confidence,
+            comment_state.c.reviewer,
         ).where(comment_state.c.comment_id.in_(keys))
     )
     return {row[0]: Memory(*row[1:]) for row in rows}
@@ -85,8 +88,11 @@ def skip_reason(
     Held: the same text was judged negative by the same model and prompt, or judged positive or
     neutral too uncertainly under the same threshold; asking again would cost a call and give
     the same answer. Approved yet pending again: a human took the approval
-    back, and the tool must not fight them. Failed too often: a human has to look.
+    back, and the tool must not fight them. Failed too often: a human has to look. Ruled on by
+    a reviewer, whatever the text now: a human's word is final.
     """
+    if memory is not None and memory.reviewer is not None:
+        return "ruled on by a human"
     if memory is None or memory.text_hash != text_hash:
         return None
     same_judge = (memory.model_digest, memory.prompt_hash) == (
@@ -166,7 +172,67 @@ def record(
         }
         for d, failures_before in items
     ]
-    _upsert_states(conn, states)
+    # A reviewer's ruling outlives any later answer of the model (one that was in flight while
+    # the human ruled, say): its memory row is kept so the model is never asked again.
+    ruled = _ruled_by_humans(conn, [str(s["comment_id"]) for s in states])
+    states = [s for s in states if s["comment_id"] not in ruled]
+    if states:
+        _upsert_states(conn, states)
+
+
+def _ruled_by_humans(conn: Connection, keys: Sequence[str]) -> set[str]:
+    query = sa.select(comment_state.c.comment_id).where(
+        comment_state.c.comment_id.in_(keys), comment_state.c.reviewer.is_not(None)
+    )
+    return set(conn.execute(query).scalars())
+
+
+def record_ruling(
+    conn: Connection,
+    session_id: str,
+    comment: Comment,
+    outcome: str,
+    reviewer: str,
+) -> None:
+    """A reviewer's approval or rejection: its audit row and the memory that ends model calls.
+
+    The audit row repeats the model, digest and prompt hash of the tool's latest decision on
+    the comment, so a ruling can be read as a correction of that variant.
+    """
+    latest = conn.execute(
+        sa.select(decisions.c.model, decisions.c.model_digest, decisions.c.prompt_hash)
+        .where(decisions.c.comment_id == comment.key, decisions.c.reviewer.is_(None))
+        .order_by(decisions.c.id.desc())
+        .limit(1)
+    ).first()
+    model, digest, prompt_hash = latest if latest is not None else ("", None, "")
+    now = datetime.now(UTC)
+    conn.execute(
+        sa.insert(decisions).values(
+            run_id=session_id,
+            comment_id=comment.key,
+            text_hash=comment.text_hash,
+            outcome=outcome,
+            model=model,
+            model_digest=digest,
+            prompt_hash=prompt_hash,
+            decided_at=now,
+            reviewer=reviewer,
+        )
+    )
+    state = {
+        "comment_id": comment.key,
+        "text_hash": comment.text_hash,
+        "outcome": outcome,
+        "label": None,
+        "model_digest": digest,
+        "prompt_hash": prompt_hash,
+        "failures": 0,
+        "run_id": session_id,
+        "updated_at": now,
+        "reviewer": reviewer,
+    }
+    _upsert_states(conn, [state])
 
 
 def _upsert_states(conn: Connection, states: list[dict[str, Any]]) -> None:

@@ -93,6 +93,8 @@ comment_state = sa.Table(
     sa.Column("updated_at", Timestamp, nullable=False),
     # The approval threshold the outcome was decided under (uncertain answers depend on it).
     sa.Column("min_confidence", sa.Double),
+    # Set when a human ruled on the comment: the model is never asked about it again.
+    sa.Column("reviewer", sa.String(255)),
     **MYSQL_OPTIONS,
 )
 

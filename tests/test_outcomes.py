@@ -223,7 +223,7 @@ def test_status_columns_with_rejected_values(db_url: str) -> None:
 
 def test_rejected_values_need_a_status_column(sqlite_url: str) -> None:
     create_site_table(sqlite_url, ["a"])
-    with pytest.raises(ConfigurationError, match="needs a status column"):
+    with pytest.raises(ConfigurationError, match="is boolean: 'trash' is neither true nor false"):
         figures(sqlite_url, comments_rejected_values="trash")
 
 

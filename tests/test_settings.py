@@ -61,3 +61,35 @@ def test_several_hosts_each_with_its_own_slots(monkeypatch: pytest.MonkeyPatch) 
 def test_invalid_settings_are_refused(values: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings(**values)  # type: ignore[arg-type]
+
+
+def test_rejected_states_and_the_review_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODERATION_COMMENTS_APPROVED_VALUE", "1")
+    monkeypatch.setenv("MODERATION_COMMENTS_PENDING_VALUE", "0")
+    monkeypatch.setenv("MODERATION_COMMENTS_REJECTED_VALUES", "trash, spam,,post-trashed")
+    monkeypatch.setenv("MODERATION_COMMENTS_REMOVED_COLUMN", "is_removed")
+    monkeypatch.setenv("MODERATION_REVIEW_TOKEN", "a" * 16)
+    s = Settings()
+    assert s.comments_rejected_values == ["trash", "spam", "post-trashed"]
+    assert s.comments_removed_column == "is_removed"
+    assert s.review_token is not None and s.review_token.get_secret_value() == "a" * 16
+    assert "a" * 16 not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {
+                "comments_approved_value": "1",
+                "comments_pending_value": "0",
+                "comments_rejected_values": ["trash", "0"],
+            },
+            "must not hold the pending value",
+        ),
+        ({"review_token": "short"}, "at least 16 characters"),
+    ],
+)
+def test_invalid_rejected_states_and_tokens(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**values)

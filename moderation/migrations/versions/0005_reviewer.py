@@ -1,6 +1,6 @@
-"""Rulings of a human reviewer: who ruled, on the audit row.
+"""Rulings of a human reviewer: who ruled, on the audit row and in the decision memory.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
@@ -18,9 +18,11 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("moderation_decisions", sa.Column("reviewer", sa.String(255)))
+    op.add_column("moderation_comment_state", sa.Column("reviewer", sa.String(255)))
 
 
 def downgrade() -> None:
     # Batch mode: SQLite can only drop a column by copying the table.
-    with op.batch_alter_table("moderation_decisions") as batch:
-        batch.drop_column("reviewer")
+    for table in ("moderation_comment_state", "moderation_decisions"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("reviewer")

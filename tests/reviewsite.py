@@ -1,0 +1,75 @@
+"""A site with comments the tool held or failed, ready for the review page.
+
+The decisions come from a real batch (the pipeline with a scripted classifier), so the rows
+the page reads are the ones a batch writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from moderation.pipeline import run_batch
+from moderation.settings import Settings
+from tests.conftest import create_site_table, make_settings, read_table
+from tests.fakes import FakeClassifier
+
+NEGATIVE = '{"label": "negative"}'
+HOSTILE = (
+    'hostile <script>window.__pwned = 1; alert("x")</script>'
+    '<img src="http://203.0.113.9/x.png" onerror="alert(2)">'
+    '<a href="javascript:alert(3)">click</a> \u202egnp.exe'
+)
+# Held (negative), failed (unparseable), approved by the tool, and the hostile one (held).
+BODIES = [
+    "You are an idiot and this post is garbage.",
+    "Thanks, this helped me a lot!",
+    "mumble mumble",
+    HOSTILE,
+    "Another idiot take.",
+]
+RULES = {"idiot": NEGATIVE, "hostile": NEGATIVE, "mumble": "It could be anything."}
+STATUS = ("0", "1")  # WordPress-like: '0' pending, '1' approved
+
+
+def status_settings(url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "comments_pending_value": "0",
+        "comments_approved_value": "1",
+        "comments_rejected_values": ["trash", "spam"],
+    }
+    values.update(overrides)
+    return make_settings(url, **values)
+
+
+def held_site(url: str, settings: Settings | None = None, bodies: list[str] = BODIES) -> Settings:
+    """Create the site's table and run one batch; comments 1, 3, 4, 5 then wait for a human."""
+    create_site_table(url, bodies, status=STATUS)
+    settings = settings or status_settings(url)
+    run_batch(settings, classifier=FakeClassifier(RULES))
+    return settings
+
+
+def status_of(url: str, comment_id: int) -> Any:
+    rows = read_table(url, f"SELECT approved FROM comments WHERE id = {comment_id}")
+    return rows[0][0] if rows else None
+
+
+def rulings(url: str) -> list[tuple[Any, ...]]:
+    return read_table(
+        url,
+        "SELECT comment_id, outcome, reviewer, model, label FROM moderation_decisions "
+        "WHERE reviewer IS NOT NULL ORDER BY id",
+    )
+
+
+def edit_comment(url: str, comment_id: int, **values: Any) -> None:
+    engine = sa.create_engine(url)
+    table = sa.Table("comments", sa.MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        if values:
+            conn.execute(sa.update(table).where(table.c.id == comment_id).values(**values))
+        else:
+            conn.execute(sa.delete(table).where(table.c.id == comment_id))
+    engine.dispose()

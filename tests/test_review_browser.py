@@ -1,0 +1,236 @@
+"""The review page in a real browser: Debian's Chromium driven by Playwright.
+
+The page is the real `moderate review` program in a child process on 127.0.0.1; the site is a
+SQLite database whose held and failed comments come from a real batch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.processes import start_moderate
+from tests.reviewsite import edit_comment, held_site, rulings, status_of
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TOKEN = "correct horse battery staple"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None,
+        reason="needs Playwright for Python (pip install playwright)",
+    ),
+    pytest.mark.skipif(
+        not os.access(CHROMIUM, os.X_OK), reason=f"needs {CHROMIUM} (apt-get install chromium)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Served:
+    url: str
+    db_url: str
+    process: subprocess.Popen[str]
+
+
+def serve(db_url: str, **env: str) -> Served:
+    # Playwright's sync API runs an event loop in this thread; the batch needs its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(held_site, db_url).result()
+    process = start_moderate(
+        "review",
+        "--port",
+        "0",
+        "--reviewer",
+        "alice",
+        env={
+            "MODERATION_DATABASE_URL": db_url,
+            "MODERATION_COMMENTS_PENDING_VALUE": "0",
+            "MODERATION_COMMENTS_APPROVED_VALUE": "1",
+            "MODERATION_COMMENTS_REJECTED_VALUES": "trash,spam",
+            **env,
+        },
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), process.communicate(timeout=10)
+    return Served(url, db_url, process)
+
+
+@pytest.fixture
+def served(sqlite_url: str) -> Iterator[Served]:
+    server = serve(sqlite_url)
+    yield server
+    stop(server)
+
+
+def stop(server: Served) -> None:
+    server.process.terminate()
+    server.process.communicate(timeout=15)
+    assert server.process.returncode == 0
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def comment(page: Page, comment_id: int) -> Any:
+    return page.locator(f'[data-comment-id="{comment_id}"]')
+
+
+def notice(page: Page) -> str:
+    return page.get_by_role("status").inner_text()
+
+
+def submit(page: Page, button: str, comment_id: int | None = None) -> None:
+    """Press a comment's button, or a key when ``comment_id`` is None; wait for the new page."""
+    with page.expect_navigation():
+        if comment_id is None:
+            page.keyboard.press(button)
+        else:
+            comment(page, comment_id).get_by_role("button", name=button).click()
+
+
+def test_approve_and_reject_by_click(served: Served, page: Page) -> None:
+    page.goto(served.url)
+    submit(page, "Approve", 1)
+    assert notice(page) == "Approved comment 1."
+    submit(page, "Reject", 4)
+    assert notice(page) == "Rejected comment 4."
+
+    assert [status_of(served.db_url, n) for n in (1, 4)] == ["1", "trash"]
+    assert rulings(served.db_url) == [
+        ("1", "approved", "alice", "sentiments", None),
+        ("4", "rejected", "alice", "sentiments", None),
+    ]
+    assert comment(page, 1).count() == 0 and comment(page, 4).count() == 0
+    assert page.title() == "Review: 2 waiting"
+
+
+def test_approve_and_reject_by_key(served: Served, page: Page) -> None:
+    page.goto(served.url)
+    assert page.locator("article.current").get_attribute("data-comment-id") == "5"
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    assert page.locator("article.current").get_attribute("data-comment-id") == "4"
+    submit(page, "a")
+    assert notice(page) == "Approved comment 4."
+    # The page came back at the same place in the list: comment 3 is now second.
+    assert page.locator("article.current").get_attribute("data-comment-id") == "3"
+    submit(page, "r")
+    assert notice(page) == "Rejected comment 3."
+
+    assert [status_of(served.db_url, n) for n in (5, 4, 3, 1)] == ["0", "1", "trash", "0"]
+    assert [r[:2] for r in rulings(served.db_url)] == [("4", "approved"), ("3", "rejected")]
+
+
+def test_a_hostile_comment_stays_inert(served: Served, page: Page) -> None:
+    dialogs: list[str] = []
+    requests: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda request: requests.append(request.url))
+
+    page.goto(served.url)
+    hostile = comment(page, 4)
+    hostile.locator("summary").click()  # open the raw answer too
+    hostile.locator(".body").click()
+    page.keyboard.press("j")
+    page.wait_for_load_state("networkidle")
+
+    text = hostile.locator(".body").inner_text()
+    assert '<script>window.__pwned = 1; alert("x")</script>' in text
+    assert '<a href="javascript:alert(3)">click</a>' in text
+    assert "U+202Egnp.exe" in text
+    assert hostile.locator("script, img, a, iframe").count() == 0
+    assert page.evaluate("() => window.__pwned") is None
+    assert dialogs == []
+    origin = served.url.rstrip("/")
+    assert sorted(set(requests)) == [
+        served.url,
+        f"{origin}/static/review.css",
+        f"{origin}/static/review.js",
+    ]
+
+
+def test_a_row_changed_meanwhile_is_not_overwritten(served: Served, page: Page) -> None:
+    page.goto(served.url)
+    edit_comment(served.db_url, 1, body="You are an idiot (edited by its author)")
+    submit(page, "Approve", 1)
+    assert notice(page) == (
+        "Comment 1 was left as it is: its text was edited since the page was shown."
+    )
+    edit_comment(served.db_url, 5, approved="spam")  # a moderator in the site's own admin
+    submit(page, "Reject", 5)
+    assert notice(page) == "Comment 5 was left as it is: it was rejected meanwhile (status 'spam')."
+
+    assert [status_of(served.db_url, n) for n in (1, 5)] == ["0", "spam"]
+    assert rulings(served.db_url) == []
+
+
+def test_a_post_without_the_csrf_token_writes_nothing(served: Served, page: Page) -> None:
+    page.goto(served.url)
+    target = comment(page, 1)
+    target.locator("input[name=csrf]").first.evaluate("input => input.remove()")
+
+    with page.expect_navigation() as posted:
+        target.get_by_role("button", name="Approve").click()
+
+    assert posted.value is not None and posted.value.status == 403
+    assert "the form's token is missing or stale" in page.get_by_role("alert").inner_text()
+    assert status_of(served.db_url, 1) == "0"
+    assert rulings(served.db_url) == []
+
+
+def test_the_token_is_asked_once_and_the_cookie_is_out_of_scripts_reach(
+    sqlite_url: str, page: Page
+) -> None:
+    server = serve(sqlite_url, MODERATION_REVIEW_TOKEN=TOKEN)
+    try:
+        page.goto(server.url)
+        assert page.url == server.url + "login"
+        page.get_by_label("Token").fill(TOKEN)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign in").click()
+        submit(page, "Approve", 1)
+        assert notice(page) == "Approved comment 1."
+        page.goto(server.url)  # not asked again
+        assert page.url == server.url
+        assert page.evaluate("() => document.cookie") == ""
+        assert [c["httpOnly"] for c in page.context.cookies()] == [True]
+    finally:
+        stop(server)
+    assert status_of(sqlite_url, 1) == "1"
