@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from moderation.classify import PROBE_PROMPT
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama, free_port
 from tests.processes import moderate
@@ -63,7 +64,9 @@ def env_for(url: str, host: str, **extra: str) -> dict[str, str]:
 
 
 def prompts(ollama: FakeOllama) -> list[str]:
-    return [b["prompt"] for b in ollama.stats()["generate_bodies"] if b.get("prompt")]
+    """The comments' prompts (not the warm-up, nor the one-token logprobs probe)."""
+    bodies = ollama.stats()["generate_bodies"]
+    return [b["prompt"] for b in bodies if b.get("prompt") and b["prompt"] != PROBE_PROMPT]
 
 
 def one_line(stderr: str) -> str:
