@@ -150,24 +150,17 @@ def _print_report(report: RunReport) -> None:
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
-        for column in ("id", "comment", "label", "confidence", "would", "why", "read", "latency"):
+        columns = ("id", "comment", "label", "confidence", "would", "read", "latency")
+        for column in columns:
             table.add_column(column, overflow="fold")
         for d in report.decisions:
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
             confidence = "-" if d.confidence is None else f"{d.confidence:.2f}"
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
-            why = d.error or ""  # the reason a comment is held or stays pending
-            row = (
-                str(d.comment_id),
-                d.excerpt,
-                d.label or "-",
-                confidence,
-                would,
-                why,
-                d.coverage,
-                latency,
-            )
-            table.add_row(*row)
+            if d.error:
+                would += f": {d.error}"  # why a comment is held or stays pending
+            row = (str(d.comment_id), d.excerpt, d.label or "-", confidence, would, d.coverage)
+            table.add_row(*row, latency)
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"

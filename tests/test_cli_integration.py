@@ -243,12 +243,9 @@ def test_hostile_bodies_do_not_crash_or_approve_on_failure(
     assert outcomes == ["held", "approved", "approved", "approved", "failed"]
     assert decisions[0]["coverage"] == "none"  # far too long to read: left for a human
     assert read_table(url, "SELECT approved FROM comments WHERE id IN (1, 5)") == [(0,), (0,)]
-    # The comments' prompts; the one-token logprobs probe is not a comment.
-    prompts = [
-        b["prompt"]
-        for b in ollama.stats()["generate_bodies"]
-        if b.get("prompt") and b["prompt"] != PROBE_PROMPT
-    ]
+    bodies = ollama.stats()["generate_bodies"]
+    # Comments only: not the warm-up (empty) nor the start-up probe for log probabilities.
+    prompts = [b["prompt"] for b in bodies if b.get("prompt") and b["prompt"] != PROBE_PROMPT]
     assert len(prompts) == 4 and max(len(p) for p in prompts) < 5000  # the 1 MB one unsent
 
 

@@ -99,17 +99,17 @@ def test_the_dry_run_table_shows_confidence_and_reason(tmp_path: Path, ollama: F
     result = moderate("--dry-run", env=env)
     assert result.returncode == 0, result.stderr
     assert "confidence" in result.stdout
-    row = next(line for line in result.stdout.splitlines() if "unsure praise" in line)
-    cells = [cell.strip() for cell in row.split("│")]
-    assert cells[3:7] == ["positive", "0.50", "hold", "uncertain (positive 0.50 < 0.80)"]
+    assert "0.50" in result.stdout and "hold" in result.stdout
+    assert "uncertain (positive 0.50 < 0.80)" in result.stdout  # why it would be held
 
 
 def test_invalid_threshold_is_a_configuration_error(tmp_path: Path, ollama: FakeOllama) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     result = moderate(env=env_for(url, ollama, MODERATION_MIN_CONFIDENCE="1.5"))
     assert result.returncode == 2
-    assert result.stderr.startswith(
-        "moderate: error: invalid configuration: MODERATION_MIN_CONFIDENCE"
+    assert result.stderr == (
+        "moderate: error: invalid configuration: MODERATION_MIN_CONFIDENCE: "
+        "Input should be less than or equal to 1\n"
     )
 
 

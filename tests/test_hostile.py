@@ -64,7 +64,8 @@ def env_for(url: str, host: str, **extra: str) -> dict[str, str]:
 
 
 def prompts(ollama: FakeOllama) -> list[str]:
-    """The comments' prompts (not the warm-up, nor the one-token logprobs probe)."""
+    """What the model was asked about comments: not the warm-up (empty) nor the start-up probe
+    for log probabilities."""
     bodies = ollama.stats()["generate_bodies"]
     return [b["prompt"] for b in bodies if b.get("prompt") and b["prompt"] != PROBE_PROMPT]
 
