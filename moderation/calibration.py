@@ -8,7 +8,11 @@
   about 80% of the time. Answers are put in ten equal-width bins by the confidence of their
   label; ECE is the mean gap between each bin's accuracy and its mean confidence, weighted
   by the bin's share of the answers (Guo et al., 2017). Answers without a confidence (failed
-  calls, servers without log probabilities) are left out of both.
+  calls, servers without log probabilities) are left out of both, and so are fixtures whose
+  truth is a human's decision rather than a label.
+
+The threshold table and the target count every fixture: one to hold is a negative label or a
+human's ``hold``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ class Judged(Protocol):
     """An evaluated fixture (``metrics.Outcome``)."""
 
     @property
-    def truth(self) -> str: ...
+    def truth(self) -> str | None: ...
+    @property
+    def should_approve(self) -> bool: ...
     @property
     def predicted(self) -> str | None: ...
     @property
@@ -49,8 +55,8 @@ def threshold_grid(configured: float | None = None) -> list[float]:
 def at_threshold(outcomes: Sequence[Judged], threshold: float) -> dict[str, Any]:
     """What a batch with this threshold would do with these fixtures."""
     approved = [o for o in outcomes if o.approved_at(threshold)]
-    negatives = sum(1 for o in outcomes if str(o.truth) == "negative")
-    false_approvals = sum(1 for o in approved if str(o.truth) == "negative")
+    negatives = sum(1 for o in outcomes if not o.should_approve)
+    false_approvals = sum(1 for o in approved if not o.should_approve)
     approvable = len(outcomes) - negatives
     missed = approvable - (len(approved) - false_approvals)
     return {
@@ -73,11 +79,11 @@ def target_threshold(outcomes: Sequence[Judged], max_rate: float) -> dict[str, A
 
     The rate only changes at the confidences of the approving answers: a threshold at one
     keeps that answer, one just above it drops it. So 0 and those two per confidence (at four
-    decimals) are the only thresholds worth trying. None when no negative fixture was
+    decimals) are the only thresholds worth trying. None when no fixture to hold was
     evaluated (there is no rate), or when even a threshold of 1 is not enough (a wrong
     approval with full confidence).
     """
-    if not any(str(o.truth) == "negative" for o in outcomes):
+    if all(o.should_approve for o in outcomes):
         return None
     candidates = {0.0}
     for o in outcomes:
@@ -109,7 +115,7 @@ def _confident(outcomes: Sequence[Judged]) -> list[tuple[float, bool]]:
     return [
         (float(o.confidence), str(o.predicted) == str(o.truth))
         for o in outcomes
-        if o.predicted is not None and o.confidence is not None
+        if o.predicted is not None and o.confidence is not None and o.truth is not None
     ]
 
 

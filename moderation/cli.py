@@ -27,6 +27,7 @@ from .cli_common import (
 )
 from .cli_eval import eval_command
 from .cli_history import history_command
+from .cli_humans import fixtures_app, outcomes_command
 
 if TYPE_CHECKING:
     from .pipeline import RunReport
@@ -47,6 +48,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.command("eval")(eval_command)
 app.command("history")(history_command)
+app.command("outcomes")(outcomes_command)
+app.add_typer(fixtures_app, name="fixtures")
 
 log = logging.getLogger("moderation.cli")
 

@@ -198,11 +198,12 @@ def _print_result(result: dict[str, Any]) -> None:
         markup=False,
         highlight=False,
     )
+    console.print(_kinds(result), markup=False, highlight=False)
     headline = Table(show_header=False)
     latency = result["latency"]
     for name, value in (
         ("accuracy", _pct(result["accuracy"])),
-        ("macro F1", f"{result['macro_f1']:.3f}"),
+        ("macro F1", "n/a" if result["macro_f1"] is None else f"{result['macro_f1']:.3f}"),
         ("false-approval rate", _pct(result["false_approval_rate"])),
         ("missed-approval rate", _pct(result["missed_approval_rate"])),
         ("failed", str(result["failed"])),
@@ -246,6 +247,15 @@ def _print_result(result: dict[str, Any]) -> None:
             markup=False,
             highlight=False,
         )
+
+
+def _kinds(result: dict[str, Any]) -> str:
+    """How many fixtures of each kind: accuracy and the confusion count the labelled only."""
+    return (
+        f"read {result['n_labelled']} labelled, "
+        f"{result['n_expected']} with a human's expected decision "
+        "(accuracy, macro F1 and the confusion count the labelled ones)"
+    )
 
 
 def _threshold_line(result: dict[str, Any]) -> str:

@@ -1,5 +1,8 @@
 """``moderate eval``: measure a model + prompt against labelled fixtures.
 
+A fixture's truth is a sentiment ``label``, or a human's ``expected`` decision (``approve`` or
+``hold``) for fixtures exported from a site; one file may mix both (see metrics.py).
+
 It reuses the batch's classifier (same prompt rendering, parsing, timeouts, concurrency and
 hosts) but reads fixtures instead of the database and writes nothing there. Every evaluation
 is appended to a JSON Lines history file, so accuracy can be followed over time.
@@ -20,7 +23,7 @@ from typing import Any
 
 from .errors import FixtureError
 from .labels import Label
-from .metrics import Outcome, compare, compute_metrics
+from .metrics import EXPECTED, Outcome, compare, compute_metrics
 from .pool import OllamaClassifier
 from .prompts import load_prompt
 from .resources import resource_path
@@ -34,9 +37,15 @@ LABELS = {label.value for label in Label}
 class Fixture:
     id: str
     text: str
-    label: str
+    label: str | None  # a sentiment, or None when the truth is a human's decision
     lang: str | None
     tags: tuple[str, ...]
+    expected: str | None = None  # approve or hold, when there is no label
+
+    @property
+    def truth(self) -> str:
+        """The label, or the human's decision for a fixture exported from a site."""
+        return self.label if self.label is not None else f"expected {self.expected}"
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ SAMPLE_SEED = 20240601
 def stratified_sample(
     fixtures: Sequence[Fixture], n: int, seed: int = SAMPLE_SEED
 ) -> list[Fixture]:
-    """``n`` fixtures drawn with a fixed seed, each label in proportion to its share.
+    """``n`` fixtures drawn with a fixed seed, each truth in proportion to its share.
 
     The first N lines of a file are usually one label (files are written label by label), so a
     limited evaluation of them says nothing about the others. Largest-remainder rounding, at
@@ -78,7 +87,7 @@ def stratified_sample(
         return list(fixtures)
     by_label: dict[str, list[int]] = {}
     for index, fixture in enumerate(fixtures):
-        by_label.setdefault(fixture.label, []).append(index)
+        by_label.setdefault(fixture.truth, []).append(index)
     labels = sorted(by_label)
     exact = {label: n * len(by_label[label]) / len(fixtures) for label in labels}
     quota = {label: int(exact[label]) for label in labels}
@@ -163,25 +172,37 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Fixture]]:
 def _read_csv(path: Path) -> Iterator[tuple[int, Fixture]]:
     # StringIO keeps line breaks inside quoted fields; splitting into lines would lose them.
     rows = csv.DictReader(io.StringIO(_open(path), newline=""))
-    if rows.fieldnames is None or not {"text", "label"} <= set(rows.fieldnames):
-        raise FixtureError(f"{path}:1: a CSV needs the columns text,label[,lang,tags]")
+    columns = set(rows.fieldnames or ())
+    if "text" not in columns or not columns & {"label", "expected"}:
+        raise FixtureError(f"{path}:1: a CSV needs the columns text,label|expected[,lang,tags]")
     for row in rows:
         number = rows.line_num  # the line the record ends on, for error messages
         tags = [t for t in (row.get("tags") or "").split("|") if t]
-        yield number, _fixture({**row, "tags": tags}, path, number)
+        # An empty cell is no value: a CSV may mix labelled and expected rows.
+        values = {key: value for key, value in row.items() if value != ""}
+        yield number, _fixture({**values, "tags": tags}, path, number)
 
 
 def _fixture(record: object, path: Path, number: int) -> Fixture:
     where = f"{path}:{number}"
     if not isinstance(record, dict):
         raise FixtureError(f"{where}: expected an object")
-    text, label = record.get("text"), record.get("label")
+    text, label, expected = record.get("text"), record.get("label"), record.get("expected")
     if not isinstance(text, str) or not text:
         raise FixtureError(f'{where}: "text" must be a non-empty string')
-    # The isinstance check first: a list or object label is unhashable, and the set lookup
+    if label is not None and expected is not None:
+        raise FixtureError(f'{where}: give either "label" or "expected", not both')
+    if label is None and expected is None:
+        raise FixtureError(
+            f'{where}: "label" must be one of positive, neutral, negative '
+            '(or "expected" approve or hold)'
+        )
+    # The isinstance checks first: a list or object value is unhashable, and the set lookup
     # would raise TypeError (a traceback) instead of this message.
-    if not isinstance(label, str) or label not in LABELS:
+    if label is not None and (not isinstance(label, str) or label not in LABELS):
         raise FixtureError(f'{where}: "label" must be one of positive, neutral, negative')
+    if expected is not None and (not isinstance(expected, str) or expected not in EXPECTED):
+        raise FixtureError(f'{where}: "expected" must be approve or hold')
     tags = record.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise FixtureError(f'{where}: "tags" must be a list of strings')
@@ -189,9 +210,10 @@ def _fixture(record: object, path: Path, number: int) -> Fixture:
     return Fixture(
         id=str(record.get("id") or f"{path.name}:{number}"),
         text=text,
-        label=str(label),
+        label=label,
         lang=str(lang) if lang else None,
         tags=tuple(tags),
+        expected=expected,
     )
 
 
@@ -234,6 +256,7 @@ async def classify_fixtures(
                 id=fixture.id,
                 text=fixture.text,
                 truth=fixture.label,
+                expected=fixture.expected,
                 predicted=None if label is None else label.value,
                 lang=fixture.lang,
                 tags=fixture.tags,
@@ -306,6 +329,8 @@ HISTORY_KEYS = (
     "prompt_hash",
     "fixtures_hash",
     "n",
+    "n_labelled",
+    "n_expected",
     "accuracy",
     "macro_f1",
     "false_approval_rate",

@@ -19,6 +19,13 @@ not one of the labels):
   least p% of the observations are less than or equal to it, so a percentile is always a latency
   that was actually measured.
 
+Two kinds of truth. A *labelled* fixture has a sentiment ``truth`` (positive, neutral,
+negative); a fixture exported from a site has only the human's ``expected`` decision (approve or
+hold), because people decide whether to publish, not what the sentiment is. The approval rates
+count every fixture (a label of positive or neutral means approve); accuracy, macro-F1, the
+per-label scores and the confusion matrix count the labelled ones only. For McNemar's test a
+fixture with an expected decision is right when the decision would have matched it.
+
 Approval follows the batch's own rule (``policy.rule``): with a confidence threshold, a
 positive or neutral answer less sure than it is held, so the approval rates, like a batch,
 count it as not approved. Accuracy and the confusion matrix are about the labels only.
@@ -43,6 +50,8 @@ LABELS: tuple[str, ...] = ("positive", "neutral", "negative")
 FAILED = "failed"  # predicted column for timeouts, errors, unparseable answers
 PREDICTED_COLUMNS: tuple[str, ...] = (*LABELS, FAILED)
 APPROVING: frozenset[str] = frozenset({"positive", "neutral"})
+APPROVE, HOLD = "approve", "hold"
+EXPECTED: tuple[str, ...] = (APPROVE, HOLD)
 UNKNOWN_LANG = "unknown"
 
 
@@ -52,7 +61,7 @@ class Outcome:
 
     id: str
     text: str
-    truth: str  # a label
+    truth: str | None  # a label, or None for a fixture with only an expected decision
     predicted: str | None  # a label, or None when the model failed
     lang: str | None
     tags: tuple[str, ...]
@@ -60,9 +69,23 @@ class Outcome:
     error: str | None = None
     raw_answer: str | None = None
     confidence: float | None = None  # of the predicted label, when the server gave one
+    expected: str | None = None  # approve or hold: a human's decision, when there is no label
+
+    @property
+    def labelled(self) -> bool:
+        return self.truth is not None
+
+    @property
+    def should_approve(self) -> bool:
+        """The truth as a publish decision: the human's, or the label's."""
+        if self.truth is None:
+            return _expected(self.expected) == APPROVE
+        return _label(self.truth) in APPROVING
 
     @property
     def correct(self) -> bool:
+        if self.truth is None:
+            return self.approved == self.should_approve
         return self.predicted is not None and self.predicted == self.truth
 
     @property
@@ -89,6 +112,19 @@ def _label(value: str) -> str:
     return plain
 
 
+def _expected(value: str | None) -> str:
+    if value not in EXPECTED:
+        raise ValueError(f"unknown expected decision {value!r}; expected approve or hold")
+    return value
+
+
+def _check_truth(outcome: Outcome) -> None:
+    """Exactly one kind of truth, and a valid one."""
+    if outcome.truth is not None and outcome.expected is not None:
+        raise ValueError(f"fixture {outcome.id!r} has both a label and an expected decision")
+    _ = outcome.should_approve
+
+
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -100,14 +136,17 @@ def compute_metrics(outcomes: Sequence[Outcome], min_confidence: float = 0.0) ->
     ``ece`` and ``reliability`` show how they would change with it (see calibration.py).
     """
     for outcome in outcomes:
-        _label(outcome.truth)
+        _check_truth(outcome)
         _ = outcome.column  # validates the prediction too
-    confusion = confusion_matrix(outcomes)
+    labelled = [o for o in outcomes if o.labelled]
+    confusion = confusion_matrix(labelled)
     per_label = per_label_scores(confusion)
     return {
         "n": len(outcomes),
-        "accuracy": accuracy(outcomes),
-        "macro_f1": macro_f1(per_label) if outcomes else None,
+        "n_labelled": len(labelled),
+        "n_expected": len(outcomes) - len(labelled),
+        "accuracy": accuracy(labelled),
+        "macro_f1": macro_f1(per_label) if labelled else None,
         "per_label": per_label,
         "confusion": confusion,
         "false_approval_rate": false_approval_rate(outcomes, min_confidence),
@@ -132,28 +171,31 @@ def macro_f1(per_label: dict[str, dict[str, Any]]) -> float:
 
 
 def accuracy(outcomes: Sequence[Outcome]) -> float | None:
-    """Share of correct predictions; a failure is wrong. None for an empty run."""
-    return _ratio(sum(1 for o in outcomes if o.correct), len(outcomes))
+    """Share of correct labels among labelled fixtures; a failure is wrong. None without any."""
+    labelled = [o for o in outcomes if o.labelled]
+    return _ratio(sum(1 for o in labelled if o.correct), len(labelled))
 
 
 def false_approval_rate(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> float | None:
-    """Share of truly negative comments that would have been approved; None without any."""
-    negatives = [o for o in outcomes if _label(o.truth) == "negative"]
-    return _ratio(sum(1 for o in negatives if o.approved_at(min_confidence)), len(negatives))
+    """Share of comments to hold (negative, or held by a human) that would have been approved."""
+    holds = [o for o in outcomes if not o.should_approve]
+    return _ratio(sum(1 for o in holds if o.approved_at(min_confidence)), len(holds))
 
 
 def missed_approval_rate(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> float | None:
-    """Share of truly positive/neutral comments held (negative, uncertain or failed)."""
-    approvable = [o for o in outcomes if _label(o.truth) in APPROVING]
+    """Share of comments to approve (positive/neutral, or approved by a human) held (negative,
+    uncertain or failed)."""
+    approvable = [o for o in outcomes if o.should_approve]
     held = sum(1 for o in approvable if not o.approved_at(min_confidence))
     return _ratio(held, len(approvable))
 
 
 def confusion_matrix(outcomes: Iterable[Outcome]) -> dict[str, dict[str, int]]:
-    """``{truth: {predicted: count}}`` with every cell present, zeros included."""
+    """``{truth: {predicted: count}}`` with every cell present, zeros included (labelled only)."""
     matrix = {truth: dict.fromkeys(PREDICTED_COLUMNS, 0) for truth in LABELS}
     for outcome in outcomes:
-        matrix[_label(outcome.truth)][outcome.column] += 1
+        if outcome.truth is not None:
+            matrix[_label(outcome.truth)][outcome.column] += 1
     return matrix
 
 
@@ -256,7 +298,7 @@ def compare(
     disagreements: list[dict[str, Any]] = []
     for fixture_id, first in by_id_a.items():
         second = by_id_b[fixture_id]
-        if _label(first.truth) != _label(second.truth):
+        if (first.truth, first.expected) != (second.truth, second.expected):
             raise ValueError(f"fixture {fixture_id!r} has different truths in the two runs")
         counts[first.correct, second.correct] += 1
         if first.column != second.column:
@@ -264,7 +306,7 @@ def compare(
                 {
                     "id": fixture_id,
                     "text": first.text,
-                    "truth": _label(first.truth),
+                    "truth": _truth_name(first),
                     "a": _plain(first.predicted),
                     "b": _plain(second.predicted),
                 }
@@ -280,6 +322,11 @@ def compare(
         "mcnemar_p": mcnemar_exact(a_only, b_only),
         "disagreements": disagreements,
     }
+
+
+def _truth_name(outcome: Outcome) -> str:
+    """A label, or the human's expected decision for a fixture without one."""
+    return _expected(outcome.expected) if outcome.truth is None else _label(outcome.truth)
 
 
 def _plain(predicted: str | None) -> str | None:

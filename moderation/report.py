@@ -167,8 +167,19 @@ def _cell(count: int, total: int, *, correct: bool) -> dict[str, Any]:
 
 def misclassified(outcomes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Wrong predictions, false approvals first (the costly mistake), in fixture order."""
-    wrong = [_row(o) for o in outcomes if _prediction(o) != str(o["truth"])]
+    wrong = [_row(o) for o in outcomes if _is_wrong(o)]
     return sorted(wrong, key=lambda row: not row["false_approval"])  # stable: order kept
+
+
+def _truth(outcome: Mapping[str, Any]) -> str:
+    """The label, or for a fixture from a site the human's decision (approve or hold)."""
+    return str(outcome.get("expected") if outcome["truth"] is None else outcome["truth"])
+
+
+def _is_wrong(outcome: Mapping[str, Any]) -> bool:
+    if outcome["truth"] is None:
+        return (_prediction(outcome) in APPROVING) != (outcome.get("expected") == "approve")
+    return _prediction(outcome) != str(outcome["truth"])
 
 
 def _prediction(outcome: Mapping[str, Any]) -> str:
@@ -177,12 +188,12 @@ def _prediction(outcome: Mapping[str, Any]) -> str:
 
 def _row(outcome: Mapping[str, Any]) -> dict[str, Any]:
     predicted = _prediction(outcome)
-    truth = str(outcome["truth"])
+    truth = _truth(outcome)
     return {
         "id": str(outcome["id"]),
         "truth": truth,
         "predicted": predicted,
-        "false_approval": truth == "negative" and predicted in APPROVING,
+        "false_approval": truth in ("negative", "hold") and predicted in APPROVING,
         "text": truncate(outcome["text"]),
         "lang": outcome.get("lang") or "",
         "tags": [str(tag) for tag in outcome.get("tags") or ()],

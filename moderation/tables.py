@@ -48,7 +48,8 @@ runs = sa.Table(
     **MYSQL_OPTIONS,
 )
 
-# The audit trail: one row per model answer that was acted on (or failed).
+# The audit trail: one row per model answer that was acted on (or failed), and one per ruling
+# of a human on the review page (`reviewer` set, outcome "approved" or "rejected").
 decisions = sa.Table(
     "moderation_decisions",
     metadata,
@@ -72,6 +73,7 @@ decisions = sa.Table(
     sa.Column("coverage", sa.String(32)),
     # Probability of the label among the three, from the model's token log probabilities.
     sa.Column("confidence", sa.Double),
+    sa.Column("reviewer", sa.String(255)),
     **MYSQL_OPTIONS,
 )
 
@@ -104,6 +106,19 @@ leases = sa.Table(
     sa.Column("acquired_at", EpochSeconds, nullable=False),
     sa.Column("expires_at", EpochSeconds, nullable=False),
     sa.Column("run_id", sa.String(36)),
+    **MYSQL_OPTIONS,
+)
+
+# What humans did after the tool: the first human outcome seen for a tool decision (reversed,
+# released, confirmed). Kept here because the site may purge the row later (WordPress empties
+# its trash after 30 days), and so that the same window always gives the same figures.
+outcomes = sa.Table(
+    "moderation_outcomes",
+    metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("comment_id", sa.String(255), nullable=False, index=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("seen_at", Timestamp, nullable=False),
     **MYSQL_OPTIONS,
 )
 

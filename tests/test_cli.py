@@ -55,6 +55,7 @@ def test_db_upgrade_creates_only_the_tools_tables(env: str) -> None:
         "moderation_decisions",
         "moderation_comment_state",
         "moderation_lease",
+        "moderation_outcomes",
     }
 
 

@@ -99,7 +99,7 @@ def test_a_crash_traceback_hides_credentials(
 ) -> None:
     from moderation import cli
 
-    def crash() -> None:
+    def crash(**_options: object) -> None:  # main() calls app(standalone_mode=False)
         raise RuntimeError("cannot reach http://admin:crash-s3cret@ollama:11434")
 
     monkeypatch.setattr(cli, "app", crash)
