@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import stamina
 
 from moderation.settings import Settings
+from tests.fakeollama import FakeOllama
 
 PG_ENV = "MODERATION_TEST_POSTGRES_URL"
 MYSQL_ENV = "MODERATION_TEST_MYSQL_URL"
@@ -41,6 +42,23 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         if ours and name not in (PG_ENV, MYSQL_ENV, REALMODEL_ENV):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env file, and relative SQLite paths land here
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest) -> Iterator[FakeOllama]:
+    """An Ollama-compatible test server shared by a module, answering by the module's RULES."""
+    with FakeOllama(models={"sentiments": None}, rules=request.module.RULES) as fake:
+        yield fake
+
+
+@pytest.fixture
+def ollama(server: FakeOllama, request: pytest.FixtureRequest) -> FakeOllama:
+    """The module's server before each test: its RULES again, the module's OLLAMA_SETTINGS
+    (only the keys named there are set back; others keep what an earlier test left), fresh
+    statistics."""
+    settings = getattr(request.module, "OLLAMA_SETTINGS", {})
+    server.configure(rules=request.module.RULES, **settings, reset_stats=True)
+    return server
 
 
 def postgres_base_url() -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -46,17 +46,7 @@ BODIES = [
     "idiot again",  # 6 held, untouched: waiting
 ]
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOllama]:
-    with FakeOllama(models={"sentiments": None}, rules=RULES) as fake:
-        yield fake
-
-
-@pytest.fixture
-def ollama(server: FakeOllama) -> FakeOllama:
-    server.configure(rules=RULES, faults=[], models={"sentiments": None}, reset_stats=True)
-    return server
+OLLAMA_SETTINGS: dict[str, Any] = {"faults": [], "models": {"sentiments": None}}
 
 
 def env_for(url: str, ollama: FakeOllama) -> dict[str, str]:
