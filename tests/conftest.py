@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -181,6 +181,17 @@ def read_table(url: str, query: str) -> list[tuple[Any, ...]]:
         rows = [tuple(row) for row in conn.exec_driver_sql(query)]
     engine.dispose()
     return rows
+
+
+def execute(url: str, *statements: str, rows: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+    """Run ``statements``, then each ``(insert, values)`` of ``rows``, in one transaction."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+        for insert, values in rows:
+            conn.execute(sa.text(insert), values)
+    engine.dispose()
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import execute
 from tests.fakeollama import FakeOllama
 from tests.processes import moderate
 
@@ -57,14 +58,6 @@ def env_for(url: str, ollama: FakeOllama) -> dict[str, str]:
         "MODERATION_LOAD_TIMEOUT": "10",
         "MODERATION_EVAL_HISTORY": "history.jsonl",
     }
-
-
-def execute(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.exec_driver_sql(statement)
-    engine.dispose()
 
 
 @pytest.fixture
