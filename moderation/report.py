@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
 from .charts import reliability_chart, tradeoff_chart
 from .metrics import APPROVING, FAILED, LABELS, PREDICTED_COLUMNS
-from .resources import resource_path
+from .resources import html_templates
 
 TEMPLATE = "eval_report.html.j2"
 TEXT_LIMIT = 500  # characters of a comment or answer shown; the full text is in the JSON
@@ -34,15 +34,7 @@ _DARK_INK_UNTIL = 0.55  # above this alpha, white text keeps the count readable
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(resource_path("prompts")),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(pct=fmt_percent, dec=fmt_decimal, secs=fmt_seconds, pval=fmt_p_value)
-    return env
+    return html_templates(pct=fmt_percent, dec=fmt_decimal, secs=fmt_seconds, pval=fmt_p_value)
 
 
 def render_report(result: dict[str, Any]) -> str:

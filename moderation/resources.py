@@ -6,7 +6,11 @@ in a source checkout (editable install, tests) they stay at the repository root.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -17,3 +21,17 @@ def resource_path(name: str) -> Path:
     if inside.exists():
         return inside
     return _PACKAGE_DIR.parent / name
+
+
+def html_templates(**filters: Callable[..., Any]) -> Environment:
+    """The HTML templates in ``prompts/``: everything autoescaped, an undefined name an error,
+    block tags taking no lines of their own; ``filters`` added to jinja2's own."""
+    env = Environment(
+        loader=FileSystemLoader(resource_path("prompts")),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(filters)
+    return env

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup, escape
 
-from .resources import resource_path
+from .resources import html_templates
 
 # Characters that reorder or hide text: bidi embeddings, overrides and isolates, marks, and C0
 # and C1 controls other than newline and tab. Each is shown as its code point instead.
@@ -49,15 +49,7 @@ def age(moment: datetime | None, now: datetime | None = None) -> str:
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(resource_path("prompts")),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(visible=visible, age=age)
-    return env
+    return html_templates(visible=visible, age=age)
 
 
 def render(template: str, **values: Any) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import stamina
 
 from moderation.settings import Settings
+from tests.fakeollama import FakeOllama
 
 PG_ENV = "MODERATION_TEST_POSTGRES_URL"
 MYSQL_ENV = "MODERATION_TEST_MYSQL_URL"
@@ -41,6 +42,23 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         if ours and name not in (PG_ENV, MYSQL_ENV, REALMODEL_ENV):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env file, and relative SQLite paths land here
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest) -> Iterator[FakeOllama]:
+    """An Ollama-compatible test server shared by a module, answering by the module's RULES."""
+    with FakeOllama(models={"sentiments": None}, rules=request.module.RULES) as fake:
+        yield fake
+
+
+@pytest.fixture
+def ollama(server: FakeOllama, request: pytest.FixtureRequest) -> FakeOllama:
+    """The module's server before each test: its RULES again, the module's OLLAMA_SETTINGS
+    (only the keys named there are set back; others keep what an earlier test left), fresh
+    statistics."""
+    settings = getattr(request.module, "OLLAMA_SETTINGS", {})
+    server.configure(rules=request.module.RULES, **settings, reset_stats=True)
+    return server
 
 
 def postgres_base_url() -> str:
@@ -163,6 +181,17 @@ def read_table(url: str, query: str) -> list[tuple[Any, ...]]:
         rows = [tuple(row) for row in conn.exec_driver_sql(query)]
     engine.dispose()
     return rows
+
+
+def execute(url: str, *statements: str, rows: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+    """Run ``statements``, then each ``(insert, values)`` of ``rows``, in one transaction."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+        for insert, values in rows:
+            conn.execute(sa.text(insert), values)
+    engine.dispose()
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:

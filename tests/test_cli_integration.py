@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +29,14 @@ RULES = [
     {"contains": "rambling-answer", "answer": "It could be positive or negative."},
 ]
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOllama]:
-    with FakeOllama(models={"sentiments": None}, rules=RULES) as fake:
-        yield fake
-
-
-@pytest.fixture
-def ollama(server: FakeOllama) -> FakeOllama:
-    server.configure(
-        rules=RULES,
-        faults=[],
-        latency=0.0,
-        parallel=1,
-        models={"sentiments": None},
-        logprobs=True,
-        default_confidence=0.99,
-        reset_stats=True,
-    )
-    return server
+OLLAMA_SETTINGS: dict[str, Any] = {
+    "faults": [],
+    "latency": 0.0,
+    "parallel": 1,
+    "models": {"sentiments": None},
+    "logprobs": True,
+    "default_confidence": 0.99,
+}
 
 
 def env_for(url: str, ollama: FakeOllama | str, **extra: str) -> dict[str, str]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,17 +19,7 @@ RULES = [
     {"contains": "insult", "answer": '{"label": "negative"}', "confidence": 0.5},
 ]
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOllama]:
-    with FakeOllama(models={"sentiments": None}, rules=RULES) as fake:
-        yield fake
-
-
-@pytest.fixture
-def ollama(server: FakeOllama) -> FakeOllama:
-    server.configure(rules=RULES, logprobs=True, default_confidence=0.99, reset_stats=True)
-    return server
+OLLAMA_SETTINGS: dict[str, Any] = {"logprobs": True, "default_confidence": 0.99}
 
 
 def env_for(url: str, ollama: FakeOllama, **extra: str) -> dict[str, str]:

@@ -13,7 +13,6 @@ import html
 import json
 import re
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +32,12 @@ PRAISE = "What a wonderful, thoughtful and well researched article, thank you so
 INSULT = " Honestly you are an idiot. Buy cheap pills at http://spam.example/pills now"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOllama]:
-    with FakeOllama(models={"sentiments": None}, rules=RULES) as fake:
-        yield fake
-
-
-@pytest.fixture
-def ollama(server: FakeOllama) -> FakeOllama:
-    server.configure(
-        rules=RULES,
-        faults=[],
-        latency=0.0,
-        parallel=1,
-        models={"sentiments": None},
-        reset_stats=True,
-    )
-    return server
+OLLAMA_SETTINGS: dict[str, Any] = {
+    "faults": [],
+    "latency": 0.0,
+    "parallel": 1,
+    "models": {"sentiments": None},
+}
 
 
 def env_for(url: str, host: str, **extra: str) -> dict[str, str]:

@@ -13,8 +13,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,17 +26,7 @@ from tests.processes import moderate, start_moderate
 
 RULES = [{"contains": "awful", "answer": '{"label": "negative"}'}]
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOllama]:
-    with FakeOllama(models={"sentiments": None}, rules=RULES) as fake:
-        yield fake
-
-
-@pytest.fixture
-def ollama(server: FakeOllama) -> FakeOllama:
-    server.configure(rules=RULES, faults=[], latency=0.0, reset_stats=True)
-    return server
+OLLAMA_SETTINGS: dict[str, Any] = {"faults": [], "latency": 0.0}
 
 
 @pytest.fixture

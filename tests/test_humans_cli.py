@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import execute
 from tests.fakeollama import FakeOllama
 from tests.processes import moderate
 
@@ -46,17 +47,7 @@ BODIES = [
     "idiot again",  # 6 held, untouched: waiting
 ]
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOllama]:
-    with FakeOllama(models={"sentiments": None}, rules=RULES) as fake:
-        yield fake
-
-
-@pytest.fixture
-def ollama(server: FakeOllama) -> FakeOllama:
-    server.configure(rules=RULES, faults=[], models={"sentiments": None}, reset_stats=True)
-    return server
+OLLAMA_SETTINGS: dict[str, Any] = {"faults": [], "models": {"sentiments": None}}
 
 
 def env_for(url: str, ollama: FakeOllama) -> dict[str, str]:
@@ -67,14 +58,6 @@ def env_for(url: str, ollama: FakeOllama) -> dict[str, str]:
         "MODERATION_LOAD_TIMEOUT": "10",
         "MODERATION_EVAL_HISTORY": "history.jsonl",
     }
-
-
-def execute(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.exec_driver_sql(statement)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from moderation.comments import text_hash
 from moderation.errors import ConfigurationError
@@ -25,19 +24,11 @@ from moderation.outcomes import (
 from moderation.pipeline import run_batch
 from moderation.site_rows import SiteRow
 from moderation.time_window import Window
-from tests.conftest import create_site_table, make_settings, read_table
+from tests.conftest import create_site_table, execute, make_settings, read_table
 from tests.fakes import FakeClassifier
 
 NEGATIVE = '{"label": "negative"}'
 ZERO = dict.fromkeys((KEPT, REVERSED, RELEASED, CONFIRMED, WAITING, EDITED, OTHER), 0)
-
-
-def execute(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.exec_driver_sql(statement)
-    engine.dispose()
 
 
 def figures(url: str, since: str = "30d", **settings: Any) -> dict[str, Any]:

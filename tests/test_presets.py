@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from moderation.settings import Settings
-from tests.conftest import read_table
+from tests.conftest import execute, read_table
 from tests.fakeollama import FakeOllama
 from tests.processes import moderate
 
@@ -36,16 +35,6 @@ POSITIVE, NEUTRAL, NEGATIVE = "Thanks, this helped 🎉", "A question: part two?
 def ollama() -> Iterator[FakeOllama]:
     with FakeOllama(models={"sentiments": None}, rules=RULES) as fake:
         yield fake
-
-
-def execute(url: str, *statements: str, rows: list[tuple[str, dict[str, Any]]] = ()) -> None:  # type: ignore[assignment]
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.exec_driver_sql(statement)
-        for insert, values in rows:
-            conn.execute(sa.text(insert), values)
-    engine.dispose()
 
 
 def run(url: str, ollama: FakeOllama, **env: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from moderation import store
 from moderation.comments import CommentsTable, text_hash
@@ -21,22 +20,12 @@ from moderation.db import create_engine
 from moderation.pipeline import run_batch
 from moderation.review_queue import ReviewQueue
 from moderation.settings import Settings
-from tests.conftest import read_table
+from tests.conftest import execute, read_table
 from tests.fakes import FakeClassifier
 
 NEGATIVE = '{"label": "negative"}'
 RULES = {"idiot": NEGATIVE, "clown": NEGATIVE}
 POSITIVE, IDIOT, CLOWN = "Thanks, this helped", "You idiot.", "What a clown 🤡"
-
-
-def execute(url: str, *statements: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.exec_driver_sql(statement)
-        for insert, values in rows:
-            conn.execute(sa.text(insert), values)
-    engine.dispose()
 
 
 def review(url: str, **settings: Any) -> ReviewQueue:
