@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from moderation.classify import PROBE_PROMPT
 from moderation.importer import sanitise
 from tests.conftest import read_table
 from tests.fakeollama import FakeOllama
@@ -122,9 +123,10 @@ def env_for(url: str, ollama: FakeOllama) -> dict[str, str]:
 
 
 def classified_prompts(ollama: FakeOllama) -> list[str]:
-    """Prompts of real classification requests (warm-ups have an empty prompt)."""
+    """Prompts of real classification requests: not the warm-ups (an empty prompt) nor the
+    start-up probe for log probabilities."""
     bodies = ollama.stats()["generate_bodies"]
-    return [str(b["prompt"]) for b in bodies if b.get("prompt")]
+    return [str(b["prompt"]) for b in bodies if b.get("prompt") and b["prompt"] != PROBE_PROMPT]
 
 
 def between_markers(prompt: str) -> str:
