@@ -84,8 +84,9 @@ answering
 ===============  ==============================  =======================================
 
 Control endpoints (not part of Ollama): ``GET /_fake/stats``, ``POST /_fake/config`` (a
-partial configuration; top-level keys replace, ``reset_stats`` and ``unload`` are
-actions), ``POST /_fake/reset``.
+partial configuration; top-level keys replace, ``reset_stats``, ``unload`` and
+``crash_runner`` (the real model's runner dies of SIGSEGV at its next request) are actions),
+``POST /_fake/reset``.
 
 Python use::
 
@@ -153,7 +154,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "gguf": None,
     "threads": 2,
 }
-_ACTIONS = ("reset_stats", "unload")
+_ACTIONS = ("reset_stats", "unload", "crash_runner")
 
 
 def full_name(name: str) -> str:
@@ -300,6 +301,11 @@ class _State:
             self.reset_stats()
         if actions["unload"]:
             self.loaded.clear()
+        if actions["crash_runner"]:
+            # The real model's runner dies at its next request, as a native fault would.
+            if self.backend is None:
+                raise ValueError("crash_runner needs the llama backend")
+            self.backend.crash_next()
 
     def reset_stats(self) -> None:
         self.requests: dict[str, int] = {}
@@ -336,7 +342,9 @@ class _State:
             "rejected_busy": self.rejected_busy,
             "models": sorted(self.models),
             "loaded": sorted(self.loaded),
-            "backend": None if self.backend is None else dict(self.backend.counters),
+            "backend": None
+            if self.backend is None
+            else {**self.backend.counters, "runner_crashes": self.backend.runner_crashes},
         }
 
     def count(self, path: str) -> None:
@@ -515,7 +523,9 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
         # and not counted in flight, so warm-ups do not disturb the concurrency figures.
         await state.load(model.name)
         if state.backend is not None:
-            await state.backend.load(model.request)
+            failed = await _load_for_real(state.backend, model)
+            if failed is not None:
+                return failed
         state.completed += 1
         loaded: dict[str, Any] = {"model": name, "created_at": _now()}
         if chat:
@@ -597,6 +607,16 @@ async def _answer(request: web.Request, chat: bool) -> web.StreamResponse:
         return await _ndjson(request, [{**result, "done": False}, {**closing, **final}])
     finally:
         state.in_flight -= 1
+
+
+async def _load_for_real(backend: Any, model: _Model) -> web.Response | None:
+    from tests.llamabackend import RequestError
+
+    try:
+        await backend.load(model.request)
+    except RequestError as exc:
+        return _error(exc.status, str(exc))
+    return None
 
 
 async def _generate_for_real(

@@ -20,10 +20,14 @@ semantics for what ``moderation`` sends:
   ``logprobs`` (which needs ``logits_all=True``): that path sorts the whole vocabulary in
   Python for every token and made each request 10-30 times slower here, for the same
   numbers (they agree to 1e-6);
-* one request at a time (a lock), run in a worker thread so the server's event loop keeps
-  answering statistics, warm-ups and queued requests. ``prompt_eval_count`` is the whole
-  templated prompt, ``eval_count`` the generated tokens (the end-of-generation token not
-  included); the durations are llama.cpp's own timings of this request.
+* the model runs in a runner process of its own, as Ollama's does, one request at a time (a
+  lock), waited for in a worker thread so the server's event loop keeps answering statistics,
+  warm-ups and queued requests. A runner that dies (a fault in the native library) fails the
+  request it was serving with HTTP 500 ``llama runner process has terminated: …``, Ollama's
+  words, and the next request starts a new runner; the server and the test run go on.
+  ``prompt_eval_count`` is the whole templated prompt, ``eval_count`` the generated tokens
+  (the end-of-generation token not included); the durations are llama.cpp's own timings
+  of this request.
 
 Consecutive requests reuse the evaluated prefix they share (llama-cpp-python keeps the last
 prompt's state), as an Ollama slot does: a byte-identical system prompt and few-shot prefix
@@ -34,8 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import multiprocessing
+import os
+import signal
 import threading
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +65,36 @@ OLLAMA_DEFAULTS: dict[str, Any] = {
     "stop": [],
 }
 MAX_TOP_LOGPROBS = 20
+
+
+_default_params_patch = threading.Lock()
+
+
+def load_llama(model_path: str | Path, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama`` with the settings every real-model run here uses.
+
+    No "extra" buffer types: llama.cpp's CPU backend repacks weights into them for AMX and
+    friends, and some machines advertise AMX but fault on its tile instructions (a segfault
+    in ``decode`` for any batch of more than one token). The flag lives on the model
+    parameters that ``Llama`` builds itself, so the function that builds them is wrapped.
+    """
+    import llama_cpp
+    import llama_cpp.llama_cpp as bindings
+    from llama_cpp import Llama
+
+    with _default_params_patch:
+        if not getattr(bindings.llama_model_default_params, "_no_extra_bufts", False):
+            original = bindings.llama_model_default_params
+
+            def without_extra_bufts() -> Any:
+                params = original()
+                params.use_extra_bufts = False
+                return params
+
+            without_extra_bufts._no_extra_bufts = True  # type: ignore[attr-defined]
+            bindings.llama_model_default_params = without_extra_bufts
+            llama_cpp.llama_model_default_params = without_extra_bufts
+    return Llama(model_path=str(model_path), verbose=False, **kwargs)
 
 
 class RequestError(Exception):
@@ -166,55 +204,161 @@ def _generated_tokens(llm: Any, prompt_tokens: int, count: int, text: str) -> li
 
 
 class LlamaBackend:
+    """The server's side of the real model: a runner process answering one request at a time.
+
+    The runner (``LlamaRunner`` in a spawned process) loads the GGUF lazily, one context per
+    ``num_ctx``. A runner that dies fails the request it was serving with HTTP 500 and is
+    replaced by a fresh one on the next request, as Ollama's scheduler does.
+    """
+
+    def __init__(self, gguf: str | Path, threads: int = 2) -> None:
+        self.gguf = str(gguf)
+        self.threads = threads
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._async_lock: asyncio.Lock | None = None
+        # A request whose client went away is cancelled on the event loop, but its thread
+        # waits on for the runner; this lock keeps the next one off the runner until then.
+        self._thread_lock = threading.Lock()
+        self.counters = dict.fromkeys(
+            ("requests", "prompt_tokens", "prompt_evaluated", "output_tokens", "busy_ns"), 0
+        )
+        self.runner_crashes = 0
+        self._crash_pending = False
+
+    async def load(self, recipe: dict[str, Any]) -> int:
+        """Load the model for this recipe's ``num_ctx``; the ns it took (0 if already loaded)."""
+        num_ctx = int(sampling_options(recipe.get("parameters") or {}, {})["num_ctx"])
+        return int(await self._run("load", num_ctx))
+
+    async def generate(
+        self, recipe: dict[str, Any], body: dict[str, Any], chat: bool
+    ) -> dict[str, Any]:
+        """The generated text and Ollama's counts, durations and (if asked) ``logprobs``."""
+        result = dict(await self._run("generate", recipe, body, chat))
+        # Not in Ollama's response: how many prompt tokens were really evaluated (the rest
+        # came from the previous request's prefix), for the server's statistics.
+        evaluated = int(result.pop("prompt_evaluated", 0))
+        self.counters["requests"] += 1
+        self.counters["prompt_tokens"] += int(result["prompt_eval_count"])
+        self.counters["prompt_evaluated"] += evaluated
+        self.counters["output_tokens"] += int(result["eval_count"])
+        self.counters["busy_ns"] += int(result["total_duration"])
+        return result
+
+    def crash_next(self) -> None:
+        """Make the runner die of SIGSEGV at its next request, as a native fault would."""
+        self._crash_pending = True
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join(5)
+        self._process = None
+        self._conn = None
+
+    async def _run(self, method: str, *args: Any) -> Any:
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        async with self._async_lock:
+            return await asyncio.to_thread(self._call, method, *args)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        with self._thread_lock:
+            conn = self._runner()
+            try:
+                if self._crash_pending:
+                    self._crash_pending = False
+                    conn.send(("crash_next", ()))
+                    self._answer(conn)
+                conn.send((method, args))
+            except OSError:
+                pass  # a dead runner: reported below, from its exit status
+            return self._answer(conn)
+
+    def _runner(self) -> Connection:
+        if self._process is not None and not self._process.is_alive():
+            self._reap()  # died between requests: nobody was waiting for it
+        if self._process is None or self._conn is None:
+            # Spawned, not forked: the server's event loop and threads stay out of it.
+            context = multiprocessing.get_context("spawn")
+            ours, theirs = context.Pipe()
+            self._process = context.Process(
+                target=_runner_main, args=(theirs, self.gguf, self.threads), daemon=True
+            )
+            self._process.start()
+            theirs.close()
+            self._conn = ours
+        return self._conn
+
+    def _answer(self, conn: Connection) -> Any:
+        try:
+            kind, value = conn.recv()
+        except (EOFError, OSError):
+            status = self._reap()
+            raise RequestError(500, f"llama runner process has terminated: {status}") from None
+        if kind == "error":
+            raise RequestError(*value)
+        return value
+
+    def _reap(self) -> str:
+        """Collect the dead runner; Ollama's words for how it ended."""
+        process, self._process, self._conn = self._process, None, None
+        self.runner_crashes += 1
+        if process is None:
+            return "exit status 1"
+        process.join(5)
+        code = process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            described = {"SIGSEGV": "segmentation fault", "SIGKILL": "killed"}.get(name, name)
+            return f"signal: {described}"
+        return f"exit status {code}"
+
+
+def _runner_main(conn: Connection, gguf: str, threads: int) -> None:
+    """The runner process: answers (method, args) messages until the server goes away."""
+    runner = LlamaRunner(gguf, threads)
+    crash = False
+    while True:
+        try:
+            method, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        if method == "crash_next":
+            crash = True
+            conn.send(("ok", None))
+            continue
+        if crash:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        try:
+            if method == "load":
+                reply: tuple[str, Any] = ("ok", runner.load(*args))
+            else:
+                reply = ("ok", runner.generate(*args))
+        except RequestError as exc:
+            reply = ("error", (exc.status, str(exc)))
+        except Exception as exc:  # the server turns it into an HTTP 500, as Ollama would
+            reply = ("error", (500, f"{type(exc).__name__}: {exc}"))
+        conn.send(reply)
+
+
+class LlamaRunner:
     """Loads the GGUF lazily (one context per ``num_ctx``) and answers one request at a time."""
 
     def __init__(self, gguf: str | Path, threads: int = 2) -> None:
         self.gguf = str(gguf)
         self.threads = threads
         self._models: dict[int, Any] = {}
-        self._async_lock: asyncio.Lock | None = None
-        # A request whose client went away is cancelled on the event loop, but its thread
-        # runs on; this lock keeps the next one off the model until that thread is done.
-        self._thread_lock = threading.Lock()
-        self.counters = dict.fromkeys(
-            ("requests", "prompt_tokens", "prompt_evaluated", "output_tokens", "busy_ns"), 0
-        )
 
-    async def _run(self, func: Any, *args: Any) -> Any:
-        if self._async_lock is None:
-            self._async_lock = asyncio.Lock()
-        async with self._async_lock:
-            return await asyncio.to_thread(self._locked, func, *args)
-
-    def _locked(self, func: Any, *args: Any) -> Any:
-        with self._thread_lock:
-            return func(*args)
-
-    async def load(self, recipe: dict[str, Any]) -> int:
-        """Load the model for this recipe's ``num_ctx``; the ns it took (0 if already loaded)."""
-        num_ctx = int(sampling_options(recipe.get("parameters") or {}, {})["num_ctx"])
-        return int(await self._run(self._load, num_ctx))
-
-    async def generate(
-        self, recipe: dict[str, Any], body: dict[str, Any], chat: bool
-    ) -> dict[str, Any]:
-        """The generated text and Ollama's counts, durations and (if asked) ``logprobs``."""
-        return dict(await self._run(self._generate, recipe, body, chat))
-
-    # --- in the worker thread, one call at a time -----------------------------------------
-
-    def _load(self, num_ctx: int) -> int:
+    def load(self, num_ctx: int) -> int:
         if num_ctx in self._models:
             return 0
-        from llama_cpp import Llama
-
         started = time.perf_counter_ns()
-        self._models[num_ctx] = Llama(
-            model_path=self.gguf, n_ctx=num_ctx, n_threads=self.threads, verbose=False
-        )
+        self._models[num_ctx] = load_llama(self.gguf, n_ctx=num_ctx, n_threads=self.threads)
         return time.perf_counter_ns() - started
 
-    def _generate(self, recipe: dict[str, Any], body: dict[str, Any], chat: bool) -> dict[str, Any]:
+    def generate(self, recipe: dict[str, Any], body: dict[str, Any], chat: bool) -> dict[str, Any]:
         import llama_cpp
 
         options = sampling_options(recipe.get("parameters") or {}, body.get("options") or {})
@@ -225,7 +369,7 @@ class LlamaBackend:
         if body.get("think"):
             raise RequestError(400, f'"{body.get("model")}" does not support thinking')
         started = time.perf_counter_ns()
-        load_ns = self._load(int(options["num_ctx"]))
+        load_ns = self.load(int(options["num_ctx"]))
         llm = self._models[int(options["num_ctx"])]
         max_tokens = int(options["num_predict"])
         seed = int(options["seed"])
@@ -271,14 +415,8 @@ class LlamaBackend:
             "prompt_eval_duration": int(perf.t_p_eval_ms * 1e6),
             "eval_count": output_tokens,
             "eval_duration": int(perf.t_eval_ms * 1e6),
+            "prompt_evaluated": int(perf.n_p_eval),
         }
-        # Not in Ollama's response: how many prompt tokens were really evaluated (the rest
-        # came from the previous request's prefix), for the server's statistics.
-        self.counters["requests"] += 1
-        self.counters["prompt_tokens"] += prompt_tokens
-        self.counters["prompt_evaluated"] += int(perf.n_p_eval)
-        self.counters["output_tokens"] += output_tokens
-        self.counters["busy_ns"] += result["total_duration"]
         if recorder is not None:
             generated = _generated_tokens(llm, prompt_tokens, output_tokens, text)
             result["logprobs"] = recorder.entries(llm, generated)

@@ -15,6 +15,9 @@ import asyncio
 import itertools
 import json
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from moderation.evaluate import default_fixture_paths, load_fixtures
 from moderation.labels import LABEL_SCHEMA, parse_label
 from moderation.settings import DEFAULT_MIN_CONFIDENCE
 from tests.conftest import REALMODEL_ENV, create_site_table, read_table
-from tests.fakeollama import FakeOllama
+from tests.fakeollama import REPO_ROOT, FakeOllama
 from tests.llamabackend import LlamaBackend, smollm2_gguf, unavailable_reason
 from tests.processes import moderate
 
@@ -125,11 +128,43 @@ def test_backend_speaks_ollama(server: FakeOllama) -> None:
     assert thinking.value.status_code == 400
 
 
+# Run in a child process, never in the test run's own: a fault in the native library must
+# fail this test, not take the whole run down.
+REFERENCE_LOGPROBS = """
+import json, sys
+from tests.llamabackend import load_llama
+gguf, prompt = sys.argv[1], sys.argv[2]
+llm = load_llama(gguf, n_ctx=512, n_threads=2, logits_all=True)
+theirs = llm.create_chat_completion(
+    messages=[{"role": "user", "content": prompt}], temperature=0.0, max_tokens=5,
+    repeat_penalty=1.1, top_k=40, top_p=0.9, min_p=0.0, logprobs=True, top_logprobs=2,
+)
+print(json.dumps(theirs["choices"][0]))
+"""
+
+
+def run_isolated(script: str, *args: str) -> Any:
+    """``script``'s JSON output, run by a child Python; a crash fails with its signal."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=int(SLOW),
+        check=False,
+    )
+    if done.returncode < 0:
+        pytest.fail(
+            f"llama.cpp died of {signal.Signals(-done.returncode).name} in a child process: "
+            f"{done.stderr[-2000:]}"
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
 def test_logprobs_are_llama_cpps_own(server: FakeOllama) -> None:
     # The backend reads log probabilities at each sampling step instead of loading the model
     # with logits_all (far slower); both must give the same figures for the same tokens.
-    from llama_cpp import Llama
-
     gguf = smollm2_gguf()
     assert gguf is not None
     prompt = "Is a sunny day nice? Answer in three words."
@@ -140,21 +175,14 @@ def test_logprobs_are_llama_cpps_own(server: FakeOllama) -> None:
         "logprobs": True,
         "top_logprobs": 2,
     }
-    ours = asyncio.run(LlamaBackend(gguf).generate({"parameters": {"num_ctx": 512}}, body, False))
-    llm = Llama(model_path=str(gguf), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
-    theirs = llm.create_chat_completion(
-        messages=[{"role": "user", "content": prompt}],
-        temperature=0.0,
-        max_tokens=5,
-        repeat_penalty=1.1,
-        top_k=40,
-        top_p=0.9,
-        min_p=0.0,
-        logprobs=True,
-        top_logprobs=2,
-    )
-    expected = theirs["choices"][0]["logprobs"]["content"]
-    assert ours["text"] == theirs["choices"][0]["message"]["content"]
+    backend = LlamaBackend(gguf)
+    try:
+        ours = asyncio.run(backend.generate({"parameters": {"num_ctx": 512}}, body, False))
+    finally:
+        backend.close()
+    theirs = run_isolated(REFERENCE_LOGPROBS, str(gguf), prompt)
+    expected = theirs["logprobs"]["content"]
+    assert ours["text"] == theirs["message"]["content"]
     assert [e["token"] for e in ours["logprobs"]] == [e["token"] for e in expected]
     for mine, reference in zip(ours["logprobs"], expected, strict=True):
         assert mine["logprob"] == pytest.approx(float(reference["logprob"]), abs=1e-3)
@@ -162,6 +190,42 @@ def test_logprobs_are_llama_cpps_own(server: FakeOllama) -> None:
         assert mine["top_logprobs"][0]["token"] == best["token"]
         assert mine["top_logprobs"][0]["logprob"] == pytest.approx(float(best["logprob"]), abs=1e-3)
         assert len(mine["top_logprobs"]) == 2
+
+
+def test_a_long_prompt_decodes_with_shipped_settings(server: FakeOllama, tmp_path: Path) -> None:
+    # The shipped Modelfile's few-shot prefix is hundreds of tokens: decoded in batches of
+    # many tokens, the path that faults on CPUs advertising AMX unless the model is loaded
+    # without the repacked "extra" buffer types.
+    env = env_for(server, tmp_path)
+    assert moderate("model", "create", env=env, timeout=120).returncode == 0
+    client = ollama.Client(host=server.url, timeout=float(SLOW))
+    answer = client.generate(
+        model="sentiments",
+        prompt=" ".join(["This post explained the idea well and I learned something."] * 20),
+        format=LABEL_SCHEMA,
+        options={"temperature": 0.0},
+    )
+    assert (answer.prompt_eval_count or 0) > 800
+    assert parse_label(answer.response) is not None
+
+
+def test_a_crashed_runner_is_an_http_error_and_is_replaced(server: FakeOllama) -> None:
+    # A fault in the native library kills the runner process, not the server or the test run:
+    # the request it was serving fails with Ollama's words, and the next one gets a new runner.
+    client = ollama.Client(host=server.url, timeout=float(SLOW))
+    client.create(model="crash", from_="qwen2.5:1.5b-instruct", parameters={"num_ctx": 512})
+    assert client.generate(model="crash", prompt="Hi", options={"num_predict": 1}).done
+    crashes = server.stats()["backend"]["runner_crashes"]
+    server.configure(crash_runner=True)
+    with pytest.raises(ollama.ResponseError) as crashed:
+        client.generate(model="crash", prompt="Hi", options={"num_predict": 1})
+    assert crashed.value.status_code == 500
+    assert "llama runner process has terminated: signal: segmentation fault" in str(
+        crashed.value.error
+    )
+    assert server.stats()["backend"]["runner_crashes"] == crashes + 1
+    again = client.generate(model="crash", prompt="Hi", options={"num_predict": 1})
+    assert again.done and again.eval_count == 1
 
 
 def test_shipped_modelfile_eval_over_fixtures(server: FakeOllama, tmp_path: Path) -> None:

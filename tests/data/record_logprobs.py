@@ -79,13 +79,11 @@ def bare(
 
 
 def main() -> None:
-    from llama_cpp import Llama
+    from tests.llamabackend import load_llama
 
     spec = load_modelfile()
     prompt = load_prompt("classify.j2")
-    llm = Llama(
-        model_path=str(gguf_path()), n_ctx=4096, n_threads=2, logits_all=True, verbose=False
-    )
+    llm = load_llama(gguf_path(), n_ctx=4096, n_threads=2, logits_all=True)
     formats = {
         "json": (list(spec.messages), spec.system or "", LABEL_SCHEMA),
         "bare": (*bare(list(spec.messages), spec.system or ""), None),
