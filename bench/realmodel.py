@@ -45,10 +45,10 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "bench")]
 
 from throughput import child_env, run_program  # noqa: E402
 
-from moderation.evaluate import default_fixture_paths, load_fixtures  # noqa: E402
-from moderation.labels import Label, parse_label  # noqa: E402
-from moderation.modelfile import load_modelfile  # noqa: E402
-from moderation.prompts import load_prompt  # noqa: E402
+from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures  # noqa: E402
+from moderation.model.labels import Label, parse_label  # noqa: E402
+from moderation.model.modelfile import load_modelfile  # noqa: E402
+from moderation.model.prompts import load_prompt  # noqa: E402
 from tests.fakeollama import FakeOllama  # noqa: E402
 from tests.llamabackend import unavailable_reason  # noqa: E402
 

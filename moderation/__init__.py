@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .classify import Verdict
-    from .errors import ModerationError
-    from .labels import Label, parse_label
-    from .pipeline import RunReport, run_batch, run_batch_async
-    from .scheduler import PeriodicModerator
-    from .settings import Settings
+    from moderation.batch.pipeline import RunReport, run_batch, run_batch_async
+    from moderation.batch.scheduler import PeriodicModerator
+    from moderation.errors import ModerationError
+    from moderation.model.host import Verdict
+    from moderation.model.labels import Label, parse_label
+    from moderation.settings import Settings
 
 __all__ = [
     "Label",
@@ -29,15 +29,15 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Label": "labels",
-    "parse_label": "labels",
+    "Label": "model.labels",
+    "parse_label": "model.labels",
     "ModerationError": "errors",
-    "PeriodicModerator": "scheduler",
-    "RunReport": "pipeline",
-    "run_batch": "pipeline",
-    "run_batch_async": "pipeline",
+    "PeriodicModerator": "batch.scheduler",
+    "RunReport": "batch.pipeline",
+    "run_batch": "batch.pipeline",
+    "run_batch_async": "batch.pipeline",
     "Settings": "settings",
-    "Verdict": "classify",
+    "Verdict": "model.host",
 }
 
 

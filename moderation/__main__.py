@@ -1,3 +1,3 @@
-from moderation.cli import main
+from moderation.cli.app import main
 
 main()

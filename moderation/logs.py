@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from .redact import redact
+from moderation.redact import redact
 
 # Set by the pipeline for the duration of a batch, so every line of that batch carries it.
 current_run_id: ContextVar[str | None] = ContextVar("current_run_id", default=None)

@@ -19,8 +19,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from .presets import DEFAULT_TABLE_PREFIX, PRESET_NAMES, preset_values
-from .redact import redact_url, remember_secrets
+from moderation.redact import redact_url, remember_secrets
+from moderation.site.presets import DEFAULT_TABLE_PREFIX, PRESET_NAMES, preset_values
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

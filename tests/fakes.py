@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from moderation.classify import Verdict
-from moderation.labels import Label, parse_label
-from moderation.store import Identity
+from moderation.model.host import Verdict
+from moderation.model.labels import Label, parse_label
+from moderation.storage.store import Identity
 
 Answer = str | Exception | Callable[[str], str]
 

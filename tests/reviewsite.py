@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from moderation.pipeline import run_batch
+from moderation.batch.pipeline import run_batch
 from moderation.settings import Settings
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier

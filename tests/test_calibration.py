@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moderation.calibration import (
+from moderation.evaluation.calibration import (
     at_threshold,
     expected_calibration_error,
     reliability,
@@ -15,7 +15,7 @@ from moderation.calibration import (
     threshold_grid,
     threshold_table,
 )
-from moderation.metrics import Outcome, compare, compute_metrics
+from moderation.evaluation.metrics import Outcome, compare, compute_metrics
 
 
 def outcome(fid: str, truth: str, predicted: str | None, confidence: float | None) -> Outcome:

@@ -16,11 +16,11 @@ import httpx
 import pytest
 import respx
 
-from moderation.classify import REQUEST_OPTIONS, TOP_LOGPROBS, create_model
 from moderation.errors import LogprobsUnsupported, ModelMissing, OllamaUnavailable
-from moderation.labels import LABEL_SCHEMA, Label
-from moderation.pool import OllamaClassifier
-from moderation.prompts import load_prompt
+from moderation.model.classifier import OllamaClassifier
+from moderation.model.host import REQUEST_OPTIONS, TOP_LOGPROBS, create_model
+from moderation.model.labels import LABEL_SCHEMA, Label
+from moderation.model.prompts import load_prompt
 from moderation.settings import Settings
 
 HOST = "http://127.0.0.1:11434"

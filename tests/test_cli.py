@@ -10,8 +10,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from moderation import migrate
-from moderation.cli import app
+from moderation.cli.app import app
+from moderation.storage import migrate
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
 

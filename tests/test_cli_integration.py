@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from moderation.classify import PROBE_PROMPT
+from moderation.model.host import PROBE_PROMPT
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama, free_port
 from tests.processes import moderate

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moderation.confidence import label_confidence
-from moderation.labels import parse_label
+from moderation.model.confidence import label_confidence
+from moderation.model.labels import parse_label
 
 RECORDED = {
     r["name"]: r

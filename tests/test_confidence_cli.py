@@ -106,7 +106,7 @@ def test_invalid_threshold_is_a_configuration_error(tmp_path: Path, ollama: Fake
 def test_the_test_server_sends_ollamas_logprobs_shape(ollama: FakeOllama) -> None:
     import ollama as client_library
 
-    from moderation.confidence import label_confidence
+    from moderation.model.confidence import label_confidence
 
     client = client_library.Client(host=ollama.url)
     answer = client.generate(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from moderation.pipeline import run_batch
-from moderation.policy import APPROVE, FAIL, HOLD, Ruling, rule, uncertain_reason
+from moderation.batch.pipeline import run_batch
+from moderation.batch.policy import APPROVE, FAIL, HOLD, Ruling, rule, uncertain_reason
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
 
@@ -137,9 +137,9 @@ def test_the_reason_never_rounds_up_to_the_threshold(
 
 
 def test_a_comment_read_in_windows_is_as_sure_as_its_least_sure_window() -> None:
-    from moderation.classify import Verdict
-    from moderation.labels import Label
-    from moderation.windows import combine
+    from moderation.model.host import Verdict
+    from moderation.model.labels import Label
+    from moderation.model.reading import combine
 
     def verdict(label: Label, confidence: float | None) -> Verdict:
         return Verdict(label, label.value, None, 0.1, "h", confidence=confidence)

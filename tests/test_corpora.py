@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from moderation.classify import PROBE_PROMPT
-from moderation.importer import sanitise
+from moderation.model.host import PROBE_PROMPT
+from moderation.site.importer import sanitise
 from tests.conftest import read_table
 from tests.fakeollama import FakeOllama
 from tests.processes import moderate as run_moderate

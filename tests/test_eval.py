@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from moderation.classify import PROBE_PROMPT
 from moderation.errors import FixtureError
-from moderation.evaluate import (
+from moderation.evaluation.evaluate import (
     Fixture,
     Variant,
     default_fixture_paths,
@@ -26,6 +25,7 @@ from moderation.evaluate import (
     load_fixtures,
     stratified_sample,
 )
+from moderation.model.host import PROBE_PROMPT
 from moderation.resources import resource_path
 from tests.fakeollama import FakeOllama, free_port
 from tests.processes import moderate as run_moderate

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation.classify import PROBE_PROMPT
+from moderation.model.host import PROBE_PROMPT
 from tests.fakeollama import FakeOllama
 from tests.processes import moderate as run_moderate
 

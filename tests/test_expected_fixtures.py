@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from moderation.errors import FixtureError
-from moderation.evaluate import load_fixtures
-from moderation.metrics import Outcome, compare, compute_metrics
-from moderation.report import misclassified
+from moderation.evaluation.evaluate import load_fixtures
+from moderation.evaluation.metrics import Outcome, compare, compute_metrics
+from moderation.evaluation.report import misclassified
 
 
 def labelled(fid: str, truth: str, predicted: str | None) -> Outcome:
@@ -128,7 +128,7 @@ def test_bad_expected_values_name_the_line(
 
 
 def test_the_threshold_table_counts_expected_fixtures() -> None:
-    from moderation.calibration import at_threshold, target_threshold
+    from moderation.evaluation.calibration import at_threshold, target_threshold
 
     def sure(fid: str, expected: str, confidence: float) -> Outcome:
         return Outcome(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from moderation.batch.pipeline import run_batch
 from moderation.errors import ConfigurationError, SchemaError
-from moderation.evaluate import load_fixtures
-from moderation.export import export_fixtures
-from moderation.pipeline import run_batch
-from moderation.time_window import Window
+from moderation.evaluation.evaluate import load_fixtures
+from moderation.humans.export import export_fixtures
+from moderation.humans.since import Window
 from tests.conftest import create_site_table, make_settings
 from tests.fakes import FakeClassifier
 from tests.test_outcomes import NEGATIVE, execute

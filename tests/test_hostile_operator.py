@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from moderation.lease import Lease
+from moderation.batch.lease import Lease
 from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
 from tests.processes import moderate, start_moderate
@@ -287,8 +287,8 @@ def test_killed_batch_is_taken_over_at_once_on_the_same_host(
 
 
 def _engine(url: str) -> sa.Engine:
-    from moderation import migrate
-    from moderation.db import create_engine
+    from moderation.storage import migrate
+    from moderation.storage.engines import create_engine
 
     engine = create_engine(url)
     migrate.upgrade(engine)
@@ -302,8 +302,8 @@ def _dead_pid() -> int:
 
 
 def test_dead_holder_on_this_host_is_fenced_out_after_take_over(sqlite_url: str) -> None:
-    from moderation.db import run_write
     from moderation.errors import LeaseLost
+    from moderation.storage.engines import run_write
 
     create_site_table(sqlite_url, [])
     engine = _engine(sqlite_url)
@@ -329,7 +329,7 @@ def test_holder_on_another_host_is_not_taken_over(sqlite_url: str) -> None:
 
 def namespace() -> str:
     """The id prefix that names this PID namespace in a lease owner (see new_owner)."""
-    from moderation.lease import new_owner
+    from moderation.batch.lease import new_owner
 
     ident = new_owner().split(":")[2]
     return ident.partition(".")[0] + "." if "." in ident else ""
@@ -348,7 +348,7 @@ def test_a_holder_in_another_pid_namespace_is_not_taken_for_dead(sqlite_url: str
 
 
 def test_a_reused_pid_is_not_mistaken_for_the_holder() -> None:
-    from moderation.lease import inspect_holder
+    from moderation.batch.lease import inspect_holder
 
     host = socket.gethostname()
     newcomer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
@@ -368,7 +368,7 @@ def test_a_reused_pid_is_not_mistaken_for_the_holder() -> None:
 
 
 def test_a_failing_report_does_not_kill_the_timer() -> None:
-    from moderation.scheduler import PeriodicModerator
+    from moderation.batch.scheduler import PeriodicModerator
     from moderation.settings import Settings
 
     calls: list[float] = []
@@ -398,8 +398,8 @@ def test_one_shot_batch_reports_even_when_the_metrics_file_fails(
 ) -> None:
     from typer.testing import CliRunner
 
-    from moderation import metrics_export
-    from moderation.cli import app
+    from moderation.batch import prometheus as metrics_export
+    from moderation.cli.app import app
 
     def disk_full(*_args: object, **_kwargs: object) -> None:
         raise OSError(28, "No space left on device")
@@ -495,7 +495,7 @@ def test_eval_limit_is_a_sample_of_every_label(ollama: FakeOllama, tmp_path: Pat
 
 
 def test_stratified_sample_is_seeded_proportional_and_in_order() -> None:
-    from moderation.evaluate import Fixture, stratified_sample
+    from moderation.evaluation.evaluate import Fixture, stratified_sample
 
     fixtures = [Fixture(f"p{i}", "x", "positive", None, ()) for i in range(60)]
     fixtures += [Fixture(f"n{i}", "x", "negative", None, ()) for i in range(30)]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from moderation.db import create_engine
 from moderation.errors import ConfigurationError
-from moderation.importer import import_comments, sanitise
+from moderation.site.importer import import_comments, sanitise
+from moderation.storage.engines import create_engine
 from tests.conftest import create_site_table, make_settings, read_table
 
 

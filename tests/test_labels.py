@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moderation.labels import LABEL_SCHEMA, MAX_ANSWER_CHARS, Label, parse_label
+from moderation.model.labels import LABEL_SCHEMA, MAX_ANSWER_CHARS, Label, parse_label
 
 P, U, N = Label.POSITIVE, Label.NEUTRAL, Label.NEGATIVE
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import Connection, Engine
 
-from moderation import migrate
-from moderation.db import create_engine, run_write
+from moderation.batch.lease import Lease
 from moderation.errors import LeaseHeld, LeaseLost
-from moderation.lease import Lease
+from moderation.storage import migrate
+from moderation.storage.engines import create_engine, run_write
 from tests.conftest import read_table
 
 
@@ -100,7 +100,7 @@ def test_taking_over_marks_the_dead_holders_run_abandoned(engine: Engine, db_url
 
     import sqlalchemy as sa
 
-    from moderation.tables import runs
+    from moderation.storage.tables import runs
 
     clock = Clock()
     Lease(engine, ttl=60, owner="dead", clock=clock).acquire()

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from moderation.labels import Label
-from moderation.metrics import (
+from moderation.evaluation.metrics import (
     FAILED,
     LABELS,
     Outcome,
@@ -25,6 +24,7 @@ from moderation.metrics import (
     mcnemar_exact,
     nearest_rank,
 )
+from moderation.model.labels import Label
 
 P, U, N = "positive", "neutral", "negative"  # U for "neutral": N is taken by negative
 

@@ -6,9 +6,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from moderation import migrate
-from moderation.db import create_engine
-from moderation.tables import metadata
+from moderation.storage import migrate
+from moderation.storage.engines import create_engine
+from moderation.storage.tables import metadata
 from tests.conftest import create_site_table, read_table
 
 

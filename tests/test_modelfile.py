@@ -12,9 +12,9 @@ import pytest
 import respx
 
 from moderation.errors import ConfigurationError, ModelfileError
-from moderation.labels import LABEL_SCHEMA
-from moderation.modelfile import ModelSpec, load_modelfile, parse_modelfile
-from moderation.prompts import load_prompt
+from moderation.model.labels import LABEL_SCHEMA
+from moderation.model.modelfile import ModelSpec, load_modelfile, parse_modelfile
+from moderation.model.prompts import load_prompt
 
 SMALL = '''\
 # a small but complete Modelfile

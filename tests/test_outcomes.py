@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from moderation.comments import text_hash
+from moderation.batch.pipeline import run_batch
 from moderation.errors import ConfigurationError
-from moderation.outcome_report import measure, render_table
-from moderation.outcomes import (
+from moderation.humans.outcome_report import measure, render_table
+from moderation.humans.outcomes import (
     CONFIRMED,
     EDITED,
     KEPT,
@@ -21,9 +21,9 @@ from moderation.outcomes import (
     classify,
     from_ruling,
 )
-from moderation.pipeline import run_batch
-from moderation.site_rows import SiteRow
-from moderation.time_window import Window
+from moderation.humans.since import Window
+from moderation.site.rows import SiteRow
+from moderation.site.table import text_hash
 from tests.conftest import create_site_table, execute, make_settings, read_table
 from tests.fakes import FakeClassifier
 
@@ -289,8 +289,8 @@ def test_bad_windows(since: str) -> None:
 
 def test_a_second_sighting_keeps_the_first_record(db_url: str) -> None:
     """Two runs at once may both see a new outcome: the first record stays, neither fails."""
-    from moderation.db import create_engine, run_write
-    from moderation.outcomes import Judged, _record
+    from moderation.humans.outcomes import Judged, _record
+    from moderation.storage.engines import create_engine, run_write
 
     scripted_site(db_url)
     figures(db_url)

@@ -7,8 +7,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from moderation.batch.pipeline import STALE, run_batch
 from moderation.errors import ConfigurationError, SchemaError
-from moderation.pipeline import STALE, run_batch
 from moderation.settings import DEFAULT_MIN_CONFIDENCE
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from moderation.errors import ConfigurationError
-from moderation.prompts import TRUNCATION_MARKER, load_prompt, prepare_comment
+from moderation.model.prompts import TRUNCATION_MARKER, load_prompt, prepare_comment
 
 
 def test_shipped_prompt_renders_the_comment_between_markers() -> None:
@@ -115,7 +115,7 @@ LOOK_ALIKES = [
 
 @pytest.mark.parametrize("attack", LOOK_ALIKES)
 def test_look_alike_delimiters_are_defused_in_the_prompt(attack: str) -> None:
-    from moderation.delimiters import contains_marker
+    from moderation.model.delimiters import contains_marker
 
     assert contains_marker(attack)
     prepared = prepare_comment(attack, 4000)
@@ -165,6 +165,6 @@ def test_text_that_only_resembles_a_marker_is_left_exactly_as_it_was() -> None:
     ).map("".join)
 )
 def test_no_marker_survives_defusing(text: str) -> None:
-    from moderation.delimiters import contains_marker
+    from moderation.model.delimiters import contains_marker
 
     assert not contains_marker(prepare_comment(text, 4000))

@@ -25,8 +25,8 @@ from typing import Any
 import ollama
 import pytest
 
-from moderation.evaluate import default_fixture_paths, load_fixtures
-from moderation.labels import LABEL_SCHEMA, parse_label
+from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
+from moderation.model.labels import LABEL_SCHEMA, parse_label
 from moderation.settings import DEFAULT_MIN_CONFIDENCE
 from tests.conftest import REALMODEL_ENV, create_site_table, read_table
 from tests.fakeollama import REPO_ROOT, FakeOllama

@@ -97,7 +97,7 @@ def test_log_lines_and_tracebacks_are_redacted(formatter: logging.Formatter) -> 
 def test_a_crash_traceback_hides_credentials(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from moderation import cli
+    from moderation.cli import app as cli
 
     def crash(**_options: object) -> None:  # main() calls app(standalone_mode=False)
         raise RuntimeError("cannot reach http://admin:crash-s3cret@ollama:11434")

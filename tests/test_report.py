@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from moderation.metrics import Outcome, compare, compute_metrics
-from moderation.report import (
+from moderation.evaluation.metrics import Outcome, compare, compute_metrics
+from moderation.evaluation.report import (
     fmt_p_value,
     fmt_percent,
     fmt_seconds,

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from moderation import store
-from moderation.comments import CommentsTable, text_hash
-from moderation.db import create_engine
-from moderation.pipeline import run_batch
-from moderation.review_queue import ReviewQueue
+from moderation.batch.pipeline import run_batch
+from moderation.humans.queue import ReviewQueue
 from moderation.settings import Settings
+from moderation.site.table import CommentsTable, text_hash
+from moderation.storage import store
+from moderation.storage.engines import create_engine
 from tests.conftest import execute, read_table
 from tests.fakes import FakeClassifier
 

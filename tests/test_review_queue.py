@@ -7,12 +7,12 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from moderation import store
-from moderation.comments import Comment, CommentsTable, text_hash
-from moderation.db import create_engine
-from moderation.pipeline import run_batch
-from moderation.review_queue import ReviewQueue, as_datetime
+from moderation.batch.pipeline import run_batch
+from moderation.humans.queue import ReviewQueue, as_datetime
 from moderation.settings import Settings
+from moderation.site.table import Comment, CommentsTable, text_hash
+from moderation.storage import store
+from moderation.storage.engines import create_engine
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
 from tests.reviewsite import (

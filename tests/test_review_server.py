@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from moderation.comments import CommentsTable, text_hash
-from moderation.db import create_engine
-from moderation.review import CSP, ReviewApp
-from moderation.review_queue import ReviewQueue
-from moderation.review_render import age, visible
+from moderation.humans.queue import ReviewQueue
+from moderation.humans.render import age, visible
+from moderation.humans.web import CSP, ReviewApp
 from moderation.settings import Settings
+from moderation.site.table import CommentsTable, text_hash
+from moderation.storage.engines import create_engine
 from tests.conftest import create_site_table, make_settings
 from tests.processes import moderate
 from tests.reviewsite import BODIES, HOSTILE, held_site, rulings, status_of
@@ -163,7 +163,7 @@ def test_hostile_comments_are_escaped_and_the_page_runs_only_its_own_script(
 
 def test_without_a_rejected_state_only_approve_is_offered(sqlite_url: str) -> None:
     create_site_table(sqlite_url, ["you idiot"])
-    from moderation.pipeline import run_batch
+    from moderation.batch.pipeline import run_batch
     from tests.fakes import FakeClassifier
     from tests.reviewsite import RULES
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from moderation.batch.scheduler import PeriodicModerator, parse_duration
 from moderation.errors import ConfigurationError, LeaseHeld
-from moderation.scheduler import PeriodicModerator, parse_duration
 from moderation.settings import Settings
 
 

@@ -15,12 +15,12 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from moderation import migrate
-from moderation.cli import app
-from moderation.db import create_engine
+from moderation.batch.lease import Lease
+from moderation.batch.pipeline import STALE, run_batch
+from moderation.cli.app import app
 from moderation.errors import ConfigurationError
-from moderation.lease import Lease
-from moderation.pipeline import STALE, run_batch
+from moderation.storage import migrate
+from moderation.storage.engines import create_engine
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakeollama import FakeOllama
 from tests.fakes import FakeClassifier

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moderation.classify import Verdict
-from moderation.pipeline import run_batch
-from moderation.windows import UNREAD, WHOLE, Reading, read_whole, window_starts
+from moderation.batch.pipeline import run_batch
+from moderation.model.host import Verdict
+from moderation.model.reading import UNREAD, WHOLE, Reading, read_whole, window_starts
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
 

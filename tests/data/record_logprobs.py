@@ -20,9 +20,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from moderation.labels import LABEL_SCHEMA
-from moderation.modelfile import load_modelfile
-from moderation.prompts import load_prompt
+from moderation.model.labels import LABEL_SCHEMA
+from moderation.model.modelfile import load_modelfile
+from moderation.model.prompts import load_prompt
 
 HERE = Path(__file__).parent
 TOP_LOGPROBS = 20

@@ -1,0 +1,66 @@
+"""The decision rule: what the tool does with what the model read. Pure, no I/O.
+
+Approval is the only outcome that changes the site, so it needs everything to line up: the
+whole text read, a label, one that approves with a confidence at or above the threshold (see
+policy.py, whose rule ``moderate eval`` applies too), and an UPDATE that actually changed the
+row.
+Anything less holds or fails the comment, and either way it stays pending for a human (held)
+or for another run (failed).
+"""
+
+from __future__ import annotations
+
+from moderation.batch import policy
+from moderation.model.reading import Reading
+from moderation.site.table import Comment
+from moderation.storage.store import APPROVED, FAILED, HELD, Decision
+
+STALE = "comment changed or was moderated before the decision could be applied"
+
+
+def decide(
+    comment: Comment, reading: Reading, *, would_approve: bool, min_confidence: float
+) -> Decision:
+    """``would_approve``: the approval was (or, in a dry run, would be) written."""
+    verdict = reading.verdict
+    if verdict is None:
+        # Not read (too long): a human decides, and no model output is recorded.
+        return Decision(
+            comment=comment,
+            label=None,
+            outcome=HELD,
+            error=reading.unread_reason,
+            raw_answer=None,
+            latency=None,
+            host=None,
+            coverage=reading.coverage,
+        )
+    label = verdict.label
+    ruling = policy.rule(
+        None if label is None else label.value, verdict.confidence, min_confidence, verdict.error
+    )
+    if ruling.action == policy.FAIL:
+        outcome, error = FAILED, ruling.reason
+    elif ruling.action == policy.HOLD:
+        outcome, error = HELD, ruling.reason  # why, when it was not simply negative
+    elif would_approve:
+        outcome, error = APPROVED, None
+    else:
+        outcome, error = FAILED, STALE
+    return Decision(
+        comment=comment,
+        label=None if label is None else label.value,
+        outcome=outcome,
+        error=error,
+        raw_answer=verdict.raw_answer,
+        latency=verdict.latency,
+        host=verdict.host,
+        coverage=reading.coverage,
+        confidence=verdict.confidence,
+    )
+
+
+def approves(comment: Comment, reading: Reading, min_confidence: float) -> bool:
+    """Whether the writer should try to approve: the same rule, assuming the UPDATE succeeds."""
+    decision = decide(comment, reading, would_approve=True, min_confidence=min_confidence)
+    return decision.outcome == APPROVED

@@ -1,0 +1,274 @@
+"""One batch: pending comments → classifier → decision → conditional approval + audit row.
+
+Stages run concurrently and each stays bounded: a producer reads keyset pages of pending
+comments (``producer``), ``slots`` workers keep exactly that many model requests in flight,
+and a writer applies decisions in chunks, one transaction each (``writer``). This module only
+wires them together, under the lease, between opening and closing the run's row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from moderation.batch.decide import STALE
+from moderation.batch.lease import Lease
+from moderation.batch.producer import produce
+from moderation.batch.run_record import finish_run, start_run
+from moderation.batch.run_report import DecisionRecord, RunReport
+from moderation.batch.state import BatchState, OnDecision, Progress, Work
+from moderation.batch.writer import write
+from moderation.errors import DatabaseError, LeaseLost
+from moderation.logs import current_run_id
+from moderation.model.classifier import Classifier, OllamaClassifier
+from moderation.model.host import Verdict
+from moderation.model.prompts import load_prompt
+from moderation.model.reading import UNREAD, Reading, read_whole
+from moderation.settings import Settings
+from moderation.site.table import CommentsTable
+from moderation.storage import migrate
+from moderation.storage.engines import create_engine
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "STALE",
+    "DecisionRecord",
+    "OnDecision",
+    "Progress",
+    "RunReport",
+    "run_batch",
+    "run_batch_async",
+]
+
+
+def run_batch(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
+    classifier: Classifier | None = None,
+    on_decision: OnDecision | None = None,
+    cancel: threading.Event | None = None,
+    scheduled_for: float | None = None,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Run one batch to the end; the synchronous entry point for cron, the CLI and web apps.
+
+    Setting ``cancel`` (from another thread) stops taking new comments; answers already in
+    flight are still written, so the batch ends within one request timeout.
+    """
+    return asyncio.run(
+        run_batch_async(
+            settings,
+            dry_run=dry_run,
+            limit=limit,
+            classifier=classifier,
+            on_decision=on_decision,
+            cancel=cancel,
+            scheduled_for=scheduled_for,
+            progress=progress,
+        )
+    )
+
+
+async def run_batch_async(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
+    classifier: Classifier | None = None,
+    on_decision: OnDecision | None = None,
+    clock: Callable[[], float] = time.time,
+    cancel: threading.Event | None = None,
+    scheduled_for: float | None = None,
+    progress: Progress | None = None,
+) -> RunReport:
+    # The template first: a broken one is a configuration error before any database work.
+    prompt = load_prompt(settings.prompt) if classifier is None else None
+    engine = create_engine(settings.database_url, read_only=dry_run, must_exist=True)
+    try:
+        comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
+        memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)
+        progress = progress or Progress()
+        if progress.pending is not None:
+            progress.pending(await asyncio.to_thread(comments.count_pending, engine))
+        if classifier is None:
+            assert prompt is not None
+            classifier = OllamaClassifier(settings, prompt)
+        state = BatchState(
+            settings=settings,
+            engine=engine,
+            comments=comments,
+            classifier=classifier,
+            dry_run=dry_run,
+            report=RunReport(run_id=None if dry_run else str(uuid.uuid4()), dry_run=dry_run),
+            lease=None if dry_run else Lease(engine, settings.lease_seconds, clock=clock),
+            limit=limit or settings.limit,
+            memory_available=memory_available,
+            on_decision=on_decision,
+            cancel=cancel,
+            scheduled_for=scheduled_for,
+            progress=progress,
+        )
+        try:
+            return await _run(state)
+        finally:
+            await classifier.close()
+    finally:
+        engine.dispose()
+
+
+def _own_tables_ready(engine: Engine, settings: Settings, dry_run: bool) -> bool:
+    """Bring the tool's tables up to date (unless told not to); a dry run only looks."""
+    if dry_run:
+        return migrate.current_revision(engine) is not None
+    migrate.ensure_current(engine, settings.auto_migrate)
+    return True
+
+
+async def _run(state: BatchState) -> RunReport:
+    report = state.report
+    current_run_id.set(report.run_id)  # every log line of this batch carries it
+    if state.lease is not None:
+        assert report.run_id is not None
+        token = await asyncio.to_thread(state.lease.acquire, report.run_id)
+        try:
+            await asyncio.to_thread(start_run, state, token)
+        except BaseException:
+            await asyncio.to_thread(state.lease.release)
+            raise
+    # Renewed from the start: with a short lease, the model check and warm-up alone could
+    # outlast it.
+    heartbeat = asyncio.create_task(_heartbeat(state)) if state.lease else None
+    try:
+        identity = await state.classifier.prepare()
+        # The threshold is part of what an outcome depends on: see store.skip_reason.
+        identity = dataclasses.replace(identity, min_confidence=state.settings.min_confidence)
+        state.identity = report.identity = identity
+        log.info(
+            "batch started on %s: model %s (%s), prompt %s%s",
+            state.settings.safe_database_url,
+            state.identity.model,
+            (state.identity.model_digest or "?")[:12],
+            state.identity.prompt_hash[:12],
+            " (dry run)" if state.dry_run else "",
+        )
+        await _process(state)
+    except BaseException as exc:
+        await _stop(heartbeat)
+        await finish_run(state, exc)
+        raise
+    await _stop(heartbeat)
+    await finish_run(state, None)
+    counts = report.counts()
+    log.info(
+        "batch %s: %d considered, %d approved, %d held, %d failed, %d skipped",
+        report.status,
+        *(counts[k] for k in ("considered", "approved", "held", "failed", "skipped")),
+    )
+    return report
+
+
+async def _process(state: BatchState) -> None:
+    slots = state.classifier.slots
+    # Twice the slots: a worker never waits for the producer, and memory does not grow
+    # with the backlog.
+    work: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=max(2 * slots, 16))
+    results: asyncio.Queue[tuple[Work, Reading] | None] = asyncio.Queue()
+    workers = [asyncio.create_task(_worker(state, work, results)) for _ in range(slots)]
+    producer = asyncio.create_task(produce(state, work, len(workers)))
+    writer = asyncio.create_task(write(state, results))
+    watcher = asyncio.create_task(_watch_cancel(state)) if state.cancel else None
+    try:
+        deadline = state.settings.deadline
+        _, unfinished = await asyncio.wait(workers, timeout=deadline)
+        if unfinished:
+            state.report.deadline_reached = True
+            log.warning("batch deadline of %ss reached; the rest stays pending", deadline)
+        for task in (producer, *workers):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in [*workers, producer]:
+            task.cancel()
+        await asyncio.gather(*workers, producer, return_exceptions=True)
+        await results.put(None)
+        if watcher is not None:
+            watcher.cancel()
+    await writer  # re-raises a database error from the last flush
+
+
+async def _worker(
+    state: BatchState,
+    work: asyncio.Queue[Work | None],
+    results: asyncio.Queue[tuple[Work, Reading] | None],
+) -> None:
+    classifier, settings = state.classifier, state.settings
+    while not state.stop.is_set():
+        item = await work.get()
+        if item is None:
+            return
+        if item.comment.problem is not None:
+            # Nothing the model could read (the body is not text): this row fails alone, with
+            # the reason, is retried up to MODERATION_MAX_ATTEMPTS, and the batch goes on.
+            failed = Verdict(None, None, item.comment.problem, 0.0, None)
+            reading: Reading | None = Reading(failed, UNREAD)
+        else:
+            reading = await read_whole(
+                classifier,
+                item.comment.body,
+                size=settings.max_comment_chars,
+                overlap=settings.window_overlap,
+                max_windows=settings.max_windows,
+                stop=state.stop,
+            )
+        if reading is not None:
+            results.put_nowait((item, reading))
+            if state.progress.answered is not None:
+                state.progress.answered()
+        if classifier.circuit_open:
+            state.report.circuit_open = True
+            state.stop.set()
+
+
+async def _watch_cancel(state: BatchState) -> None:
+    assert state.cancel is not None
+    while not state.cancel.is_set():
+        await asyncio.sleep(0.1)
+    state.report.cancelled = True
+    state.stop.set()
+
+
+async def _heartbeat(state: BatchState) -> None:
+    lease = state.lease
+    assert lease is not None
+    while True:
+        await asyncio.sleep(lease.ttl / 3)
+        renewal = asyncio.ensure_future(asyncio.to_thread(lease.renew))
+        try:
+            # A renewal cancelled half-way would still land in its thread, possibly after
+            # the release, and hold the lease for another period: let it finish first.
+            await asyncio.shield(renewal)
+        except asyncio.CancelledError:
+            await asyncio.gather(renewal, return_exceptions=True)
+            raise
+        except LeaseLost:
+            state.report.lease_lost = True
+            state.stop.set()
+            return
+        except DatabaseError as exc:
+            log.warning("could not renew the lease: %s", exc)
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

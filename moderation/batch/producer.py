@@ -1,0 +1,66 @@
+"""The producer: keyset pages of pending comments, minus those memory says not to ask again."""
+
+from __future__ import annotations
+
+import asyncio
+
+from moderation.batch.state import BatchState, Work
+from moderation.site.table import Comment
+from moderation.storage import store
+from moderation.storage.engines import read_transaction
+
+
+async def produce(state: BatchState, work: asyncio.Queue[Work | None], workers: int) -> None:
+    """Fill ``work`` and then tell each worker to stop; on failure, unblock them at once."""
+    try:
+        await _queue_pending(state, work)
+    except BaseException:
+        # Unblock the workers: drop what is queued (it stays pending) and tell them to stop.
+        state.stop.set()
+        while not work.empty():
+            work.get_nowait()
+        for _ in range(workers):
+            work.put_nowait(None)
+        raise
+    for _ in range(workers):
+        await work.put(None)
+
+
+async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) -> None:
+    queued = 0
+    warmed = False
+    pages = state.comments.pending_pages(state.engine, state.settings.batch_size)
+    while not state.stop.is_set():
+        page = await asyncio.to_thread(next, pages, None)
+        if page is None:
+            return
+        for item in await asyncio.to_thread(select, state, page):
+            if state.stop.is_set() or (state.limit is not None and queued >= state.limit):
+                return
+            if not warmed:
+                # Only now: an hourly run with nothing pending never makes Ollama load the model.
+                await state.classifier.warm_up()
+                warmed = True
+            await work.put(item)
+            queued += 1
+
+
+def select(state: BatchState, page: list[Comment]) -> list[Work]:
+    """Leave out comments that memory says need not be asked again."""
+    assert state.identity is not None
+    memory: dict[str, store.Memory] = {}
+    if state.memory_available:
+        with read_transaction(state.engine) as conn:
+            memory = store.recall(conn, [c.key for c in page])
+    selected = []
+    for comment in page:
+        remembered = memory.get(comment.key)
+        digest = comment.text_hash
+        if store.skip_reason(remembered, digest, state.identity, state.settings.max_attempts):
+            state.report.skipped += 1
+            if state.progress.skipped is not None:
+                state.progress.skipped(1)
+            continue
+        failures = store.previous_failures(remembered, digest, state.identity)
+        selected.append(Work(comment, failures))
+    return selected

@@ -1,0 +1,116 @@
+"""What a batch reports: its counts, status, exit code and a compact record per decision.
+
+``RunReport.to_json`` is the documented ``--json`` object; the counts are taken from the
+decisions the writer actually recorded, never from what was attempted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from moderation.errors import LeaseLost
+from moderation.storage.store import APPROVED, FAILED, HELD, Decision, Identity
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """What the report keeps of a decision: never the whole body (a backlog can be huge)."""
+
+    comment_id: Any
+    label: str | None
+    outcome: str
+    error: str | None
+    latency: float | None
+    excerpt: str
+    coverage: str
+    confidence: float | None = None
+
+    @classmethod
+    def of(cls, decision: Decision) -> DecisionRecord:
+        excerpt = " ".join(decision.comment.body[:200].split())[:60]
+        return cls(
+            decision.comment.id,
+            decision.label,
+            decision.outcome,
+            decision.error,
+            decision.latency,
+            excerpt,
+            decision.coverage,
+            decision.confidence,
+        )
+
+
+@dataclass
+class RunReport:
+    """The result of one batch; ``to_json`` is the documented ``--json`` object."""
+
+    run_id: str | None
+    dry_run: bool
+    identity: Identity | None = None
+    decisions: list[DecisionRecord] = field(default_factory=list)
+    tally: dict[str, int] = field(default_factory=lambda: {APPROVED: 0, HELD: 0, FAILED: 0})
+    skipped: int = 0
+    rejected: int = 0
+    circuit_open: bool = False
+    deadline_reached: bool = False
+    lease_lost: bool = False
+    cancelled: bool = False
+
+    def add(self, decision: Decision) -> None:
+        self.decisions.append(DecisionRecord.of(decision))
+        self.tally[decision.outcome] += 1
+
+    def count(self, outcome: str) -> int:
+        return self.tally[outcome]
+
+    @property
+    def exit_code(self) -> int:
+        if self.lease_lost:
+            return LeaseLost.exit_code
+        incomplete = self.circuit_open or self.deadline_reached or self.cancelled
+        return 3 if incomplete or self.count(FAILED) else 0
+
+    @property
+    def status(self) -> str:
+        if self.lease_lost:
+            return "fenced"
+        if self.circuit_open:
+            return "circuit-open"
+        if self.deadline_reached:
+            return "deadline"
+        if self.cancelled:
+            return "cancelled"
+        return "done"
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "considered": len(self.decisions),
+            "approved": self.count(APPROVED),
+            "held": self.count(HELD),
+            "failed": self.count(FAILED),
+            "skipped": self.skipped,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            **self.counts(),
+            "rejected": self.rejected,
+            "status": self.status,
+            "model": self.identity.model if self.identity else None,
+            "model_digest": self.identity.model_digest if self.identity else None,
+            "prompt_hash": self.identity.prompt_hash if self.identity else None,
+            "decisions": [
+                {
+                    "comment_id": d.comment_id,
+                    "label": d.label,
+                    "outcome": d.outcome,
+                    "error": d.error,
+                    "coverage": d.coverage,
+                    "confidence": d.confidence,
+                }
+                for d in self.decisions
+            ],
+        }

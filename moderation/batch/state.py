@@ -1,0 +1,63 @@
+"""What the stages of one batch share: its inputs, its report, and the signal to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from moderation.batch.lease import Lease
+from moderation.batch.run_report import RunReport
+from moderation.model.classifier import Classifier
+from moderation.settings import Settings
+from moderation.site.table import Comment, CommentsTable
+from moderation.storage.store import Decision, Identity
+
+OnDecision = Callable[[Decision], None]
+
+
+@dataclass
+class Progress:
+    """Callbacks for a progress display; every one optional, and called from the batch's
+    loop or its worker threads (so they must be thread-safe, as rich's progress bar is).
+
+    ``pending``: the number of pending comments, counted once at the start (one COUNT query,
+    only when this callback is given); ``answered``: one comment was read by the model (before
+    the decision is written, which happens in chunks); ``skipped``: comments left out because
+    they were decided before.
+    """
+
+    pending: Callable[[int], None] | None = None
+    answered: Callable[[], None] | None = None
+    skipped: Callable[[int], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """A pending comment on its way to the model, with what memory says about it."""
+
+    comment: Comment
+    failures_before: int
+
+
+@dataclass(eq=False)
+class BatchState:
+    settings: Settings
+    engine: Engine
+    comments: CommentsTable
+    classifier: Classifier
+    dry_run: bool
+    report: RunReport
+    lease: Lease | None
+    limit: int | None = None
+    memory_available: bool = True
+    on_decision: OnDecision | None = None
+    cancel: threading.Event | None = None
+    scheduled_for: float | None = None
+    progress: Progress = field(default_factory=Progress)
+    identity: Identity | None = None
+    # Set by any stage that must end the batch early: the others stop taking new work.
+    stop: asyncio.Event = field(default_factory=asyncio.Event)

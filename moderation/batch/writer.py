@@ -1,0 +1,109 @@
+"""The writer: decisions applied in chunks, one transaction each.
+
+A chunk's fence check, approvals, audit rows and memory commit together, so a crash at any
+instant leaves either all of a chunk or none of it; the report counts only what was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.engine import Connection
+
+from moderation.batch.decide import approves, decide
+from moderation.batch.state import BatchState, Work
+from moderation.errors import DatabaseError, LeaseLost
+from moderation.model.reading import Reading
+from moderation.storage import store
+from moderation.storage.engines import run_write
+from moderation.storage.store import Decision
+
+log = logging.getLogger(__name__)
+
+FLUSH_IDLE_SECONDS = 0.5
+Answer = tuple[Work, Reading]
+
+
+async def write(state: BatchState, results: asyncio.Queue[Answer | None]) -> None:
+    """Apply decisions in chunks: full ones at once, partial ones when answers pause."""
+    chunk: list[Answer] = []
+    while True:
+        if not chunk:
+            item = await results.get()
+        else:
+            try:
+                item = await asyncio.wait_for(results.get(), FLUSH_IDLE_SECONDS)
+            except TimeoutError:
+                await flush(state, chunk)
+                chunk = []
+                continue
+        if item is None:
+            break
+        chunk.append(item)
+        if len(chunk) >= state.settings.batch_size:
+            await flush(state, chunk)
+            chunk = []
+    if chunk:
+        await flush(state, chunk)
+
+
+async def flush(state: BatchState, chunk: list[Answer]) -> None:
+    report = state.report
+    if report.lease_lost:
+        report.rejected += len(chunk)
+        return
+    if state.dry_run:
+        threshold = state.settings.min_confidence
+        decisions = [
+            (decide(w.comment, r, would_approve=True, min_confidence=threshold), w)
+            for w, r in chunk
+        ]
+    else:
+        try:
+            decisions = await asyncio.to_thread(
+                run_write, state.engine, lambda c: apply(state, c, chunk)
+            )
+        except LeaseLost:
+            report.lease_lost = True
+            report.rejected += len(chunk)
+            state.stop.set()
+            log.error("lease lost: %d decisions were not written", len(chunk))
+            return
+        except DatabaseError:
+            state.stop.set()
+            raise
+    for decision, _ in decisions:
+        log.debug(
+            "comment %s: %s -> %s%s",
+            decision.comment.id,
+            decision.label,
+            decision.outcome,
+            f" ({decision.error})" if decision.error else "",
+        )
+        report.add(decision)
+        if state.on_decision is not None:
+            state.on_decision(decision)
+
+
+def apply(state: BatchState, conn: Connection, chunk: list[Answer]) -> list[tuple[Decision, Work]]:
+    """One transaction: fence, approve, audit, remember. All of it or none of it."""
+    assert state.lease is not None and state.identity is not None and state.report.run_id
+    state.lease.fence(conn)
+    threshold = state.settings.min_confidence
+    wanted = [w.comment for w, r in chunk if approves(w.comment, r, threshold)]
+    approved = state.comments.approve(conn, wanted)
+    decisions = [
+        (
+            decide(w.comment, r, would_approve=w.comment.key in approved, min_confidence=threshold),
+            w,
+        )
+        for w, r in chunk
+    ]
+    store.record(
+        conn,
+        state.report.run_id,
+        state.identity,
+        [(d, w.failures_before) for d, w in decisions],
+    )
+    return decisions

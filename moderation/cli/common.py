@@ -1,0 +1,142 @@
+"""What every ``moderate`` command shares: settings, exit codes, and the one JSON object.
+
+Kept apart from the command modules so that each of them imports this and nothing imports
+them back: ``cli`` registers the commands of ``cli_eval``, and neither imports the other's app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from moderation.settings import Settings
+
+log = logging.getLogger("moderation.cli")
+
+EXIT_CODES = """Exit codes: 0 done; 3 done but some comments failed and stay pending; 2 usage or
+configuration error; 4 Ollama unreachable, model missing or no log probabilities while
+MODERATION_MIN_CONFIDENCE is on (nothing changed); 5 database error;
+6 evaluation or reversal rate beyond a gate; 7 batch done but the metrics file could not be
+written; 75 another batch holds the lease."""
+
+METRICS_FAILED = 7
+
+
+class _Output:
+    """Whether the running command promised one JSON object on stdout (``--json``)."""
+
+    json = False
+    printed = False
+
+
+def promise_json(as_json: bool) -> None:
+    _Output.json = as_json
+    _Output.printed = False
+
+
+def print_json(document: dict[str, Any]) -> None:
+    """The command's one JSON object; a second call is a bug and prints nothing."""
+    if _Output.printed:
+        return
+    _Output.printed = True
+    typer.echo(json.dumps(document, ensure_ascii=False, default=str))
+
+
+def failure_document(message: str, code: int) -> dict[str, Any]:
+    from moderation.redact import redact
+
+    status = {75: "lease-held", 130: "interrupted"}.get(code, "failed")
+    return {"run_id": None, "status": status, "exit_code": code, "error": redact(message)}
+
+
+def say_error(message: str, kind: str = "error") -> None:
+    """One line on stderr: a JSON log line when logs are JSON, so that every line is."""
+    from moderation.redact import redact
+
+    message = redact(message)
+    if _json_logs():
+        log.error("moderate: %s: %s", kind, message)
+    else:
+        typer.echo(f"moderate: {kind}: {message}", err=True)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    say_error(message)
+    if _Output.json:
+        print_json(failure_document(message, code))
+    raise typer.Exit(code)
+
+
+def _json_logs() -> bool:
+    from moderation.logs import json_configured
+
+    return json_configured()
+
+
+@contextmanager
+def errors_to_exit_codes() -> Iterator[None]:
+    from moderation.errors import ModerationError
+
+    try:
+        yield
+    except ModerationError as exc:
+        fail(exc.message.splitlines()[0] if exc.message else type(exc).__name__, exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from moderation.logs import configure
+    from moderation.settings import (
+        Settings,
+        environment_name,
+        misspelled_variables,
+        requested_log_format,
+    )
+
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        # Say it in the chosen log format even though the settings that choose it are wrong.
+        configure(requested_log_format(), "INFO")
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        where = environment_name(field) if field else "settings"
+        fail(f"invalid configuration: {where}: {first['msg']}", 2)
+    configure(settings.log_format, settings.log_level)
+    for name, source, suggestion in misspelled_variables(Path(".env")):
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        log.warning("unknown variable %s (%s) is ignored%s", name, source, hint)
+    return settings
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse, before any work, an output path that cannot be written.
+
+    The nearest existing ancestor must be a writable directory (missing directories are created
+    at write time), and the path itself must not be a directory or a read-only file. Nothing
+    is created here.
+    """
+    from moderation.errors import ConfigurationError
+
+    if path.is_dir():
+        raise ConfigurationError(f"{what} {path} is a directory, not a file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigurationError(f"{what} {path} is not writable")
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigurationError(f"{what} {path}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"{what} {path}: directory {ancestor} is not writable")

@@ -1,0 +1,1 @@
+"""``moderate eval``: a model and prompt measured against labelled fixtures."""

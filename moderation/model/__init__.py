@@ -1,0 +1,1 @@
+"""Asking the model: the Ollama host client, the classifier pool, prompts, labels, confidence."""

@@ -1,0 +1,318 @@
+"""Talking to Ollama: the only module that knows the ollama client and its exceptions.
+
+Every foreign failure (``ollama.ResponseError``, the builtin ``ConnectionError``, httpx timeouts
+and transport errors, a body that is not JSON) becomes either a failed :class:`Verdict` (one
+comment stays pending) or, before the batch, :class:`OllamaUnavailable` / :class:`ModelMissing`.
+Nothing here approves anything: it only reports what the model said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import ollama
+import stamina
+
+from moderation.errors import LogprobsUnsupported, ModelMissing, OllamaUnavailable
+from moderation.model.confidence import label_confidence
+from moderation.model.labels import LABEL_SCHEMA, Label, parse_label
+from moderation.redact import redact, redact_url
+from moderation.settings import HostSpec, Settings
+
+log = logging.getLogger(__name__)
+
+# Sent with every request: greedy decoding, so one model + prompt + comment gives one answer.
+REQUEST_OPTIONS: dict[str, Any] = {"temperature": 0.0}
+# Alternatives per answer token, from which the label's confidence is computed. The three
+# labels' first tokens are among the first few for any model that follows the prompt; more
+# would only make every response larger. Ollama accepts up to 20.
+TOP_LOGPROBS = 10
+# The start-up check for log probabilities: any prompt does, one token is enough.
+PROBE_PROMPT = "ok"
+
+TransportFactory = Callable[[int], httpx.AsyncBaseTransport | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one model call produced. ``label`` is None whenever the call failed in any way."""
+
+    label: Label | None
+    raw_answer: str | None
+    error: str | None
+    latency: float
+    host: str | None
+    # The server failed (not the answer): counts toward resting a host and the circuit breaker.
+    server_error: bool = False
+    # Probability of the label among the three (see confidence.py); None when the server sent
+    # no log probabilities or the label could not be traced in them.
+    confidence: float | None = None
+
+
+class ServerFailure(Exception):
+    """A request failed at the server or on the wire; the message is safe to store."""
+
+
+def default_transport_factory(settings: Settings) -> TransportFactory:
+    """aiohttp under httpx costs about a sixth of the CPU per request of httpx's own transport.
+
+    The httpx transport stays selectable (MODERATION_HTTP_TRANSPORT=httpx): respx only sees
+    requests that go through it.
+    """
+    if settings.http_transport == "httpx":
+        return lambda _slots: None
+
+    def make(slots: int) -> httpx.AsyncBaseTransport:
+        from httpx_aiohttp import AiohttpTransport
+
+        limits = httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4)
+        return AiohttpTransport(limits=limits, trust_env=False, verify=_tls_context())
+
+    return make
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The verifying TLS context every transport would build for itself, built once.
+
+    Each build loads the CA bundle (tens of milliseconds); there are two transports per host.
+    """
+    return httpx.create_ssl_context(trust_env=False)
+
+
+class OllamaHost:
+    """One model server: a client per timeout, a digest once checked, and its health."""
+
+    def __init__(self, spec: HostSpec, settings: Settings, transport: TransportFactory) -> None:
+        self.url = spec.url  # for the client only: it may hold credentials
+        self.name = spec.safe_url  # for everything shown or stored
+        self.slots = spec.concurrency
+        self.settings = settings
+        self.client = _client(spec.url, settings.timeout, transport(spec.concurrency))
+        self.load_client = _client(spec.url, settings.load_timeout, transport(2))
+        self.digest: str | None = None
+        self.consecutive_failures = 0
+        self.rested_until = 0.0
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.load_client.close()
+
+    async def check_model(self, model: str) -> str:
+        """The model's digest on this host; ModelMissing or OllamaUnavailable otherwise."""
+        try:
+            listing = await asyncio.wait_for(self.load_client.list(), self.settings.timeout)
+        except Exception as exc:
+            raise OllamaUnavailable(
+                f"Ollama at {self.name} is unreachable: {describe(exc)}"
+            ) from exc
+        for entry in listing.models:
+            if entry.model in (model, f"{model}:latest"):
+                self.digest = entry.digest or ""
+                return self.digest
+        raise ModelMissing(
+            f"model {model!r} not found on {self.name}; run `moderate model create` first"
+        )
+
+    async def warm_up(self, model: str) -> None:
+        """Load the model with the long load timeout, so that no comment pays the cold start.
+
+        An empty prompt only loads the model. If a short timeout cut the load off, the server
+        would abort it, and every following request would start the load again.
+        """
+        try:
+            await asyncio.wait_for(
+                self.load_client.generate(model=model, prompt=""), self.settings.load_timeout
+            )
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise ModelMissing(
+                    f"model {model!r} not found on {self.name}; run `moderate model create` first"
+                ) from exc
+            raise OllamaUnavailable(
+                f"loading {model!r} on {self.name} failed: {describe(exc)}"
+            ) from exc
+        except Exception as exc:
+            raise OllamaUnavailable(
+                f"loading {model!r} on {self.name} failed: {describe(exc)}"
+            ) from exc
+
+    async def classify(self, model: str, prompt: str) -> Verdict:
+        started = time.perf_counter()
+        try:
+            response = await self._generate_with_retries(model, prompt)
+        except ServerFailure as exc:
+            return Verdict(None, None, str(exc), time.perf_counter() - started, self.name, True)
+        latency = time.perf_counter() - started
+        raw = response.response or ""
+        label = parse_label(raw)
+        error = None
+        confidence = None
+        if label is None:
+            error = "empty answer" if not raw.strip() else "unparseable answer"
+        else:
+            confidence = label_confidence(label.value, response.logprobs)
+        return Verdict(label, raw, error, latency, self.name, confidence=confidence)
+
+    async def check_logprobs(self, model: str) -> None:
+        """Refuse a host that ignores ``logprobs`` (Ollama before 0.12.11).
+
+        Without log probabilities no answer has a confidence, and with the gate on nothing
+        would ever be approved; better to say so once than to hold every comment. One tiny
+        real request, after the warm-up, so it costs a token and no load.
+        """
+        try:
+            response = await self._generate_with_retries(model, PROBE_PROMPT, probe=True)
+        except ServerFailure as exc:
+            raise OllamaUnavailable(f"probing {model!r} on {self.name} failed: {exc}") from exc
+        if not response.logprobs or not response.logprobs[0].top_logprobs:
+            raise LogprobsUnsupported(
+                f"Ollama at {self.name} returned no logprobs, so no answer can have a "
+                "confidence: upgrade Ollama to 0.12.11 or later, or set "
+                "MODERATION_MIN_CONFIDENCE=0 to approve without one"
+            )
+
+    async def _generate_with_retries(
+        self, model: str, prompt: str, probe: bool = False
+    ) -> ollama.GenerateResponse:
+        settings = self.settings
+        # Retries stay inside the request's own budget: a comment never costs more than
+        # MODERATION_TIMEOUT, so the batch deadline and the lease stay predictable.
+        async for attempt in stamina.retry_context(
+            on=_is_transient,
+            attempts=settings.retries + 1,
+            timeout=settings.timeout,
+            wait_initial=0.1,
+            wait_max=2.0,
+            wait_jitter=0.2,
+        ):
+            with attempt:
+                return await self._generate_once(model, prompt, probe)
+        raise AssertionError("unreachable")
+
+    async def _generate_once(
+        self, model: str, prompt: str, probe: bool = False
+    ) -> ollama.GenerateResponse:
+        try:
+            # asyncio's timeout bounds the whole call; httpx's only bounds each socket read.
+            # A timeout scope rather than wait_for: wait_for wraps every request in a task of
+            # its own, a cost paid on each of thousands of calls per batch.
+            async with asyncio.timeout(self.settings.timeout):
+                if probe:
+                    return await self.client.generate(
+                        model=model,
+                        prompt=prompt,
+                        options={**REQUEST_OPTIONS, "num_predict": 1},
+                        logprobs=True,
+                        top_logprobs=1,
+                    )
+                return await self.client.generate(
+                    model=model,
+                    prompt=prompt,
+                    format=LABEL_SCHEMA if self.settings.structured_output else None,
+                    options=REQUEST_OPTIONS,
+                    logprobs=True,
+                    top_logprobs=TOP_LOGPROBS,
+                )
+        except _Transient:
+            raise
+        except Exception as exc:
+            failure = ServerFailure(describe(exc, self.settings.timeout))
+            if _is_transient_cause(exc):
+                raise _Transient(str(failure)) from exc
+            raise failure from exc
+
+
+class _Transient(ServerFailure):
+    """A failure worth retrying: the server said busy, or the connection was reset."""
+
+
+def _is_transient(exc: Exception) -> bool:
+    return isinstance(exc, _Transient)
+
+
+def _is_transient_cause(exc: BaseException) -> bool:
+    if isinstance(exc, ollama.ResponseError):
+        return exc.status_code in (429, 502, 503, 504)
+    # A reset or a refused connection; not a timeout, which already spent the budget.
+    return _wire_failure(exc) in ("refused", "reset")
+
+
+def _wire_failure(exc: BaseException) -> str | None:
+    """'refused', 'reset', 'timeout' or None, whichever transport raised it.
+
+    The httpx transport gives ConnectionError (via the ollama client) or RemoteProtocolError;
+    httpx-aiohttp maps both a refused connection and a dropped one to ConnectTimeout, so the
+    aiohttp exception it chains is what tells them apart.
+    """
+    import aiohttp
+
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return "refused"
+    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return "reset"
+    if isinstance(exc, ConnectionError):
+        return "refused"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "reset"
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return "timeout"
+    return None
+
+
+def describe(exc: BaseException, timeout: float | None = None) -> str:
+    """A short, storable reason for a failed call (no secrets, no huge bodies)."""
+    if isinstance(exc, ollama.ResponseError):
+        return f"HTTP {exc.status_code}: {redact(str(exc.error))[:200]}"
+    wire = _wire_failure(exc)
+    if wire == "refused":
+        return "connection refused"
+    if wire == "reset":
+        return "connection reset by the server"
+    if wire == "timeout":
+        return f"timed out after {timeout:g}s" if timeout else "timed out"
+    if isinstance(exc, httpx.TransportError):
+        return f"connection error: {type(exc).__name__}"
+    if isinstance(exc, json.JSONDecodeError | ValueError):
+        return "invalid response from server (not the expected JSON)"
+    # Redacted before it is cut: a cut could fall inside a URL and hide the "@" it needs.
+    return f"{type(exc).__name__}: {redact(str(exc))[:200]}"
+
+
+def _client(
+    url: str, timeout: float, transport: httpx.AsyncBaseTransport | None
+) -> ollama.AsyncClient:
+    extra: dict[str, Any] = {} if transport is None else {"transport": transport}
+    # host= is always explicit: the client would otherwise read OLLAMA_HOST itself.
+    return ollama.AsyncClient(host=url, timeout=timeout, **extra)
+
+
+def create_model(url: str, name: str, create_kwargs: dict[str, Any], timeout: float) -> str:
+    """Build ``name`` on one host from a parsed Modelfile; returns the server's last status."""
+    client = ollama.Client(host=url, timeout=timeout)
+    shown = redact_url(url)
+    try:
+        response = client.create(model=name, **create_kwargs)
+    except ollama.ResponseError as exc:
+        base = create_kwargs.get("from_")
+        hint = f"; is the base model pulled (`ollama pull {base}`)?" if base else ""
+        raise OllamaUnavailable(
+            f"creating {name!r} on {shown} failed: {describe(exc)}{hint}"
+        ) from exc
+    except Exception as exc:
+        raise OllamaUnavailable(
+            f"Ollama at {shown} is unreachable: {describe(exc, timeout)}"
+        ) from exc
+    finally:
+        client.close()
+    return str(getattr(response, "status", "") or "success")

@@ -1,0 +1,278 @@
+"""The site's own comments table: reflected, never altered, written only through one UPDATE.
+
+Names come from the settings (or a preset), so a site's existing table (``wp_comments`` with a
+status string, Isso's integer ``mode``, a boolean ``approved``) works as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from moderation.errors import SchemaError
+from moderation.settings import Settings
+from moderation.site.status import (
+    StatusValues,
+    body_type_problem,
+    check_flag_column,
+    coerce_status,
+    status_values,
+)
+from moderation.storage.engines import read_transaction, translate_errors
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: Any  # the site's own id value, whatever its type
+    body: str
+    # Why this row cannot be classified (its body is not text); None for a normal comment.
+    problem: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The id as stored in the tool's own tables."""
+        return str(self.id)
+
+    @property
+    def text_hash(self) -> str:
+        return text_hash(self.body)
+
+
+def text_hash(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def read_comment(comment_id: Any, value: Any) -> Comment:
+    """One row as a Comment; a value that is not text becomes a comment that fails alone."""
+    if isinstance(value, str):
+        return Comment(comment_id, value)
+    if value is None:
+        return Comment(comment_id, "")
+    # Its repr stands in for the text in the audit row's hash, so a later fix to real text
+    # counts as an edit and is asked afresh.
+    return Comment(
+        comment_id,
+        f"<{type(value).__name__}: {repr(value)[:200]}>",
+        problem=f"the body is not text ({type(value).__name__})",
+    )
+
+
+class CommentsTable:
+    """Queries on the site's table, built once from the reflected columns."""
+
+    def __init__(self, table: sa.Table, settings: Settings) -> None:
+        self.table = table
+        self.id = table.c[settings.comments_id_column]
+        self.body = table.c[settings.comments_body_column]
+        self.approved = table.c[settings.comments_approved_column]
+        self.removed = (
+            None
+            if settings.comments_removed_column is None
+            else table.c[settings.comments_removed_column]
+        )
+        problem = body_type_problem(self.body)
+        if problem:
+            raise SchemaError(
+                f"the body column {self.body.name!r} (MODERATION_COMMENTS_BODY_COLUMN) {problem}"
+            )
+        if self.removed is not None:
+            check_flag_column(self.removed)
+        self.values: StatusValues = status_values(self.approved, settings)
+        self.pending_value: Any = self.values.pending
+        self.approved_value: Any = self.values.approved
+        self.rejected_values: list[Any] = [
+            coerce_status(self.approved, value) for value in settings.comments_rejected_values
+        ]
+
+    @property
+    def rejected_value(self) -> Any:
+        """What a human's "Reject" writes to the status column: the first rejected value."""
+        return self.rejected_values[0] if self.rejected_values else None
+
+    @classmethod
+    def reflect(cls, engine: Engine, settings: Settings) -> CommentsTable:
+        name = settings.comments_table
+        with translate_errors(engine):
+            inspector = sa.inspect(engine)
+            if not inspector.has_table(name):
+                raise SchemaError(
+                    f"the comments table {name!r} does not exist in "
+                    f"{settings.safe_database_url} (set MODERATION_COMMENTS_TABLE or "
+                    "MODERATION_PRESET, or run `moderate import FILE.jsonl` to create one)"
+                )
+            table = sa.Table(name, sa.MetaData(), autoload_with=engine)
+        wanted = {
+            "MODERATION_COMMENTS_ID_COLUMN": settings.comments_id_column,
+            "MODERATION_COMMENTS_BODY_COLUMN": settings.comments_body_column,
+            "MODERATION_COMMENTS_APPROVED_COLUMN": settings.comments_approved_column,
+            "MODERATION_COMMENTS_REMOVED_COLUMN": settings.comments_removed_column,
+        }
+        missing = [
+            f"{col!r} ({var})"
+            for var, col in wanted.items()
+            if col is not None and col not in table.c
+        ]
+        if missing:
+            raise SchemaError(
+                f"the comments table {name!r} has no column {', '.join(missing)}; "
+                f"its columns are {', '.join(table.c.keys())}"
+            )
+        return cls(table, settings)
+
+    @property
+    def is_pending(self) -> sa.ColumnElement[bool]:
+        pending = self.approved == sa.literal(self.pending_value, self.approved.type)
+        if self.removed is None:
+            return pending
+        return sa.and_(pending, self.removed.is_not(sa.true()))
+
+    @property
+    def can_reject(self) -> bool:
+        """Whether the mapping names a state meaning "a human rejected it"."""
+        return self.removed is not None or self.rejected_value is not None
+
+    def parse_id(self, key: str) -> Any:
+        """A comment id from a form or URL as the id column's type; ValueError if it is not one."""
+        try:
+            python_type = self.id.type.python_type
+        except NotImplementedError:
+            return key
+        return int(key) if python_type is int else key
+
+    def pending_pages(self, engine: Engine, page_size: int) -> Iterator[list[Comment]]:
+        """Pending comments in id order, one page per short read transaction (keyset paging).
+
+        Keyset rather than OFFSET: each page is an index range scan however deep the backlog,
+        and rows approved meanwhile do not shift the pages. Text ids work the same way: the
+        comparison and the ORDER BY use the same collation.
+        """
+        last: Any = None
+        while True:
+            query = sa.select(self.id, self.body).where(self.is_pending)
+            if last is not None:
+                query = query.where(self.id > last)
+            query = query.order_by(self.id).limit(page_size)
+            with read_transaction(engine) as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            yield [read_comment(row[0], row[1]) for row in rows]
+            if len(rows) < page_size:
+                return
+            last = rows[-1][0]
+
+    def count_pending(self, engine: Engine) -> int:
+        """How many comments are pending now (for a progress total; one COUNT query)."""
+        query = sa.select(sa.func.count()).select_from(self.table).where(self.is_pending)
+        with read_transaction(engine) as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def approve(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
+        """Approve those still pending with the body they were classified on; return their keys."""
+        approved = sa.literal(self.approved_value, self.approved.type)
+        return self._update_if_unchanged(
+            conn, comments, {self.approved: approved}, self.approved == approved
+        )
+
+    def reject(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
+        """Reject those still pending and unchanged: the first rejected value, else the flag."""
+        if self.rejected_value is not None:
+            rejected = sa.literal(self.rejected_value, self.approved.type)
+            return self._update_if_unchanged(
+                conn, comments, {self.approved: rejected}, self.approved == rejected
+            )
+        if self.removed is not None:
+            return self._update_if_unchanged(
+                conn, comments, {self.removed: sa.true()}, self.removed.is_(sa.true())
+            )
+        raise ValueError("the comments mapping has no rejected state")
+
+    def _update_if_unchanged(
+        self,
+        conn: Connection,
+        comments: Sequence[Comment],
+        values: dict[Any, Any],
+        written: sa.ColumnElement[bool],
+    ) -> set[str]:
+        """Write ``values`` on the rows still pending with the body that was judged.
+
+        The WHERE clause is the safety: a comment approved, rejected or edited since it was
+        read is left alone, so a decision never applies to text its judge did not see. The body
+        is compared as bytes, never through the column's collation (MySQL's defaults ignore
+        case and trailing spaces). Returns the keys of the rows that now hold the new state.
+        """
+        comments = [c for c in comments if c.problem is None]
+        if not comments:
+            return set()
+        statement = (
+            sa.update(self.table)
+            .where(
+                self.id == sa.bindparam("_id"),
+                self.is_pending,
+                _utf8_bytes(self.body, conn.dialect.name)
+                == sa.bindparam("_body", type_=sa.LargeBinary),
+            )
+            .values(values)
+        )
+        params = [{"_id": c.id, "_body": c.body.encode("utf-8", "surrogatepass")} for c in comments]
+        if conn.dialect.supports_sane_multi_rowcount and len(comments) > 1:
+            # Fast path: one executemany. Only when some row no longer matched do we need to
+            # know which, so undo it and go row by row.
+            savepoint = conn.begin_nested()
+            if conn.execute(statement, params).rowcount == len(comments):
+                savepoint.commit()
+                return self._now_holding(conn, comments, written)
+            savepoint.rollback()
+        matched = [
+            c
+            for c, p in zip(comments, params, strict=True)
+            if conn.execute(statement, p).rowcount == 1
+        ]
+        return self._now_holding(conn, matched, written)
+
+    def _now_holding(
+        self, conn: Connection, comments: Sequence[Comment], written: sa.ColumnElement[bool]
+    ) -> set[str]:
+        """Of these, the ones whose row now holds the written state (in this same transaction).
+
+        What the report and the audit trail call "approved" must be what the table holds: a
+        matched row that a trigger or a type coercion left unchanged is not an approval.
+        """
+        if not comments:
+            return set()
+        query = sa.select(self.id).where(self.id.in_([c.id for c in comments]), written)
+        return {str(row[0]) for row in conn.execute(query)}
+
+    def current(self, conn: Connection, comment_id: Any) -> CurrentRow | None:
+        """The row as it is now (None when it is gone), to say what changed."""
+        removed = sa.false() if self.removed is None else self.removed
+        columns = [self.body, self.approved, self.is_pending, removed]
+        row = conn.execute(sa.select(*columns).where(self.id == comment_id)).first()
+        if row is None:
+            return None
+        body, status, pending, is_removed = row
+        return CurrentRow(body if body is not None else "", status, bool(pending), bool(is_removed))
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentRow:
+    body: str
+    status: Any
+    pending: bool
+    removed: bool
+
+
+def _utf8_bytes(column: sa.Column[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """The column's text as UTF-8 bytes, so that ``=`` compares bytes on every database."""
+    if dialect in ("mysql", "mariadb"):
+        return sa.cast(
+            sa.func.convert(column.op("USING")(sa.literal_column("utf8mb4"))), sa.LargeBinary
+        )
+    if dialect == "postgresql":
+        return sa.func.convert_to(column, sa.literal_column("'UTF8'"))
+    return sa.cast(column, sa.LargeBinary)

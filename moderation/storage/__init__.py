@@ -1,0 +1,1 @@
+"""The tool's own storage: engines, its tables, their migrations, and what it remembers."""
