@@ -135,11 +135,12 @@ import json, sys
 from tests.llamabackend import load_llama
 gguf, prompt = sys.argv[1], sys.argv[2]
 llm = load_llama(gguf, n_ctx=512, n_threads=2, logits_all=True)
+assert llm.model_params.use_extra_bufts is False, "loaded with AMX-repacked weights"
 theirs = llm.create_chat_completion(
     messages=[{"role": "user", "content": prompt}], temperature=0.0, max_tokens=5,
     repeat_penalty=1.1, top_k=40, top_p=0.9, min_p=0.0, logprobs=True, top_logprobs=2,
 )
-print(json.dumps(theirs["choices"][0]))
+print(json.dumps(theirs["choices"][0], default=float))
 """
 
 
