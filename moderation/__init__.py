@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from moderation.batch.scheduler import PeriodicModerator
     from moderation.errors import ModerationError
     from moderation.model.host import Verdict
-    from moderation.model.labels import Label, parse_label
+    from moderation.model.labels import parse_label
     from moderation.settings import Settings
+    from moderation.vocabulary import Label
 
 __all__ = [
     "Label",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Label": "model.labels",
+    "Label": "vocabulary",
     "parse_label": "model.labels",
     "ModerationError": "errors",
     "PeriodicModerator": "batch.scheduler",

@@ -1,17 +1,20 @@
 """One error root for everything the tool reports to its user.
 
-Each class's docstring is its default message; ``exit_code`` is what the CLI exits with.
+Each class's docstring is its default message; ``exit_code`` is what the CLI exits with
+(``moderation.vocabulary.ExitCode`` documents them all).
 Foreign errors (ollama, httpx, SQLAlchemy) are translated into these in exactly one module
 each, always with ``raise ... from exc`` so the cause stays in tracebacks and logs.
 """
 
 from __future__ import annotations
 
+from moderation.vocabulary import ExitCode
+
 
 class ModerationError(Exception):
     """Moderation failed."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.FAILED
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
@@ -24,7 +27,7 @@ class ModerationError(Exception):
 class ConfigurationError(ModerationError):
     """The configuration is invalid."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ModelfileError(ConfigurationError):
@@ -38,7 +41,7 @@ class FixtureError(ConfigurationError):
 class OllamaUnavailable(ModerationError):
     """The Ollama server cannot be reached; nothing was changed."""
 
-    exit_code = 4
+    exit_code = ExitCode.OLLAMA
 
 
 class ModelMissing(OllamaUnavailable):
@@ -52,25 +55,19 @@ class LogprobsUnsupported(OllamaUnavailable):
 class DatabaseError(ModerationError):
     """The database failed; nothing was half-written."""
 
-    exit_code = 5
+    exit_code = ExitCode.DATABASE
 
 
 class SchemaError(DatabaseError):
     """The comments table does not match the configuration."""
 
-    exit_code = 2
-
-
-class GateFailed(ModerationError):
-    """The evaluation fell short of a required threshold."""
-
-    exit_code = 6
+    exit_code = ExitCode.USAGE
 
 
 class LeaseHeld(ModerationError):
     """Another batch is running on this database."""
 
-    exit_code = 75
+    exit_code = ExitCode.LEASE_HELD
 
 
 class TickAlreadyRun(LeaseHeld):
@@ -80,4 +77,4 @@ class TickAlreadyRun(LeaseHeld):
 class LeaseLost(ModerationError):
     """This batch lost its lease to another process; its remaining writes were refused."""
 
-    exit_code = 75
+    exit_code = ExitCode.LEASE_HELD

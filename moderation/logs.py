@@ -18,7 +18,6 @@ from moderation.redact import redact
 # Set by the pipeline for the duration of a batch, so every line of that batch carries it.
 current_run_id: ContextVar[str | None] = ContextVar("current_run_id", default=None)
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Attributes every LogRecord has; anything else was passed as ``extra=`` (stamina's details).
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 _STANDARD |= {"message", "asctime", "run", "extras", "taskName"}

@@ -20,7 +20,7 @@ class Label(enum.StrEnum):
     @property
     def approves(self) -> bool:
         """Whether this label may publish a comment unseen (the confidence gate still applies:
-        ``moderation.batch.policy.rule`` is the one approval rule)."""
+        ``moderation.policy.rule`` is the one approval rule)."""
         return self in APPROVING_LABELS
 
 

@@ -15,11 +15,11 @@ from moderation.evaluation.calibration import (
     threshold_grid,
     threshold_table,
 )
-from moderation.evaluation.metrics import Outcome, compare, compute_metrics
+from moderation.evaluation.metrics import FixtureResult, compare, compute_metrics
 
 
-def outcome(fid: str, truth: str, predicted: str | None, confidence: float | None) -> Outcome:
-    return Outcome(fid, fid, truth, predicted, None, (), 0.1, confidence=confidence)
+def outcome(fid: str, truth: str, predicted: str | None, confidence: float | None) -> FixtureResult:
+    return FixtureResult(fid, fid, truth, predicted, None, (), 0.1, confidence=confidence)
 
 
 # truth, answer, confidence of the answer

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from moderation.batch.pipeline import run_batch
-from moderation.batch.policy import APPROVE, FAIL, HOLD, Ruling, rule, uncertain_reason
+from moderation.policy import APPROVE, FAIL, HOLD, Ruling, rule, uncertain_reason
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
 

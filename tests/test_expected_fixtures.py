@@ -9,16 +9,18 @@ import pytest
 
 from moderation.errors import FixtureError
 from moderation.evaluation.evaluate import load_fixtures
-from moderation.evaluation.metrics import Outcome, compare, compute_metrics
+from moderation.evaluation.metrics import FixtureResult, compare, compute_metrics
 from moderation.evaluation.report import misclassified
 
 
-def labelled(fid: str, truth: str, predicted: str | None) -> Outcome:
-    return Outcome(fid, f"text {fid}", truth, predicted, "en", ("shipped",), 0.01)
+def labelled(fid: str, truth: str, predicted: str | None) -> FixtureResult:
+    return FixtureResult(fid, f"text {fid}", truth, predicted, "en", ("shipped",), 0.01)
 
 
-def site(fid: str, expected: str, predicted: str | None) -> Outcome:
-    return Outcome(fid, f"text {fid}", None, predicted, None, ("site",), 0.01, expected=expected)
+def site(fid: str, expected: str, predicted: str | None) -> FixtureResult:
+    return FixtureResult(
+        fid, f"text {fid}", None, predicted, None, ("site",), 0.01, expected=expected
+    )
 
 
 MIXED = [
@@ -130,8 +132,8 @@ def test_bad_expected_values_name_the_line(
 def test_the_threshold_table_counts_expected_fixtures() -> None:
     from moderation.evaluation.calibration import at_threshold, target_threshold
 
-    def sure(fid: str, expected: str, confidence: float) -> Outcome:
-        return Outcome(
+    def sure(fid: str, expected: str, confidence: float) -> FixtureResult:
+        return FixtureResult(
             fid, fid, None, "positive", None, (), 0.01, expected=expected, confidence=confidence
         )
 

@@ -17,7 +17,7 @@ import pytest
 from moderation.evaluation.metrics import (
     FAILED,
     LABELS,
-    Outcome,
+    FixtureResult,
     compare,
     compute_metrics,
     latency_percentiles,
@@ -37,8 +37,8 @@ def outcome(
     lang: str | None = "en",
     tags: tuple[str, ...] = (),
     latency_s: float | None = None,
-) -> Outcome:
-    return Outcome(
+) -> FixtureResult:
+    return FixtureResult(
         id=id or f"{truth}-{predicted}",
         text=f"a {truth} comment",
         truth=truth,
@@ -50,7 +50,7 @@ def outcome(
     )
 
 
-def run(*pairs: tuple[str, str | None]) -> list[Outcome]:
+def run(*pairs: tuple[str, str | None]) -> list[FixtureResult]:
     """Outcomes with unique ids from (truth, predicted) pairs."""
     return [outcome(t, p, id=f"f{i}") for i, (t, p) in enumerate(pairs)]
 
@@ -318,7 +318,7 @@ def test_mcnemar_rejects_negative_counts() -> None:
 # --- compare -------------------------------------------------------------------------------
 
 
-def _pair() -> tuple[list[Outcome], list[Outcome]]:
+def _pair() -> tuple[list[FixtureResult], list[FixtureResult]]:
     truths = {"f1": P, "f2": P, "f3": U, "f4": N, "f5": N, "f6": U}
     a_pred: dict[str, str | None] = {"f1": P, "f2": N, "f3": U, "f4": P, "f5": N, "f6": None}
     b_pred: dict[str, str | None] = {"f1": P, "f2": P, "f3": N, "f4": N, "f5": N, "f6": N}

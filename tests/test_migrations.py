@@ -15,7 +15,7 @@ from tests.conftest import create_site_table, read_table
 def test_migrations_match_the_declared_tables(db_url: str) -> None:
     create_site_table(db_url, ["a comment"])
     engine = create_engine(db_url)
-    assert migrate.upgrade(engine) == migrate.head_revision()
+    assert migrate.upgrade(engine) == migrate.HEAD
     with engine.connect() as conn:
         context = MigrationContext.configure(
             conn,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from moderation.evaluation.metrics import Outcome, compare, compute_metrics
+from moderation.evaluation.metrics import FixtureResult, compare, compute_metrics
 from moderation.evaluation.report import (
     fmt_p_value,
     fmt_percent,
@@ -23,7 +23,7 @@ SCRIPT = "<script>alert('owned')</script> you are all idiots"
 LONG = "y" * 2000
 
 
-def _outcomes() -> list[Outcome]:
+def _outcomes() -> list[FixtureResult]:
     def o(
         id: str,
         truth: str,
@@ -31,8 +31,8 @@ def _outcomes() -> list[Outcome]:
         text: str,
         latency: float | None,
         **extra: Any,
-    ) -> Outcome:
-        return Outcome(
+    ) -> FixtureResult:
+        return FixtureResult(
             id=id,
             text=text,
             truth=truth,
@@ -73,7 +73,7 @@ def _result(comparison: dict[str, Any] | None = None) -> dict[str, Any]:
     return json.loads(json.dumps(result))
 
 
-def _variant() -> list[Outcome]:
+def _variant() -> list[FixtureResult]:
     """A second run: c4 now held (right), c7 now right, c1 now wrong."""
     changed = {"c4": "negative", "c7": "positive", "c1": "neutral"}
     return [dataclasses.replace(o, predicted=changed.get(o.id, o.predicted)) for o in _outcomes()]

@@ -18,8 +18,8 @@ from moderation.batch.pipeline import run_batch
 from moderation.humans.queue import ReviewQueue
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable, text_hash
-from moderation.storage import store
 from moderation.storage.engines import create_engine
+from moderation.vocabulary import Outcome
 from tests.conftest import execute, read_table
 from tests.fakes import FakeClassifier
 
@@ -38,8 +38,8 @@ def review(url: str, **settings: Any) -> ReviewQueue:
 
 def rule_on_both(queue: ReviewQueue, idiot: Any, clown: Any) -> None:
     """Approve the idiot comment and reject the clown one, both as listed."""
-    assert queue.rule(str(idiot), text_hash(IDIOT), store.APPROVED, "ana").written
-    assert queue.rule(str(clown), text_hash(CLOWN), store.REJECTED, "ana").written
+    assert queue.rule(str(idiot), text_hash(IDIOT), Outcome.APPROVED, "ana").written
+    assert queue.rule(str(clown), text_hash(CLOWN), Outcome.REJECTED, "ana").written
     assert queue.page(0, 10).total == 0
 
 

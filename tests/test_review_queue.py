@@ -13,6 +13,7 @@ from moderation.settings import Settings
 from moderation.site.table import Comment, CommentsTable, text_hash
 from moderation.storage import store
 from moderation.storage.engines import create_engine
+from moderation.vocabulary import Outcome
 from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
 from tests.reviewsite import (
@@ -69,7 +70,7 @@ def test_approval_writes_the_approved_value_an_audit_row_and_ends_model_calls(
     settings = held_site(db_url)
     queue = queue_for(settings)
 
-    ruling = queue.rule("1", text_hash(BODIES[0]), store.APPROVED, "alice")
+    ruling = queue.rule("1", text_hash(BODIES[0]), Outcome.APPROVED, "alice")
 
     assert ruling.written
     assert status_of(db_url, 1) == "1"
@@ -86,7 +87,7 @@ def test_approval_writes_the_approved_value_an_audit_row_and_ends_model_calls(
 def test_rejection_writes_the_first_rejected_value(db_url: str) -> None:
     settings = held_site(db_url)
 
-    ruling = queue_for(settings).rule("4", text_hash(BODIES[3]), store.REJECTED, "bob")
+    ruling = queue_for(settings).rule("4", text_hash(BODIES[3]), Outcome.REJECTED, "bob")
 
     assert ruling.written
     assert status_of(db_url, 4) == "trash"
@@ -113,7 +114,7 @@ def test_rejection_sets_the_removed_flag(sqlite_url: str) -> None:
     queue = queue_for(settings)
     assert queue.comments.can_reject
 
-    assert queue.rule("1", text_hash("you idiot"), store.REJECTED, "carol").written
+    assert queue.rule("1", text_hash("you idiot"), Outcome.REJECTED, "carol").written
 
     assert read_table(sqlite_url, "SELECT id, approved, is_removed FROM comments") == [
         (1, 0, 1),
@@ -130,7 +131,7 @@ def test_a_mapping_without_rejected_state_cannot_reject(sqlite_url: str) -> None
 
     assert not queue.comments.can_reject
     with pytest.raises(ValueError, match="no rejected state"):
-        queue.rule("1", text_hash("you idiot"), store.REJECTED, "dan")
+        queue.rule("1", text_hash("you idiot"), Outcome.REJECTED, "dan")
     assert rulings(sqlite_url) == []
 
 
@@ -152,7 +153,7 @@ def test_a_row_changed_meanwhile_is_left_alone(
     edit_comment(db_url, 1, **change)
     before = read_table(db_url, "SELECT id, body, approved FROM comments ORDER BY id")
 
-    ruling = queue_for(settings).rule("1", text_hash(BODIES[0]), store.APPROVED, "erin")
+    ruling = queue_for(settings).rule("1", text_hash(BODIES[0]), Outcome.APPROVED, "erin")
 
     assert not ruling.written and ruling.change == message
     assert read_table(db_url, "SELECT id, body, approved FROM comments ORDER BY id") == before
@@ -163,10 +164,10 @@ def test_only_comments_waiting_for_a_human_can_be_ruled_on(sqlite_url: str) -> N
     settings = held_site(sqlite_url)
     edit_comment(sqlite_url, 2, approved="0")  # the tool approved it; a human unapproved it
 
-    ruling = queue_for(settings).rule("2", text_hash(BODIES[1]), store.REJECTED, "fay")
+    ruling = queue_for(settings).rule("2", text_hash(BODIES[1]), Outcome.REJECTED, "fay")
 
     assert not ruling.written and ruling.change == "it is not waiting for a human"
-    assert queue_for(settings).rule("x", "0" * 64, store.APPROVED, "fay").change == (
+    assert queue_for(settings).rule("x", "0" * 64, Outcome.APPROVED, "fay").change == (
         "no such comment"
     )
     assert status_of(sqlite_url, 2) == "0"
@@ -174,11 +175,11 @@ def test_only_comments_waiting_for_a_human_can_be_ruled_on(sqlite_url: str) -> N
 
 def test_a_late_model_answer_does_not_undo_a_ruling(sqlite_url: str) -> None:
     settings = held_site(sqlite_url)
-    queue_for(settings).rule("1", text_hash(BODIES[0]), store.APPROVED, "gus")
+    queue_for(settings).rule("1", text_hash(BODIES[0]), Outcome.APPROVED, "gus")
     engine = create_engine(sqlite_url)
     identity = store.Identity("sentiments", "sha256:other", "q" * 64, {})
     late = store.Decision(
-        Comment(1, BODIES[0]), "negative", store.HELD, None, RULES["idiot"], 0.1, "h"
+        Comment(1, BODIES[0]), "negative", Outcome.HELD, None, RULES["idiot"], 0.1, "h"
     )
     with engine.begin() as conn:
         store.record(conn, "late-run", identity, [(late, 0)])
@@ -229,7 +230,7 @@ def test_author_and_posting_time_columns_are_found_and_order_the_page(sqlite_url
     assert items[1].created is not None and items[1].created.isoformat() == (
         "2026-12-01T10:00:00+00:00"
     )
-    assert queue_for(settings).rule("2", text_hash("idiot two"), store.REJECTED, "ana").written
+    assert queue_for(settings).rule("2", text_hash("idiot two"), Outcome.REJECTED, "ana").written
     assert read_table(sqlite_url, "SELECT comment_approved FROM wp_comments") == [
         ("0",),
         ("trash",),

@@ -10,10 +10,11 @@ or for another run (failed).
 
 from __future__ import annotations
 
-from moderation.batch import policy
+from moderation import policy
 from moderation.model.reading import Reading
 from moderation.site.table import Comment
-from moderation.storage.store import APPROVED, FAILED, HELD, Decision
+from moderation.storage.store import Decision
+from moderation.vocabulary import Outcome
 
 STALE = "comment changed or was moderated before the decision could be applied"
 
@@ -28,7 +29,7 @@ def decide(
         return Decision(
             comment=comment,
             label=None,
-            outcome=HELD,
+            outcome=Outcome.HELD,
             error=reading.unread_reason,
             raw_answer=None,
             latency=None,
@@ -40,13 +41,13 @@ def decide(
         None if label is None else label.value, verdict.confidence, min_confidence, verdict.error
     )
     if ruling.action == policy.FAIL:
-        outcome, error = FAILED, ruling.reason
+        outcome, error = Outcome.FAILED, ruling.reason
     elif ruling.action == policy.HOLD:
-        outcome, error = HELD, ruling.reason  # why, when it was not simply negative
+        outcome, error = Outcome.HELD, ruling.reason  # why, when it was not simply negative
     elif would_approve:
-        outcome, error = APPROVED, None
+        outcome, error = Outcome.APPROVED, None
     else:
-        outcome, error = FAILED, STALE
+        outcome, error = Outcome.FAILED, STALE
     return Decision(
         comment=comment,
         label=None if label is None else label.value,
@@ -58,9 +59,3 @@ def decide(
         coverage=reading.coverage,
         confidence=verdict.confidence,
     )
-
-
-def approves(comment: Comment, reading: Reading, min_confidence: float) -> bool:
-    """Whether the writer should try to approve: the same rule, assuming the UPDATE succeeds."""
-    decision = decide(comment, reading, would_approve=True, min_confidence=min_confidence)
-    return decision.outcome == APPROVED

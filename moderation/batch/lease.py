@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from moderation.errors import DatabaseError, LeaseHeld, LeaseLost
 from moderation.storage.engines import run_write
 from moderation.storage.tables import leases, runs
+from moderation.vocabulary import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ class Lease:
         conn.execute(
             sa.update(runs)
             .where(runs.c.status == "running")
-            .values(status="abandoned", finished_at=datetime.now(UTC))
+            .values(status=RunStatus.ABANDONED, finished_at=datetime.now(UTC))
         )
         self.token = token
         return token

@@ -12,6 +12,7 @@ from moderation.errors import DatabaseError, ModerationError, TickAlreadyRun
 from moderation.storage import store
 from moderation.storage.engines import run_write
 from moderation.storage.store import Identity
+from moderation.vocabulary import ExitCode, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,12 @@ async def finish_run(state: BatchState, error: BaseException | None) -> None:
     if state.lease is None:
         return
     report = state.report
+    exit_code: int
     if isinstance(error, ModerationError):
-        status, exit_code, message = "failed", error.exit_code, error.message
+        status, exit_code, message = RunStatus.FAILED, error.exit_code, error.message
     elif error is not None:
-        status, exit_code, message = "failed", 1, f"{type(error).__name__}: {error}"
+        status, exit_code = RunStatus.FAILED, ExitCode.FAILED
+        message = f"{type(error).__name__}: {error}"
     else:
         status, exit_code, message = report.status, report.exit_code, None
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moderation.errors import LeaseLost
-from moderation.storage.store import APPROVED, FAILED, HELD, Decision, Identity
+from moderation.storage.store import Decision, Identity
+from moderation.vocabulary import ExitCode, Outcome, RunStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,9 @@ class RunReport:
     dry_run: bool
     identity: Identity | None = None
     decisions: list[DecisionRecord] = field(default_factory=list)
-    tally: dict[str, int] = field(default_factory=lambda: {APPROVED: 0, HELD: 0, FAILED: 0})
+    tally: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((Outcome.APPROVED, Outcome.HELD, Outcome.FAILED), 0)
+    )
     skipped: int = 0
     rejected: int = 0
     circuit_open: bool = False
@@ -69,26 +72,26 @@ class RunReport:
         if self.lease_lost:
             return LeaseLost.exit_code
         incomplete = self.circuit_open or self.deadline_reached or self.cancelled
-        return 3 if incomplete or self.count(FAILED) else 0
+        return ExitCode.PARTIAL if incomplete or self.count(Outcome.FAILED) else ExitCode.OK
 
     @property
-    def status(self) -> str:
+    def status(self) -> RunStatus:
         if self.lease_lost:
-            return "fenced"
+            return RunStatus.FENCED
         if self.circuit_open:
-            return "circuit-open"
+            return RunStatus.CIRCUIT_OPEN
         if self.deadline_reached:
-            return "deadline"
+            return RunStatus.DEADLINE
         if self.cancelled:
-            return "cancelled"
-        return "done"
+            return RunStatus.CANCELLED
+        return RunStatus.DONE
 
     def counts(self) -> dict[str, int]:
         return {
             "considered": len(self.decisions),
-            "approved": self.count(APPROVED),
-            "held": self.count(HELD),
-            "failed": self.count(FAILED),
+            "approved": self.count(Outcome.APPROVED),
+            "held": self.count(Outcome.HELD),
+            "failed": self.count(Outcome.FAILED),
             "skipped": self.skipped,
         }
 

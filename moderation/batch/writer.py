@@ -11,13 +11,14 @@ import logging
 
 from sqlalchemy.engine import Connection
 
-from moderation.batch.decide import approves, decide
+from moderation.batch.decide import decide
 from moderation.batch.state import BatchState, Work
 from moderation.errors import DatabaseError, LeaseLost
 from moderation.model.reading import Reading
 from moderation.storage import store
 from moderation.storage.engines import run_write
 from moderation.storage.store import Decision
+from moderation.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,13 @@ def apply(state: BatchState, conn: Connection, chunk: list[Answer]) -> list[tupl
     assert state.lease is not None and state.identity is not None and state.report.run_id
     state.lease.fence(conn)
     threshold = state.settings.min_confidence
-    wanted = [w.comment for w, r in chunk if approves(w.comment, r, threshold)]
+    # Which to try to approve: the same decision, assuming the UPDATE succeeds.
+    wanted = [
+        w.comment
+        for w, r in chunk
+        if decide(w.comment, r, would_approve=True, min_confidence=threshold).outcome
+        == Outcome.APPROVED
+    ]
     approved = state.comments.approve(conn, wanted)
     decisions = [
         (

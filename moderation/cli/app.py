@@ -15,7 +15,6 @@ import typer
 
 from moderation.cli.common import (
     EXIT_CODES,
-    METRICS_FAILED,
     check_writable,
     errors_to_exit_codes,
     fail,
@@ -29,6 +28,7 @@ from moderation.cli.evaluate import eval_command
 from moderation.cli.history import history_command
 from moderation.cli.humans import fixtures_app, outcomes_command
 from moderation.cli.review import review_command
+from moderation.vocabulary import ExitCode
 
 if TYPE_CHECKING:
     from moderation.batch.pipeline import RunReport
@@ -89,7 +89,7 @@ def main_command(
     if metrics_file is not None:
         metrics_error = _write_metrics(metrics_file, report)
         if metrics_error is not None and code == 0:
-            code = METRICS_FAILED
+            code = ExitCode.METRICS
     if as_json:
         document = {**report.to_json(), "exit_code": code}
         if metrics_error is not None:

@@ -19,6 +19,8 @@ import typer
 if TYPE_CHECKING:
     from moderation.settings import Settings
 
+from moderation.vocabulary import ExitCode, RunStatus
+
 log = logging.getLogger("moderation.cli")
 
 EXIT_CODES = """Exit codes: 0 done; 3 done but some comments failed and stay pending; 2 usage or
@@ -26,8 +28,6 @@ configuration error; 4 Ollama unreachable, model missing or no log probabilities
 MODERATION_MIN_CONFIDENCE is on (nothing changed); 5 database error;
 6 evaluation or reversal rate beyond a gate; 7 batch done but the metrics file could not be
 written; 75 another batch holds the lease."""
-
-METRICS_FAILED = 7
 
 
 class _Output:
@@ -53,7 +53,11 @@ def print_json(document: dict[str, Any]) -> None:
 def failure_document(message: str, code: int) -> dict[str, Any]:
     from moderation.redact import redact
 
-    status = {75: "lease-held", 130: "interrupted"}.get(code, "failed")
+    statuses: dict[int, RunStatus] = {
+        ExitCode.LEASE_HELD: RunStatus.LEASE_HELD,
+        ExitCode.INTERRUPTED: RunStatus.INTERRUPTED,
+    }
+    status = statuses.get(code, RunStatus.FAILED)
     return {"run_id": None, "status": status, "exit_code": code, "error": redact(message)}
 
 
@@ -90,7 +94,7 @@ def errors_to_exit_codes() -> Iterator[None]:
     except ModerationError as exc:
         fail(exc.message.splitlines()[0] if exc.message else type(exc).__name__, exc.exit_code)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        fail("interrupted", ExitCode.INTERRUPTED)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -112,7 +116,7 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         where = environment_name(field) if field else "settings"
-        fail(f"invalid configuration: {where}: {first['msg']}", 2)
+        fail(f"invalid configuration: {where}: {first['msg']}", ExitCode.USAGE)
     configure(settings.log_format, settings.log_level)
     for name, source, suggestion in misspelled_variables(Path(".env")):
         hint = f"; did you mean {suggestion}?" if suggestion else ""

@@ -17,12 +17,11 @@ from moderation.cli.common import (
     promise_json,
     say_error,
 )
+from moderation.vocabulary import ExitCode, RunStatus
 
 if TYPE_CHECKING:
     from moderation.evaluation.evaluate import Evaluation, Fixture, Variant
     from moderation.settings import Settings
-
-GATE_EXIT = 6
 
 
 def eval_command(
@@ -102,12 +101,18 @@ def eval_command(
     if report is not None:
         _write_report(report, result, main, other)
     if as_json:
-        print_json({**result, "status": "done", "exit_code": GATE_EXIT if failures else 0})
+        print_json(
+            {
+                **result,
+                "status": RunStatus.DONE,
+                "exit_code": ExitCode.GATE if failures else ExitCode.OK,
+            }
+        )
     else:
         _print_result(result)
     for failure in failures:
         say_error(failure, "gate failed")
-    raise typer.Exit(GATE_EXIT if failures else 0)
+    raise typer.Exit(ExitCode.GATE if failures else ExitCode.OK)
 
 
 def _build_variant_model(settings: Settings, path: Path, base: Variant) -> Variant:

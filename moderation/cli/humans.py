@@ -14,8 +14,8 @@ from moderation.cli.common import (
     promise_json,
     say_error,
 )
+from moderation.vocabulary import ExitCode
 
-GATE_EXIT = 6
 SINCE_HELP = "Window start: 24h, 7d, 30d or an ISO date (UTC)."
 
 fixtures_app = typer.Typer(help="Fixtures from the site's own comments.", no_args_is_help=True)
@@ -52,7 +52,7 @@ def outcomes_command(
             f"reversal rate {rate * 100:.1f}% is above {max_reversal_rate * 100:.1f}%",
             "gate failed",
         )
-        raise typer.Exit(GATE_EXIT)
+        raise typer.Exit(ExitCode.GATE)
 
 
 @fixtures_app.command("export")

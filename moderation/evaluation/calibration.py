@@ -1,7 +1,7 @@
 """Choosing the approval threshold with evidence: pure functions over evaluated outcomes.
 
 * ``threshold_table``: per threshold, the share of comments a batch would approve on its own
-  and the false-approval rate, decided by the same rule as a batch (``Outcome.approved_at``).
+  and the false-approval rate, decided by the same rule as a batch (``FixtureResult.approved_at``).
 * ``target_threshold``: the lowest threshold whose false-approval rate is at or under a
   target, on these fixtures.
 * ``reliability`` and ``expected_calibration_error``: whether a confidence of 0.8 is right
@@ -30,7 +30,7 @@ _STEP = 10**-_DECIMALS
 
 
 class Judged(Protocol):
-    """An evaluated fixture (``metrics.Outcome``)."""
+    """An evaluated fixture (``metrics.FixtureResult``)."""
 
     @property
     def truth(self) -> str | None: ...

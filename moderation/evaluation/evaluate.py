@@ -22,15 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from moderation.errors import FixtureError
-from moderation.evaluation.metrics import EXPECTED, Outcome, compare, compute_metrics
+from moderation.evaluation.metrics import EXPECTED, FixtureResult, compare, compute_metrics
 from moderation.model.classifier import OllamaClassifier
-from moderation.model.labels import Label
 from moderation.model.prompts import load_prompt
 from moderation.model.reading import read_whole
 from moderation.resources import resource_path
 from moderation.settings import Settings
-
-LABELS = {label.value for label in Label}
+from moderation.vocabulary import LABELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +223,7 @@ async def classify_fixtures(
     variant: Variant,
     fixtures: Sequence[Fixture],
     progress: Progress | None = None,
-) -> tuple[list[Outcome], str | None, str]:
+) -> tuple[list[FixtureResult], str | None, str]:
     """(outcomes, model digest, prompt hash) for one variant."""
     prompt = load_prompt(variant.prompt)
     classifier = OllamaClassifier(settings.model_copy(update={"model": variant.model}), prompt)
@@ -237,7 +235,7 @@ async def classify_fixtures(
             await classifier.check_logprobs()
         slots = asyncio.Semaphore(classifier.slots)
 
-        async def one(fixture: Fixture) -> Outcome:
+        async def one(fixture: Fixture) -> FixtureResult:
             # Read exactly as a batch reads it: long fixtures in windows.
             async with slots:
                 reading = await read_whole(
@@ -252,7 +250,7 @@ async def classify_fixtures(
             assert reading is not None  # only a stop signal leaves a reading unfinished
             verdict = reading.verdict
             label = None if verdict is None else verdict.label
-            return Outcome(
+            return FixtureResult(
                 id=fixture.id,
                 text=fixture.text,
                 truth=fixture.label,
@@ -277,7 +275,7 @@ class Evaluation:
     variant: Variant
     model_digest: str | None
     prompt_hash: str
-    outcomes: list[Outcome]
+    outcomes: list[FixtureResult]
     metrics: dict[str, Any]
 
 

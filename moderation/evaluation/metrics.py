@@ -43,24 +43,22 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from moderation.batch.policy import approves
 from moderation.evaluation.calibration import (
     expected_calibration_error,
     reliability,
     threshold_table,
 )
+from moderation.policy import approves
+from moderation.vocabulary import APPROVING_LABELS, LABELS, Expected, Outcome
 
-LABELS: tuple[str, ...] = ("positive", "neutral", "negative")
-FAILED = "failed"  # predicted column for timeouts, errors, unparseable answers
+FAILED = Outcome.FAILED  # predicted column for timeouts, errors, unparseable answers
 PREDICTED_COLUMNS: tuple[str, ...] = (*LABELS, FAILED)
-APPROVING: frozenset[str] = frozenset({"positive", "neutral"})
-APPROVE, HOLD = "approve", "hold"
-EXPECTED: tuple[str, ...] = (APPROVE, HOLD)
+EXPECTED: tuple[str, ...] = tuple(Expected)
 UNKNOWN_LANG = "unknown"
 
 
 @dataclass(frozen=True)
-class Outcome:
+class FixtureResult:
     """One evaluated fixture: its ground truth and what the model answered."""
 
     id: str
@@ -83,8 +81,8 @@ class Outcome:
     def should_approve(self) -> bool:
         """The truth as a publish decision: the human's, or the label's."""
         if self.truth is None:
-            return _expected(self.expected) == APPROVE
-        return _label(self.truth) in APPROVING
+            return _expected(self.expected) == Expected.APPROVE
+        return _label(self.truth) in APPROVING_LABELS
 
     @property
     def correct(self) -> bool:
@@ -122,7 +120,7 @@ def _expected(value: str | None) -> str:
     return value
 
 
-def _check_truth(outcome: Outcome) -> None:
+def _check_truth(outcome: FixtureResult) -> None:
     """Exactly one kind of truth, and a valid one."""
     if outcome.truth is not None and outcome.expected is not None:
         raise ValueError(f"fixture {outcome.id!r} has both a label and an expected decision")
@@ -133,7 +131,9 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def compute_metrics(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> dict[str, Any]:
+def compute_metrics(
+    outcomes: Sequence[FixtureResult], min_confidence: float = 0.0
+) -> dict[str, Any]:
     """All metrics of one run, as a JSON-serialisable dict (see the module docstring).
 
     The approval rates apply ``min_confidence`` exactly as a batch would; ``thresholds``,
@@ -174,19 +174,23 @@ def macro_f1(per_label: dict[str, dict[str, Any]]) -> float:
     return sum(per_label[label]["f1"] for label in LABELS) / len(LABELS)
 
 
-def accuracy(outcomes: Sequence[Outcome]) -> float | None:
+def accuracy(outcomes: Sequence[FixtureResult]) -> float | None:
     """Share of correct labels among labelled fixtures; a failure is wrong. None without any."""
     labelled = [o for o in outcomes if o.labelled]
     return _ratio(sum(1 for o in labelled if o.correct), len(labelled))
 
 
-def false_approval_rate(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> float | None:
+def false_approval_rate(
+    outcomes: Sequence[FixtureResult], min_confidence: float = 0.0
+) -> float | None:
     """Share of comments to hold (negative, or held by a human) that would have been approved."""
     holds = [o for o in outcomes if not o.should_approve]
     return _ratio(sum(1 for o in holds if o.approved_at(min_confidence)), len(holds))
 
 
-def missed_approval_rate(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> float | None:
+def missed_approval_rate(
+    outcomes: Sequence[FixtureResult], min_confidence: float = 0.0
+) -> float | None:
     """Share of comments to approve (positive/neutral, or approved by a human) held (negative,
     uncertain or failed)."""
     approvable = [o for o in outcomes if o.should_approve]
@@ -194,9 +198,11 @@ def missed_approval_rate(outcomes: Sequence[Outcome], min_confidence: float = 0.
     return _ratio(held, len(approvable))
 
 
-def confusion_matrix(outcomes: Iterable[Outcome]) -> dict[str, dict[str, int]]:
+def confusion_matrix(outcomes: Iterable[FixtureResult]) -> dict[str, dict[str, int]]:
     """``{truth: {predicted: count}}`` with every cell present, zeros included (labelled only)."""
-    matrix = {truth: dict.fromkeys(PREDICTED_COLUMNS, 0) for truth in LABELS}
+    matrix: dict[str, dict[str, int]] = {
+        truth: dict.fromkeys(PREDICTED_COLUMNS, 0) for truth in LABELS
+    }
     for outcome in outcomes:
         if outcome.truth is not None:
             matrix[_label(outcome.truth)][outcome.column] += 1
@@ -237,12 +243,12 @@ def latency_percentiles(latencies: Iterable[float | None]) -> dict[str, float | 
 
 
 def _breakdown(
-    outcomes: Sequence[Outcome],
-    keys: Callable[[Outcome], Iterable[str]],
+    outcomes: Sequence[FixtureResult],
+    keys: Callable[[FixtureResult], Iterable[str]],
     min_confidence: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """n, accuracy and false-approval rate per group; an outcome may be in several groups."""
-    groups: dict[str, list[Outcome]] = {}
+    groups: dict[str, list[FixtureResult]] = {}
     for outcome in outcomes:
         for key in dict.fromkeys(keys(outcome)):  # a tag listed twice counts once
             groups.setdefault(key, []).append(outcome)
@@ -289,7 +295,7 @@ def _binomial_tail(n: int, m: int) -> int:
 
 
 def compare(
-    a: Sequence[Outcome], b: Sequence[Outcome], min_confidence: float = 0.0
+    a: Sequence[FixtureResult], b: Sequence[FixtureResult], min_confidence: float = 0.0
 ) -> dict[str, Any]:
     """Metrics of two runs over the same fixtures, paired by fixture id, with McNemar's test."""
     by_id_a = _index(a, "a")
@@ -328,7 +334,7 @@ def compare(
     }
 
 
-def _truth_name(outcome: Outcome) -> str:
+def _truth_name(outcome: FixtureResult) -> str:
     """A label, or the human's expected decision for a fixture without one."""
     return _expected(outcome.expected) if outcome.truth is None else _label(outcome.truth)
 
@@ -337,8 +343,8 @@ def _plain(predicted: str | None) -> str | None:
     return None if predicted is None else _label(predicted)
 
 
-def _index(outcomes: Sequence[Outcome], name: str) -> dict[str, Outcome]:
-    index: dict[str, Outcome] = {}
+def _index(outcomes: Sequence[FixtureResult], name: str) -> dict[str, FixtureResult]:
+    index: dict[str, FixtureResult] = {}
     for outcome in outcomes:
         if outcome.id in index:
             raise ValueError(f"run {name} has fixture {outcome.id!r} twice")

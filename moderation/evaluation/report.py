@@ -18,8 +18,9 @@ from typing import Any
 from jinja2 import Environment
 
 from moderation.evaluation.charts import reliability_chart, tradeoff_chart
-from moderation.evaluation.metrics import APPROVING, FAILED, LABELS, PREDICTED_COLUMNS
+from moderation.evaluation.metrics import FAILED, PREDICTED_COLUMNS
 from moderation.resources import html_templates
+from moderation.vocabulary import APPROVING_LABELS, LABELS, Expected, Label
 
 TEMPLATE = "eval_report.html.j2"
 TEXT_LIMIT = 500  # characters of a comment or answer shown; the full text is in the JSON
@@ -48,7 +49,7 @@ def render_report(result: dict[str, Any]) -> str:
 
     ``result`` holds ``title``, ``generated_at``, ``model``, ``model_digest`` (or None),
     ``prompt``, ``prompt_hash``, ``fixtures`` (paths), ``fixtures_hash``, ``metrics`` (from
-    ``compute_metrics``), ``outcomes`` (``Outcome`` fields as dicts) and ``comparison`` (from
+    ``compute_metrics``), ``outcomes`` (``FixtureResult`` fields as dicts) and ``comparison`` (from
     ``compare``, or None). A comparison may add ``a_name``/``b_name`` (column headings, "A" and
     "B" by default) and ``b_model``/``b_prompt``/``b_prompt_hash`` to describe variant B.
     """
@@ -176,7 +177,9 @@ def _truth(outcome: Mapping[str, Any]) -> str:
 
 def _is_wrong(outcome: Mapping[str, Any]) -> bool:
     if outcome["truth"] is None:
-        return (_prediction(outcome) in APPROVING) != (outcome.get("expected") == "approve")
+        return (_prediction(outcome) in APPROVING_LABELS) != (
+            outcome.get("expected") == Expected.APPROVE
+        )
     return _prediction(outcome) != str(outcome["truth"])
 
 
@@ -191,7 +194,8 @@ def _row(outcome: Mapping[str, Any]) -> dict[str, Any]:
         "id": str(outcome["id"]),
         "truth": truth,
         "predicted": predicted,
-        "false_approval": truth in ("negative", "hold") and predicted in APPROVING,
+        "false_approval": truth in (Label.NEGATIVE, Expected.HOLD)
+        and predicted in APPROVING_LABELS,
         "text": truncate(outcome["text"]),
         "lang": outcome.get("lang") or "",
         "tags": [str(tag) for tag in outcome.get("tags") or ()],

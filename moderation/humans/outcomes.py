@@ -21,15 +21,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from moderation.errors import ConfigurationError
 from moderation.humans.since import Window
 from moderation.settings import Settings
 from moderation.site.rows import APPROVED_STATE, PENDING_STATE, REJECTED_STATE, SiteRow, SiteStates
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
 from moderation.storage.engines import read_transaction, run_write
-from moderation.storage.store import APPROVED, FAILED, HELD
 from moderation.storage.tables import decisions, outcomes
+from moderation.vocabulary import Outcome
 
 KEPT, REVERSED, RELEASED, CONFIRMED = "kept", "reversed", "released", "confirmed"
 WAITING, EDITED, OTHER = "waiting", "edited", "other"
@@ -37,7 +36,7 @@ OUTCOMES = (KEPT, REVERSED, RELEASED, CONFIRMED, WAITING, EDITED, OTHER)
 HUMAN_OUTCOMES = frozenset({REVERSED, RELEASED, CONFIRMED})
 # A human's ruling from the review page is an audit row with a reviewer and one of these.
 RULING_APPROVED, RULING_REJECTED = "approved", "rejected"
-TOOL_OUTCOMES = (APPROVED, HELD, FAILED)
+TOOL_OUTCOMES = (Outcome.APPROVED, Outcome.HELD, Outcome.FAILED)
 PAGE_SIZE = 1000
 RECORD_EVERY = 20_000  # new outcomes per write transaction
 
@@ -57,7 +56,7 @@ class Judged:
 
     @property
     def approved_by_tool(self) -> bool:
-        return self.tool_outcome == APPROVED
+        return self.tool_outcome == Outcome.APPROVED
 
 
 def classify(approved_by_tool: bool, row: SiteRow | None, decided_text_hash: str) -> str:
@@ -187,7 +186,7 @@ def judge_pages(
     page: each commit costs a sync to disk. One not yet written when the scan stops is simply
     seen again, and recorded, by the next run.
     """
-    prepare_own_tables(engine, settings)
+    migrate.ensure_current(engine, settings.auto_migrate)
     states = SiteStates(CommentsTable.reflect(engine, settings))
     unrecorded: list[Judged] = []
     after = 0
@@ -197,7 +196,7 @@ def judge_pages(
             rows = states.lookup(conn, [d[1] for d in page])
         judged = []
         for decision_id, key, hash_, tool, digest, prompt, recorded, ruling in page:
-            approved = tool == APPROVED
+            approved = tool == Outcome.APPROVED
             row = rows.get(key)
             if recorded is not None:
                 outcome = recorded
@@ -217,13 +216,3 @@ def judge_pages(
         if len(page) < page_size:
             return
         after = page[-1][0]
-
-
-def prepare_own_tables(engine: Engine, settings: Settings) -> None:
-    if settings.auto_migrate:
-        migrate.upgrade(engine)
-    elif not migrate.is_current(engine):
-        raise ConfigurationError(
-            "the tool's tables are missing or out of date and MODERATION_AUTO_MIGRATE is off; "
-            "run `moderate db upgrade`"
-        )

@@ -18,6 +18,7 @@ from moderation.site.table import Comment, CommentsTable, CurrentRow, text_hash
 from moderation.storage import store
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import comment_state, decisions
+from moderation.vocabulary import Outcome
 
 # Columns that common comment systems use for the author and the posting time; the first one a
 # table has is shown. A table with none of them shows neither.
@@ -32,7 +33,7 @@ CREATED_COLUMNS = (
     "posted_at",
     "date",
 )
-WAITING = (store.HELD, store.FAILED)
+WAITING = (Outcome.HELD, Outcome.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,7 @@ class ReviewQueue:
         ).scalar()
         if state not in WAITING:
             return Ruling(False, "it is not waiting for a human")
-        update = self.comments.approve if outcome == store.APPROVED else self.comments.reject
+        update = self.comments.approve if outcome == Outcome.APPROVED else self.comments.reject
         if not update(conn, [comment]):
             return Ruling(False, "it changed while the ruling was written")
         store.record_ruling(conn, self.session_id, comment, outcome, reviewer)

@@ -30,8 +30,9 @@ from moderation.humans.queue import ReviewQueue
 from moderation.humans.render import render
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
-from moderation.storage import migrate, store
+from moderation.storage import migrate
 from moderation.storage.engines import create_engine
+from moderation.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -197,12 +198,12 @@ class ReviewApp:
         return response
 
     async def approve(self, request: web.Request) -> web.Response:
-        return await self._rule(request, store.APPROVED)
+        return await self._rule(request, Outcome.APPROVED)
 
     async def reject(self, request: web.Request) -> web.Response:
         if not self.queue.comments.can_reject:
             return self._error(400, "This comments table has no rejected state.")
-        return await self._rule(request, store.REJECTED)
+        return await self._rule(request, Outcome.REJECTED)
 
     async def _rule(self, request: web.Request, outcome: str) -> web.Response:
         form = await request.post()
@@ -210,7 +211,7 @@ class ReviewApp:
         if not key or not seen:
             return self._error(400, "The form is incomplete.")
         ruling = await asyncio.to_thread(self.queue.rule, key, seen, outcome, self.reviewer)
-        verb = "Approved" if outcome == store.APPROVED else "Rejected"
+        verb = "Approved" if outcome == Outcome.APPROVED else "Rejected"
         if ruling.written:
             notice = ("done", f"{verb} comment {key}.")
         else:

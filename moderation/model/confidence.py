@@ -32,7 +32,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-LABEL_WORDS: tuple[str, ...] = ("positive", "neutral", "negative")
+from moderation.vocabulary import LABELS
+
+LABEL_WORDS: tuple[str, ...] = tuple(LABELS)
 
 # What may stand between the previous text and the label inside the token that starts it,
 # without changing which label the token stands for: `` positive``, ``"pos``, `` "neg``.

@@ -11,26 +11,11 @@ whatever it is given, because one odd answer must not stop a batch.
 
 from __future__ import annotations
 
-import enum
 import json
 import re
 from typing import Any
 
-
-class Label(enum.StrEnum):
-    """A comment's sentiment, spelled the way the model is asked to spell it."""
-
-    POSITIVE = "positive"
-    NEUTRAL = "neutral"
-    NEGATIVE = "negative"
-
-    @property
-    def approves(self) -> bool:
-        """Whether a comment with this label is published without review."""
-        # Listed explicitly rather than "anything but NEGATIVE": a label added later stays
-        # held for a human until someone decides it is safe.
-        return self in (Label.POSITIVE, Label.NEUTRAL)
-
+from moderation.vocabulary import Label
 
 # Sent to Ollama as `format`: the server compiles it to a grammar, so the enum constrains the
 # answer when the model honours it. The parser below does not rely on that.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from moderation import policy
 from moderation.model.classifier import Classifier
 from moderation.model.host import Verdict
 from moderation.model.labels import Label
@@ -44,8 +45,10 @@ def window_starts(length: int, size: int, overlap: int) -> list[int]:
     return [min(i * stride, length - size) for i in range(count)]
 
 
-def approves(verdict: Verdict) -> bool:
-    return verdict.label is not None and verdict.label.approves
+def _passes(verdict: Verdict) -> bool:
+    """Whether this window lets the reading go on: the policy's rule with the gate off (the
+    confidence of the whole is judged once, by the batch, on the combined verdict)."""
+    return policy.approves(verdict.label, None, 0.0)
 
 
 async def read_whole(
@@ -76,7 +79,7 @@ async def read_whole(
             return None
         verdict = await classifier.classify(text[start : start + size])
         verdicts.append(verdict)
-        if not approves(verdict):
+        if not _passes(verdict):
             break
     read = len(verdicts)
     coverage = f"{total} windows" if read == total else f"{read} of {total} windows"
@@ -89,7 +92,7 @@ def combine(verdicts: list[Verdict], total: int) -> Verdict:
     Its confidence is that of the deciding window; when every window approves, the lowest of
     theirs (None if any has none), so the whole comment is only as sure as its least sure part.
     """
-    deciding = next((v for v in verdicts if not approves(v)), None)
+    deciding = next((v for v in verdicts if not _passes(v)), None)
     if deciding is None:
         labels = {v.label for v in verdicts}
         label: Label | None = Label.NEUTRAL if Label.NEUTRAL in labels else Label.POSITIVE

@@ -33,10 +33,6 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
-def head_revision() -> str:
-    return HEAD
-
-
 def alembic_head() -> str | None:
     from alembic.script import ScriptDirectory
 

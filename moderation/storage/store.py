@@ -11,13 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from moderation.batch.policy import APPROVING_LABELS
 from moderation.redact import redact
 from moderation.site.table import Comment
 from moderation.storage.tables import comment_state, decisions, runs
+from moderation.vocabulary import APPROVING_LABELS, Outcome, RunStatus
 
-APPROVED, HELD, FAILED = "approved", "held", "failed"
-REJECTED = "rejected"  # only ever written by a human reviewer
 MAX_RAW_ANSWER = 2000
 MAX_HOST = 255  # the column's size; several hosts can share one windowed decision
 
@@ -99,20 +97,20 @@ def skip_reason(
         identity.model_digest,
         identity.prompt_hash,
     )
-    if memory.outcome == HELD and same_judge:
+    if memory.outcome == Outcome.HELD and same_judge:
         # Only the uncertain ones depend on the threshold; a negative stays held at any.
         uncertain = memory.label in APPROVING_LABELS
         if not uncertain or memory.min_confidence == identity.min_confidence:
             return "held before"
-    if memory.outcome == APPROVED:
+    if memory.outcome == Outcome.APPROVED:
         return "approval taken back by a human"
-    if memory.outcome == FAILED and same_judge and memory.failures >= max_attempts:
+    if memory.outcome == Outcome.FAILED and same_judge and memory.failures >= max_attempts:
         return "out of attempts"
     return None
 
 
 def previous_failures(memory: Memory | None, text_hash: str, identity: Identity) -> int:
-    if memory is None or memory.outcome != FAILED or memory.text_hash != text_hash:
+    if memory is None or memory.outcome != Outcome.FAILED or memory.text_hash != text_hash:
         return 0
     if (memory.model_digest, memory.prompt_hash) != (identity.model_digest, identity.prompt_hash):
         return 0
@@ -166,7 +164,7 @@ def record(
             "model_digest": identity.model_digest,
             "prompt_hash": identity.prompt_hash,
             "min_confidence": identity.min_confidence,
-            "failures": failures_before + 1 if d.outcome == FAILED else 0,
+            "failures": failures_before + 1 if d.outcome == Outcome.FAILED else 0,
             "run_id": run_id,
             "updated_at": now,
         }
@@ -286,7 +284,7 @@ def start_run(
             id=run_id,
             scheduled_for=scheduled_for,
             started_at=datetime.now(UTC),
-            status="running",
+            status=RunStatus.RUNNING,
             owner=owner,
             fencing_token=token,
             model=identity.model,

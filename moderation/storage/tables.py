@@ -123,5 +123,3 @@ outcomes = sa.Table(
     sa.Column("seen_at", Timestamp, nullable=False),
     **MYSQL_OPTIONS,
 )
-
-OWN_TABLES = tuple(metadata.tables)

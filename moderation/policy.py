@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from moderation.vocabulary import APPROVING_LABELS
+
 APPROVE, HOLD, FAIL = "approve", "hold", "fail"
-# Labels whose comments may be published unseen; anything else is held.
-APPROVING_LABELS = frozenset({"positive", "neutral"})
 
 
 @dataclass(frozen=True, slots=True)
