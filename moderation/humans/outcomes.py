@@ -87,7 +87,7 @@ def _is_tool_row(table: sa.FromClause) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.reviewer.is_(None), table.c.outcome.in_(TOOL_OUTCOMES))
 
 
-def _latest_decisions(conn: Connection, window: Window, after: int, limit: int) -> list[Any]:
+def _decision_page(conn: Connection, window: Window, after: int, limit: int) -> list[Any]:
     """The next page (by id) of tool decisions in the window that no later tool decision replaced,
     each with its recorded outcome and the latest human ruling after it (or None).
 
@@ -192,7 +192,7 @@ def judge_pages(
     after = 0
     while True:
         with read_transaction(engine) as conn:
-            page = _latest_decisions(conn, window, after, page_size)
+            page = _decision_page(conn, window, after, page_size)
             rows = states.lookup(conn, [d[1] for d in page])
         judged = []
         for decision_id, key, hash_, tool, digest, prompt, recorded, ruling in page:

@@ -14,7 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from moderation.site.table import Comment, CommentsTable, CurrentRow, text_hash
+from moderation.site.rows import PENDING_STATE, SiteStates
+from moderation.site.table import Comment, CommentsTable, text_hash
 from moderation.storage import store
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import comment_state, decisions
@@ -145,11 +146,12 @@ class ReviewQueue:
     def _rule(
         self, conn: Connection, comment_id: Any, seen_hash: str, outcome: str, reviewer: str
     ) -> Ruling:
-        row = self.comments.current(conn, comment_id)
+        states = SiteStates(self.comments)
+        row = states.lookup(conn, [str(comment_id)]).get(str(comment_id))
         if row is None:
             return Ruling(False, "it was deleted")
-        if not row.pending:
-            return Ruling(False, self._what_happened(row))
+        if row.state != PENDING_STATE:
+            return Ruling(False, states.what_happened(row))
         if text_hash(row.body) != seen_hash:
             return Ruling(False, "its text was edited since the page was shown")
         comment = Comment(comment_id, row.body)
@@ -163,15 +165,6 @@ class ReviewQueue:
             return Ruling(False, "it changed while the ruling was written")
         store.record_ruling(conn, self.session_id, comment, outcome, reviewer)
         return Ruling(True)
-
-    def _what_happened(self, row: CurrentRow) -> str:
-        if row.removed:
-            return "it was removed meanwhile"
-        if row.status == self.comments.approved_value:
-            return "it was approved meanwhile"
-        if row.status in self.comments.rejected_values:
-            return f"it was rejected meanwhile (status {row.status!r})"
-        return f"it is no longer pending (its status is now {row.status!r})"
 
 
 def _latest_decisions(conn: Connection, keys: list[str]) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from moderation.site.status import python_type
 from moderation.site.table import CommentsTable, read_comment, text_hash
 
 APPROVED_STATE, PENDING_STATE, REJECTED_STATE, OTHER_STATE = (
@@ -32,7 +31,9 @@ class SiteRow:
 
     key: str
     body: str
-    state: str
+    state: str  # APPROVED_STATE, PENDING_STATE, REJECTED_STATE or OTHER_STATE
+    status: Any = None  # the status column's value, as the site wrote it
+    removed: bool = False  # flagged by the removed column (django's is_removed)
 
     @property
     def text_hash(self) -> str:
@@ -46,7 +47,6 @@ class SiteStates:
         self.comments = comments
         # Coerced to the status column's type, and checked against it, by CommentsTable.
         self.rejected_values = frozenset(comments.rejected_values)
-        self._id_type = python_type(comments.id)
 
     def state_of(self, status: Any, removed: Any) -> str:
         if removed:
@@ -61,14 +61,22 @@ class SiteStates:
             return REJECTED_STATE
         return OTHER_STATE
 
+    def what_happened(self, row: SiteRow) -> str:
+        """Why a comment is no longer pending, in words for the reviewer who wanted to rule."""
+        if row.removed:
+            return "it was removed meanwhile"
+        if row.state == APPROVED_STATE:
+            return "it was approved meanwhile"
+        if row.state == REJECTED_STATE:
+            return f"it was rejected meanwhile (status {row.status!r})"
+        return f"it is no longer pending (its status is now {row.status!r})"
+
     def site_id(self, key: str) -> Any:
         """The site's id value for a stored key ('42' -> 42 for an INTEGER key), or None."""
-        if self._id_type is int:
-            try:
-                return int(key)
-            except ValueError:
-                return None
-        return key
+        try:
+            return self.comments.parse_id(key)
+        except ValueError:
+            return None
 
     def lookup(self, conn: Connection, keys: Sequence[str]) -> dict[str, SiteRow]:
         """The rows that still exist among ``keys``, in one indexed query."""
@@ -81,8 +89,9 @@ class SiteStates:
             columns.append(c.removed)
         found: dict[str, SiteRow] = {}
         for row in conn.execute(sa.select(*columns).where(c.id.in_(wanted))):
-            removed = row[3] if c.removed is not None else False
+            removed = bool(row[3]) if c.removed is not None else False
             # Read as the batch reads it, so the text hash compares with the decision's.
             comment = read_comment(row[0], row[1])
-            found[comment.key] = SiteRow(comment.key, comment.body, self.state_of(row[2], removed))
+            state = self.state_of(row[2], removed)
+            found[comment.key] = SiteRow(comment.key, comment.body, state, row[2], removed)
         return found

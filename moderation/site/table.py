@@ -21,6 +21,7 @@ from moderation.site.status import (
     body_type_problem,
     check_flag_column,
     coerce_status,
+    python_type,
     status_values,
 )
 from moderation.storage.engines import read_transaction, translate_errors
@@ -138,11 +139,7 @@ class CommentsTable:
 
     def parse_id(self, key: str) -> Any:
         """A comment id from a form or URL as the id column's type; ValueError if it is not one."""
-        try:
-            python_type = self.id.type.python_type
-        except NotImplementedError:
-            return key
-        return int(key) if python_type is int else key
+        return int(key) if python_type(self.id) is int else key
 
     def pending_pages(self, engine: Engine, page_size: int) -> Iterator[list[Comment]]:
         """Pending comments in id order, one page per short read transaction (keyset paging).
@@ -247,24 +244,6 @@ class CommentsTable:
             return set()
         query = sa.select(self.id).where(self.id.in_([c.id for c in comments]), written)
         return {str(row[0]) for row in conn.execute(query)}
-
-    def current(self, conn: Connection, comment_id: Any) -> CurrentRow | None:
-        """The row as it is now (None when it is gone), to say what changed."""
-        removed = sa.false() if self.removed is None else self.removed
-        columns = [self.body, self.approved, self.is_pending, removed]
-        row = conn.execute(sa.select(*columns).where(self.id == comment_id)).first()
-        if row is None:
-            return None
-        body, status, pending, is_removed = row
-        return CurrentRow(body if body is not None else "", status, bool(pending), bool(is_removed))
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentRow:
-    body: str
-    status: Any
-    pending: bool
-    removed: bool
 
 
 def _utf8_bytes(column: sa.Column[Any], dialect: str) -> sa.ColumnElement[Any]:
