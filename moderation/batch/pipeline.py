@@ -34,7 +34,7 @@ from moderation.model.reading import UNREAD, Reading, read_whole
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
-from moderation.storage.engines import create_engine
+from moderation.storage.engines import connected
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,7 @@ async def run_batch_async(
 ) -> RunReport:
     # The template first: a broken one is a configuration error before any database work.
     prompt = load_prompt(settings.prompt) if classifier is None else None
-    engine = create_engine(settings.database_url, read_only=dry_run, must_exist=True)
-    try:
+    with connected(settings.database_url, read_only=dry_run, must_exist=True) as engine:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)
         progress = progress or Progress()
@@ -122,8 +121,6 @@ async def run_batch_async(
             return await _run(state)
         finally:
             await classifier.close()
-    finally:
-        engine.dispose()
 
 
 def _own_tables_ready(engine: Engine, settings: Settings, dry_run: bool) -> bool:

@@ -190,15 +190,11 @@ def import_command(
 ) -> None:
     """Insert comments from a JSONL file as pending (creates a default table if none exists)."""
     from moderation.site.importer import import_comments
-    from moderation.storage.engines import create_engine
+    from moderation.storage.engines import connected
 
     settings = load_settings()
-    with errors_to_exit_codes():
-        engine = create_engine(settings.database_url)
-        try:
-            inserted, sanitised, created = import_comments(engine, settings, file)
-        finally:
-            engine.dispose()
+    with errors_to_exit_codes(), connected(settings.database_url) as engine:
+        inserted, sanitised, created = import_comments(engine, settings, file)
     note = f" (created table {settings.comments_table!r})" if created else ""
     typer.echo(f"imported {inserted} comments into {settings.safe_database_url}{note}")
     if sanitised:
@@ -209,15 +205,11 @@ def import_command(
 def db_upgrade_command() -> None:
     """Create or upgrade the tool's tables (the site's tables are never touched)."""
     from moderation.storage import migrate
-    from moderation.storage.engines import create_engine
+    from moderation.storage.engines import connected
 
     settings = load_settings()
-    with errors_to_exit_codes():
-        engine = create_engine(settings.database_url)
-        try:
-            revision = migrate.upgrade(engine)
-        finally:
-            engine.dispose()
+    with errors_to_exit_codes(), connected(settings.database_url) as engine:
+        revision = migrate.upgrade(engine)
     typer.echo(f"{settings.safe_database_url} is at revision {revision}")
 
 

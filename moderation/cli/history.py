@@ -16,19 +16,15 @@ def history_command(
 ) -> None:
     """List recent runs with their counts."""
     from moderation.storage import migrate, store
-    from moderation.storage.engines import create_engine, read_transaction
+    from moderation.storage.engines import connected, read_transaction
 
     promise_json(as_json)
     settings = load_settings()
-    with errors_to_exit_codes():
-        engine = create_engine(settings.database_url, must_exist=True)
-        try:
-            runs = []
-            if migrate.current_revision(engine) is not None:
-                with read_transaction(engine) as conn:
-                    runs = store.recent_runs(conn, limit)
-        finally:
-            engine.dispose()
+    with errors_to_exit_codes(), connected(settings.database_url, must_exist=True) as engine:
+        runs = []
+        if migrate.current_revision(engine) is not None:
+            with read_transaction(engine) as conn:
+                runs = store.recent_runs(conn, limit)
     runs = [_with_time_zones(run) for run in runs]
     if as_json:
         typer.echo(json.dumps(runs, default=str))

@@ -22,7 +22,7 @@ from moderation.errors import ConfigurationError
 from moderation.humans.outcomes import CONFIRMED, KEPT, RELEASED, REVERSED, Judged, judge_pages
 from moderation.humans.since import Window
 from moderation.settings import Settings
-from moderation.storage.engines import create_engine
+from moderation.storage.engines import connected
 
 EXPECTED = {KEPT: "approve", RELEASED: "approve", REVERSED: "hold", CONFIRMED: "hold"}
 FILE_MODE = 0o600
@@ -47,15 +47,12 @@ def export_fixtures(settings: Settings, window: Window, out: Path, force: bool) 
     try:
         os.fchmod(descriptor, FILE_MODE)
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            engine = create_engine(settings.database_url)
-            try:
+            with connected(settings.database_url) as engine:
                 for page in judge_pages(engine, settings, window):
                     for judged in page:
                         line = _fixture_line(judged, result)
                         if line is not None:
                             handle.write(line + "\n")
-            finally:
-                engine.dispose()
             handle.flush()
             os.fsync(handle.fileno())
         _move_into_place(Path(temporary), out, force)

@@ -16,7 +16,7 @@ from typing import Any
 from moderation.humans.outcomes import OUTCOMES, PAGE_SIZE, RELEASED, REVERSED, Judged, judge_pages
 from moderation.humans.since import Window
 from moderation.settings import Settings
-from moderation.storage.engines import create_engine
+from moderation.storage.engines import connected
 
 MAX_REVERSED_IDS = 100
 Variant = tuple[str | None, str]  # (model digest, prompt hash)
@@ -99,13 +99,10 @@ class OutcomesReport:
 def measure(settings: Settings, window: Window, page_size: int = PAGE_SIZE) -> OutcomesReport:
     """Outcomes of every decision in the window (records newly seen human outcomes)."""
     report = OutcomesReport(window)
-    engine = create_engine(settings.database_url)
-    try:
+    with connected(settings.database_url) as engine:
         for page in judge_pages(engine, settings, window, page_size):
             for judged in page:
                 report.add(judged)
-    finally:
-        engine.dispose()
     return report
 
 

@@ -31,7 +31,7 @@ from moderation.humans.render import render
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
-from moderation.storage.engines import create_engine
+from moderation.storage.engines import connected
 from moderation.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -249,8 +249,7 @@ async def serve(
 ) -> None:
     """Serve the page until SIGINT or SIGTERM; ``announce`` gets its URL once it listens."""
     check_exposure(host, settings)
-    engine = create_engine(settings.database_url)
-    try:
+    with connected(settings.database_url) as engine:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         await asyncio.to_thread(migrate.ensure_current, engine, settings.auto_migrate)
         token = settings.review_token.get_secret_value() if settings.review_token else None
@@ -277,5 +276,3 @@ async def serve(
             await stop.wait()
         finally:
             await runner.cleanup()
-    finally:
-        engine.dispose()

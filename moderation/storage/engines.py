@@ -36,6 +36,16 @@ _DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"
 _EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 
 
+@contextmanager
+def connected(url: str, *, read_only: bool = False, must_exist: bool = False) -> Iterator[Engine]:
+    """``create_engine`` for the length of a ``with`` block, its pool closed at the end."""
+    engine = create_engine(url, read_only=read_only, must_exist=must_exist)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def create_engine(url: str, *, read_only: bool = False, must_exist: bool = False) -> Engine:
     """An engine for ``url``; ``read_only`` (dry runs) makes the database refuse every write.
 
