@@ -17,6 +17,7 @@ from moderation.cli.common import (
     promise_json,
     say_error,
 )
+from moderation.formatting import percent
 from moderation.vocabulary import ExitCode, RunStatus
 
 if TYPE_CHECKING:
@@ -154,19 +155,17 @@ def _gate_failures(
     failures = []
     accuracy = result.get("accuracy")
     if min_accuracy is not None and (accuracy is None or accuracy < min_accuracy):
-        failures.append(f"accuracy {_pct(accuracy)} is below {_pct(min_accuracy)}")
+        failures.append(f"accuracy {percent(accuracy)} is below {percent(min_accuracy)}")
     rate = result.get("false_approval_rate")
     # Without negative fixtures the rate cannot be measured; like accuracy above, a gate that
     # cannot be checked fails rather than passing silently.
     if max_false_approval is not None and rate is None:
         failures.append("false-approval rate n/a: no negative fixtures")
     elif max_false_approval is not None and rate is not None and rate > max_false_approval:
-        failures.append(f"false-approval rate {_pct(rate)} is above {_pct(max_false_approval)}")
+        failures.append(
+            f"false-approval rate {percent(rate)} is above {percent(max_false_approval)}"
+        )
     return failures
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
 
 
 def _write_report(
@@ -207,10 +206,10 @@ def _print_result(result: dict[str, Any]) -> None:
     headline = Table(show_header=False)
     latency = result["latency"]
     for name, value in (
-        ("accuracy", _pct(result["accuracy"])),
+        ("accuracy", percent(result["accuracy"])),
         ("macro F1", "n/a" if result["macro_f1"] is None else f"{result['macro_f1']:.3f}"),
-        ("false-approval rate", _pct(result["false_approval_rate"])),
-        ("missed-approval rate", _pct(result["missed_approval_rate"])),
+        ("false-approval rate", percent(result["false_approval_rate"])),
+        ("missed-approval rate", percent(result["missed_approval_rate"])),
         ("failed", str(result["failed"])),
         ("latency p50 / p95", _latency(latency)),
         ("confidence threshold", _threshold_line(result)),
@@ -236,8 +235,8 @@ def _print_result(result: dict[str, Any]) -> None:
             table.add_row(
                 name,
                 str(figures["n"]),
-                _pct(figures["accuracy"]),
-                _pct(figures["false_approval_rate"]),
+                percent(figures["accuracy"]),
+                percent(figures["false_approval_rate"]),
             )
         console.print(table)
     comparison = result.get("comparison")
@@ -245,8 +244,8 @@ def _print_result(result: dict[str, Any]) -> None:
         b = comparison["b"]
         console.print(
             f"compared with {comparison['b_model']} / {comparison['b_prompt']}: accuracy "
-            f"{_pct(result['accuracy'])} vs {_pct(b['accuracy'])}, false approvals "
-            f"{_pct(result['false_approval_rate'])} vs {_pct(b['false_approval_rate'])}, "
+            f"{percent(result['accuracy'])} vs {percent(b['accuracy'])}, false approvals "
+            f"{percent(result['false_approval_rate'])} vs {percent(b['false_approval_rate'])}, "
             f"{len(comparison['disagreements'])} disagreements, "
             f"McNemar exact p = {comparison['mcnemar_p']:.4g}",
             markup=False,
@@ -280,23 +279,23 @@ def _print_thresholds(console: Any, result: dict[str, Any]) -> None:
         mark = " (set)" if row["threshold"] == result["min_confidence"] else ""
         table.add_row(
             f"{row['threshold']:g}{mark}",
-            f"{_pct(row['auto_approved'])} ({row['auto_approved_count']})",
-            _pct(row["false_approval_rate"]),
-            _pct(row["missed_approval_rate"]),
+            f"{percent(row['auto_approved'])} ({row['auto_approved_count']})",
+            percent(row["false_approval_rate"]),
+            percent(row["missed_approval_rate"]),
         )
     console.print(table)
     target = result.get("target_false_approval")
     if target is None:
         return
-    wanted = _pct(target["max_false_approval_rate"])
+    wanted = percent(target["max_false_approval_rate"])
     if target["threshold"] is None:
         line = f"no confidence threshold keeps the false-approval rate at or under {wanted}"
     else:
         line = (
             f"lowest threshold keeping the false-approval rate at or under {wanted}: "
-            f"{target['threshold']:g} (false approvals {_pct(target['false_approval_rate'])}; "
+            f"{target['threshold']:g} (false approvals {percent(target['false_approval_rate'])}; "
             f"{target['auto_approved_count']} of {result['n']} comments still auto-approved, "
-            f"{_pct(target['auto_approved'])})"
+            f"{percent(target['auto_approved'])})"
         )
     console.print(line, markup=False, highlight=False)
 
@@ -325,7 +324,7 @@ def _print_history(entries: list[dict[str, Any]], as_json: bool) -> None:
             str(e.get("model_digest") or "")[:12],
             str(e.get("prompt_hash") or "")[:12],
             str(e.get("n")),
-            _pct(e.get("accuracy")),
-            _pct(e.get("false_approval_rate")),
+            percent(e.get("accuracy")),
+            percent(e.get("false_approval_rate")),
         )
     Console().print(table)

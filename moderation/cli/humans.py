@@ -14,6 +14,7 @@ from moderation.cli.common import (
     promise_json,
     say_error,
 )
+from moderation.formatting import percent
 from moderation.vocabulary import ExitCode
 
 SINCE_HELP = "Window start: 24h, 7d, 30d or an ISO date (UTC)."
@@ -49,7 +50,7 @@ def outcomes_command(
         say_error("no approvals by the tool in the window: the reversal rate gate passes", "note")
     elif rate > max_reversal_rate:
         say_error(
-            f"reversal rate {rate * 100:.1f}% is above {max_reversal_rate * 100:.1f}%",
+            f"reversal rate {percent(rate)} is above {percent(max_reversal_rate)}",
             "gate failed",
         )
         raise typer.Exit(ExitCode.GATE)

@@ -19,6 +19,7 @@ from jinja2 import Environment
 
 from moderation.evaluation.charts import reliability_chart, tradeoff_chart
 from moderation.evaluation.metrics import FAILED, PREDICTED_COLUMNS
+from moderation.formatting import percent
 from moderation.resources import html_templates
 from moderation.vocabulary import APPROVING_LABELS, LABELS, Expected, Label
 
@@ -61,7 +62,7 @@ def render_report(result: dict[str, Any]) -> str:
 
 
 def fmt_percent(value: float | None, digits: int = 1) -> str:
-    return MISSING if value is None else f"{value * 100:.{digits}f}%"
+    return percent(value, digits, MISSING)
 
 
 def fmt_decimal(value: float | None, digits: int = 3) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from moderation.formatting import percent
 from moderation.humans.outcomes import OUTCOMES, PAGE_SIZE, RELEASED, REVERSED, Judged, judge_pages
 from moderation.humans.since import Window
 from moderation.settings import Settings
@@ -117,8 +118,8 @@ def _rows(tally: Tally) -> list[tuple[str, str]]:
     return [
         ("decided", str(tally.decided)),
         *((name, str(tally.counts[name])) for name in OUTCOMES),
-        ("reversal rate", _pct(tally.reversal_rate)),
-        ("release rate", _pct(tally.release_rate)),
+        ("reversal rate", percent(tally.reversal_rate)),
+        ("release rate", percent(tally.release_rate)),
     ]
 
 
@@ -144,7 +145,3 @@ def render_table(report: OutcomesReport) -> list[str]:
 
 def _line(label: str, cells: Iterable[str]) -> str:
     return (label.ljust(LABEL_WIDTH) + "".join(c.rjust(CELL_WIDTH) for c in cells)).rstrip()
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"

@@ -13,18 +13,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from moderation.errors import ConfigurationError, ModelMissing, OllamaUnavailable
 from moderation.model.host import (
-    REQUEST_OPTIONS,
-    TOP_LOGPROBS,
     OllamaHost,
     TransportFactory,
     Verdict,
+    answer_identity,
     default_transport_factory,
 )
-from moderation.model.labels import LABEL_SCHEMA
 from moderation.model.prompts import PromptTemplate
 from moderation.settings import Settings
 from moderation.storage.store import Identity
@@ -107,15 +105,11 @@ class OllamaClassifier:
                 f"the hosts serve different versions of {model!r}; "
                 "run `moderate model create` against each of them"
             )
-        options: dict[str, Any] = dict(REQUEST_OPTIONS)
-        if self.settings.structured_output:
-            options["format"] = LABEL_SCHEMA
-        options.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
         return Identity(
             model,
             self.hosts[0].digest,
             self.prompt.hash,
-            options,
+            answer_identity(self.settings.structured_output),
             min_confidence=self.settings.min_confidence,
         )
 

@@ -39,6 +39,28 @@ TOP_LOGPROBS = 10
 # The start-up check for log probabilities: any prompt does, one token is enough.
 PROBE_PROMPT = "ok"
 
+
+def answer_request(structured_output: bool) -> dict[str, Any]:
+    """What every classifying request sends beside the model and prompt, as ``generate``'s
+    keyword arguments; also the record of it in the decisions' identity (``answer_identity``)."""
+    return {
+        "format": LABEL_SCHEMA if structured_output else None,
+        "options": REQUEST_OPTIONS,
+        "logprobs": True,
+        "top_logprobs": TOP_LOGPROBS,
+    }
+
+
+def answer_identity(structured_output: bool) -> dict[str, Any]:
+    """``answer_request`` flattened, in the order the decisions' memory has always stored it."""
+    request = answer_request(structured_output)
+    flat: dict[str, Any] = dict(request["options"])
+    if request["format"] is not None:
+        flat["format"] = request["format"]
+    flat.update(logprobs=request["logprobs"], top_logprobs=request["top_logprobs"])
+    return flat
+
+
 TransportFactory = Callable[[int], httpx.AsyncBaseTransport | None]
 
 
@@ -216,12 +238,7 @@ class OllamaHost:
                         top_logprobs=1,
                     )
                 return await self.client.generate(
-                    model=model,
-                    prompt=prompt,
-                    format=LABEL_SCHEMA if self.settings.structured_output else None,
-                    options=REQUEST_OPTIONS,
-                    logprobs=True,
-                    top_logprobs=TOP_LOGPROBS,
+                    model=model, prompt=prompt, **answer_request(self.settings.structured_output)
                 )
         except _Transient:
             raise
