@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from moderation.vocabulary import exit_code_help
+
 if TYPE_CHECKING:
     from moderation.settings import Settings
 
@@ -23,11 +25,8 @@ from moderation.vocabulary import ExitCode, RunStatus
 
 log = logging.getLogger("moderation.cli")
 
-EXIT_CODES = """Exit codes: 0 done; 3 done but some comments failed and stay pending; 2 usage or
-configuration error; 4 Ollama unreachable, model missing or no log probabilities while
-MODERATION_MIN_CONFIDENCE is on (nothing changed); 5 database error;
-6 evaluation or reversal rate beyond a gate; 7 batch done but the metrics file could not be
-written; 75 another batch holds the lease."""
+# The epilog of `moderate --help`, generated from the exit codes themselves.
+EXIT_CODES = exit_code_help()
 
 
 class _Output:

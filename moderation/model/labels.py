@@ -22,7 +22,7 @@ from moderation.vocabulary import Label
 # A bare JSON string ("positive") rather than an object ({"label": "positive"}): measured on a
 # real model with the shipped few-shots written the same way, it needs 3 output tokens instead
 # of 6 and about 30 fewer prompt tokens per comment, with no parse failures either way and an
-# accuracy as good (see the README's "Answer format" section). One word without a schema is
+# accuracy as good (see "Answer format" in docs/how-a-batch-works.md). One word without a schema is
 # cheaper still but was less accurate and failed to parse now and then.
 LABEL_SCHEMA: dict[str, Any] = {"type": "string", "enum": [label.value for label in Label]}
 
