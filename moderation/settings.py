@@ -214,10 +214,12 @@ class Settings(BaseSettings):
         default=True,
         description="apply the tool's migrations at the start of a batch",
     )
-    eval_history: str = Field(
-        default="moderation-evals.jsonl",
+    eval_history: str | None = Field(
+        default=None,
         description=(
-            "where `moderate eval` appends each result (checked writable before the first request)"
+            "where `moderate eval` appends each result (checked writable before the first "
+            "request); unset, `$XDG_DATA_HOME/moderation/evals.jsonl` (else "
+            "`~/.local/share/moderation/evals.jsonl`), never the working directory"
         ),
     )
     log_format: Literal["text", "json"] = Field(
@@ -395,6 +397,15 @@ class Settings(BaseSettings):
         # From now on every message, log line and stored error shows these as "***".
         remember_secrets([self.database_url, self.ollama_host, *self.ollama_hosts])
         return self
+
+    @property
+    def eval_history_path(self) -> Path:
+        """The evaluation history file: the configured one, else in the platform's data
+        directory (XDG), so that running ``moderate eval`` anywhere never litters a checkout."""
+        if self.eval_history:
+            return Path(self.eval_history)
+        data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(data) / "moderation" / "evals.jsonl"
 
     @property
     def hosts(self) -> list[HostSpec]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -93,3 +95,15 @@ def test_rejected_states_and_the_review_token(monkeypatch: pytest.MonkeyPatch) -
 def test_invalid_rejected_states_and_tokens(values: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings(**values)
+
+
+def test_eval_history_defaults_to_the_data_directory_not_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert Settings().eval_history_path == tmp_path / "data" / "moderation" / "evals.jsonl"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    expected = tmp_path / "home" / ".local" / "share" / "moderation" / "evals.jsonl"
+    assert Settings().eval_history_path == expected
+    assert Settings(eval_history="here.jsonl").eval_history_path == Path("here.jsonl")

@@ -67,7 +67,7 @@ def eval_command(
 
     promise_json(as_json)
     settings = load_settings()
-    history_path = Path(settings.eval_history)
+    history_path = settings.eval_history_path
     if history:
         _print_history(ev.read_history(history_path), as_json)
         return
