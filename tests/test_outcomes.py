@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from moderation.batch.pipeline import run_batch
+from moderation.comment import text_hash
 from moderation.errors import ConfigurationError
 from moderation.humans.outcome_report import measure, render_table
 from moderation.humans.outcomes import (
@@ -23,7 +24,6 @@ from moderation.humans.outcomes import (
 )
 from moderation.humans.since import Window
 from moderation.site.rows import SiteRow
-from moderation.site.table import text_hash
 from tests.conftest import create_site_table, execute, make_settings, read_table
 from tests.fakes import FakeClassifier
 

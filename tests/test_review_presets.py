@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from moderation.batch.pipeline import run_batch
+from moderation.comment import text_hash
 from moderation.humans.queue import ReviewQueue
 from moderation.settings import Settings
-from moderation.site.table import CommentsTable, text_hash
+from moderation.site.table import CommentsTable
 from moderation.storage.engines import create_engine
 from moderation.vocabulary import Outcome
 from tests.conftest import execute, read_table

@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from moderation.batch.pipeline import run_batch
+from moderation.comment import Comment, text_hash
 from moderation.humans.queue import ReviewQueue, as_datetime
 from moderation.settings import Settings
-from moderation.site.table import Comment, CommentsTable, text_hash
+from moderation.site.table import CommentsTable
 from moderation.storage import store
 from moderation.storage.engines import create_engine
 from moderation.vocabulary import Outcome

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from moderation.comment import text_hash
 from moderation.humans.queue import ReviewQueue
 from moderation.humans.render import age, visible
 from moderation.humans.web import CSP, ReviewApp
 from moderation.settings import Settings
-from moderation.site.table import CommentsTable, text_hash
+from moderation.site.table import CommentsTable
 from moderation.storage.engines import create_engine
 from tests.conftest import create_site_table, make_settings
 from tests.processes import moderate

@@ -11,8 +11,8 @@ or for another run (failed).
 from __future__ import annotations
 
 from moderation import policy
+from moderation.comment import Comment
 from moderation.model.reading import Reading
-from moderation.site.table import Comment
 from moderation.storage.store import Decision
 from moderation.vocabulary import Outcome
 

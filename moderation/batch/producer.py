@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from moderation.batch.state import BatchState, Work
-from moderation.site.table import Comment
+from moderation.comment import Comment
 from moderation.storage import store
 from moderation.storage.engines import read_transaction
 

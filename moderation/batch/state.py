@@ -11,9 +11,10 @@ from sqlalchemy.engine import Engine
 
 from moderation.batch.lease import Lease
 from moderation.batch.run_report import RunReport
+from moderation.comment import Comment
 from moderation.model.classifier import Classifier
 from moderation.settings import Settings
-from moderation.site.table import Comment, CommentsTable
+from moderation.site.table import CommentsTable
 from moderation.storage.store import Decision, Identity
 
 OnDecision = Callable[[Decision], None]

@@ -14,8 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from moderation.comment import Comment, text_hash
 from moderation.site.rows import PENDING_STATE, SiteStates
-from moderation.site.table import Comment, CommentsTable, text_hash
+from moderation.site.table import CommentsTable
 from moderation.storage import store
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import comment_state, decisions

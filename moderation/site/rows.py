@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from moderation.site.table import CommentsTable, read_comment, text_hash
+from moderation.comment import read_comment, text_hash
+from moderation.site.table import CommentsTable
 
 APPROVED_STATE, PENDING_STATE, REJECTED_STATE, OTHER_STATE = (
     "approved",

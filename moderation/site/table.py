@@ -6,14 +6,13 @@ status string, Isso's integer ``mode``, a boolean ``approved``) works as it is.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from moderation.comment import Comment, read_comment
 from moderation.errors import SchemaError
 from moderation.settings import Settings
 from moderation.site.status import (
@@ -25,42 +24,6 @@ from moderation.site.status import (
     status_values,
 )
 from moderation.storage.engines import read_transaction, translate_errors
-
-
-@dataclass(frozen=True, slots=True)
-class Comment:
-    id: Any  # the site's own id value, whatever its type
-    body: str
-    # Why this row cannot be classified (its body is not text); None for a normal comment.
-    problem: str | None = None
-
-    @property
-    def key(self) -> str:
-        """The id as stored in the tool's own tables."""
-        return str(self.id)
-
-    @property
-    def text_hash(self) -> str:
-        return text_hash(self.body)
-
-
-def text_hash(body: str) -> str:
-    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def read_comment(comment_id: Any, value: Any) -> Comment:
-    """One row as a Comment; a value that is not text becomes a comment that fails alone."""
-    if isinstance(value, str):
-        return Comment(comment_id, value)
-    if value is None:
-        return Comment(comment_id, "")
-    # Its repr stands in for the text in the audit row's hash, so a later fix to real text
-    # counts as an edit and is asked afresh.
-    return Comment(
-        comment_id,
-        f"<{type(value).__name__}: {repr(value)[:200]}>",
-        problem=f"the body is not text ({type(value).__name__})",
-    )
 
 
 class CommentsTable:

@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from moderation.comment import Comment
 from moderation.redact import redact
-from moderation.site.table import Comment
 from moderation.storage.tables import comment_state, decisions, runs
 from moderation.vocabulary import APPROVING_LABELS, Outcome, RunStatus
 

@@ -1,0 +1,47 @@
+"""One comment as the tool sees it: the site's id, the text, and its hash.
+
+The one data type every stage shares (the site reads it, the model reads its text, the tool's
+memory keys it), so it depends on nothing else in the package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: Any  # the site's own id value, whatever its type
+    body: str
+    # Why this row cannot be classified (its body is not text); None for a normal comment.
+    problem: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The id as stored in the tool's own tables."""
+        return str(self.id)
+
+    @property
+    def text_hash(self) -> str:
+        return text_hash(self.body)
+
+
+def text_hash(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def read_comment(comment_id: Any, value: Any) -> Comment:
+    """One row as a Comment; a value that is not text becomes a comment that fails alone."""
+    if isinstance(value, str):
+        return Comment(comment_id, value)
+    if value is None:
+        return Comment(comment_id, "")
+    # Its repr stands in for the text in the audit row's hash, so a later fix to real text
+    # counts as an edit and is asked afresh.
+    return Comment(
+        comment_id,
+        f"<{type(value).__name__}: {repr(value)[:200]}>",
+        problem=f"the body is not text ({type(value).__name__})",
+    )
