@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from moderation.model.host import Verdict
 from moderation.model.labels import Label, parse_label
-from moderation.storage.store import Identity
+from moderation.storage.memory import Identity
 
 Answer = str | Exception | Callable[[str], str]
 

@@ -12,7 +12,7 @@ from moderation.comment import Comment, text_hash
 from moderation.humans.queue import ReviewQueue, as_datetime
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
-from moderation.storage import store
+from moderation.storage import audit, memory
 from moderation.storage.engines import create_engine
 from moderation.vocabulary import Outcome
 from tests.conftest import create_site_table, make_settings, read_table
@@ -178,17 +178,17 @@ def test_a_late_model_answer_does_not_undo_a_ruling(sqlite_url: str) -> None:
     settings = held_site(sqlite_url)
     queue_for(settings).rule("1", text_hash(BODIES[0]), Outcome.APPROVED, "gus")
     engine = create_engine(sqlite_url)
-    identity = store.Identity("sentiments", "sha256:other", "q" * 64, {})
-    late = store.Decision(
+    identity = memory.Identity("sentiments", "sha256:other", "q" * 64, {})
+    late = audit.Decision(
         Comment(1, BODIES[0]), "negative", Outcome.HELD, None, RULES["idiot"], 0.1, "h"
     )
     with engine.begin() as conn:
-        store.record(conn, "late-run", identity, [(late, 0)])
-        memory = store.recall(conn, ["1"])["1"]
+        audit.record(conn, "late-run", identity, [(late, 0)])
+        remembered = memory.recall(conn, ["1"])["1"]
     engine.dispose()
 
-    assert (memory.outcome, memory.reviewer) == ("approved", "gus")
-    assert store.skip_reason(memory, "other text", identity, 3) == "ruled on by a human"
+    assert (remembered.outcome, remembered.reviewer) == ("approved", "gus")
+    assert memory.skip_reason(remembered, "other text", identity, 3) == "ruled on by a human"
 
 
 def test_posting_times_of_every_kind_become_aware_datetimes() -> None:

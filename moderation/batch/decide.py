@@ -13,7 +13,7 @@ from __future__ import annotations
 from moderation import policy
 from moderation.comment import Comment
 from moderation.model.reading import Reading
-from moderation.storage.store import Decision
+from moderation.storage.audit import Decision
 from moderation.vocabulary import Outcome
 
 STALE = "comment changed or was moderated before the decision could be applied"

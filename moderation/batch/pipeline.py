@@ -147,7 +147,7 @@ async def _run(state: BatchState) -> RunReport:
     heartbeat = asyncio.create_task(_heartbeat(state)) if state.lease else None
     try:
         identity = await state.classifier.prepare()
-        # The threshold is part of what an outcome depends on: see store.skip_reason.
+        # The threshold is part of what an outcome depends on: see memory.skip_reason.
         identity = dataclasses.replace(identity, min_confidence=state.settings.min_confidence)
         state.identity = report.identity = identity
         log.info(

@@ -6,7 +6,7 @@ import asyncio
 
 from moderation.batch.state import BatchState, Work
 from moderation.comment import Comment
-from moderation.storage import store
+from moderation.storage import memory
 from moderation.storage.engines import read_transaction
 
 
@@ -48,19 +48,19 @@ async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) ->
 def select(state: BatchState, page: list[Comment]) -> list[Work]:
     """Leave out comments that memory says need not be asked again."""
     assert state.identity is not None
-    memory: dict[str, store.Memory] = {}
+    recalled: dict[str, memory.Memory] = {}
     if state.memory_available:
         with read_transaction(state.engine) as conn:
-            memory = store.recall(conn, [c.key for c in page])
+            recalled = memory.recall(conn, [c.key for c in page])
     selected = []
     for comment in page:
-        remembered = memory.get(comment.key)
+        remembered = recalled.get(comment.key)
         digest = comment.text_hash
-        if store.skip_reason(remembered, digest, state.identity, state.settings.max_attempts):
+        if memory.skip_reason(remembered, digest, state.identity, state.settings.max_attempts):
             state.report.skipped += 1
             if state.progress.skipped is not None:
                 state.progress.skipped(1)
             continue
-        failures = store.previous_failures(remembered, digest, state.identity)
+        failures = memory.previous_failures(remembered, digest, state.identity)
         selected.append(Work(comment, failures))
     return selected

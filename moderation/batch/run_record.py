@@ -9,9 +9,9 @@ from sqlalchemy.engine import Connection
 
 from moderation.batch.state import BatchState
 from moderation.errors import DatabaseError, ModerationError, TickAlreadyRun
-from moderation.storage import store
+from moderation.storage import runs
 from moderation.storage.engines import run_write
-from moderation.storage.store import Identity
+from moderation.storage.memory import Identity
 from moderation.vocabulary import ExitCode, RunStatus
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,9 @@ def start_run(state: BatchState, token: int) -> None:
     def _start(conn: Connection) -> None:
         # Replicas' timers fire at the same tick; the lease serialises them, and this check
         # makes the later ones stand down instead of running a second batch for that tick.
-        if tick is not None and store.tick_already_run(conn, tick):
+        if tick is not None and runs.tick_already_run(conn, tick):
             raise TickAlreadyRun()
-        store.start_run(conn, run_id, owner, token, identity, tick)
+        runs.start_run(conn, run_id, owner, token, identity, tick)
 
     run_write(state.engine, _start)
 
@@ -48,9 +48,9 @@ async def finish_run(state: BatchState, error: BaseException | None) -> None:
         status, exit_code, message = report.status, report.exit_code, None
 
     def _write(conn: Connection) -> None:
-        store.finish_run(conn, report.run_id or "", status, report.counts(), exit_code, message)
+        runs.finish_run(conn, report.run_id or "", status, report.counts(), exit_code, message)
         if state.identity is not None:
-            store.set_run_identity(conn, report.run_id or "", state.identity)
+            runs.set_run_identity(conn, report.run_id or "", state.identity)
 
     try:
         await asyncio.to_thread(run_write, state.engine, _write)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moderation.errors import LeaseLost
-from moderation.storage.store import Decision, Identity
+from moderation.storage.audit import Decision
+from moderation.storage.memory import Identity
 from moderation.vocabulary import ExitCode, Outcome, RunStatus
 
 

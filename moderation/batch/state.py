@@ -15,7 +15,8 @@ from moderation.comment import Comment
 from moderation.model.classifier import Classifier
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
-from moderation.storage.store import Decision, Identity
+from moderation.storage.audit import Decision
+from moderation.storage.memory import Identity
 
 OnDecision = Callable[[Decision], None]
 

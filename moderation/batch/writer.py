@@ -15,9 +15,9 @@ from moderation.batch.decide import decide
 from moderation.batch.state import BatchState, Work
 from moderation.errors import DatabaseError, LeaseLost
 from moderation.model.reading import Reading
-from moderation.storage import store
+from moderation.storage import audit
+from moderation.storage.audit import Decision
 from moderation.storage.engines import run_write
-from moderation.storage.store import Decision
 from moderation.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def apply(state: BatchState, conn: Connection, chunk: list[Answer]) -> list[tupl
         )
         for w, r in chunk
     ]
-    store.record(
+    audit.record(
         conn,
         state.report.run_id,
         state.identity,

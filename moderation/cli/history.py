@@ -15,21 +15,21 @@ def history_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List recent runs with their counts."""
-    from moderation.storage import migrate, store
+    from moderation.storage import migrate, runs
     from moderation.storage.engines import connected, read_transaction
 
     promise_json(as_json)
     settings = load_settings()
     with errors_to_exit_codes(), connected(settings.database_url, must_exist=True) as engine:
-        runs = []
+        recent = []
         if migrate.current_revision(engine) is not None:
             with read_transaction(engine) as conn:
-                runs = store.recent_runs(conn, limit)
-    runs = [_with_time_zones(run) for run in runs]
+                recent = runs.recent_runs(conn, limit)
+    recent = [_with_time_zones(run) for run in recent]
     if as_json:
-        typer.echo(json.dumps(runs, default=str))
+        typer.echo(json.dumps(recent, default=str))
         return
-    _print_history(runs, limit)
+    _print_history(recent, limit)
 
 
 def _with_time_zones(run: dict[str, Any]) -> dict[str, Any]:

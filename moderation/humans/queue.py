@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from moderation.comment import Comment, text_hash
 from moderation.site.rows import PENDING_STATE, SiteStates
 from moderation.site.table import CommentsTable
-from moderation.storage import store
+from moderation.storage import audit
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import comment_state, decisions
 from moderation.vocabulary import Outcome
@@ -164,7 +164,7 @@ class ReviewQueue:
         update = self.comments.approve if outcome == Outcome.APPROVED else self.comments.reject
         if not update(conn, [comment]):
             return Ruling(False, "it changed while the ruling was written")
-        store.record_ruling(conn, self.session_id, comment, outcome, reviewer)
+        audit.record_ruling(conn, self.session_id, comment, outcome, reviewer)
         return Ruling(True)
 
 

@@ -25,7 +25,7 @@ from moderation.model.host import (
 )
 from moderation.model.prompts import PromptTemplate
 from moderation.settings import Settings
-from moderation.storage.store import Identity
+from moderation.storage.memory import Identity
 
 log = logging.getLogger(__name__)
 

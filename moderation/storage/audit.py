@@ -1,0 +1,144 @@
+"""The audit trail (``moderation_decisions``): one row for every decision, the tool's and the
+reviewers', each also remembered in the tool's memory of the comment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from moderation.comment import Comment
+from moderation.redact import redact
+from moderation.storage.memory import Identity, remember, ruled_by_humans
+from moderation.storage.tables import decisions
+from moderation.vocabulary import Outcome
+
+MAX_RAW_ANSWER = 2000
+MAX_HOST = 255  # the column's size; several hosts can share one windowed decision
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    comment: Comment
+    label: str | None
+    outcome: str
+    error: str | None
+    raw_answer: str | None
+    latency: float | None
+    host: str | None
+    # How much of the text the model read: "whole", "N windows", "K of N windows" or "none".
+    coverage: str = "whole"
+    confidence: float | None = None
+
+
+def record(
+    conn: Connection,
+    run_id: str,
+    identity: Identity,
+    items: Sequence[tuple[Decision, int]],
+) -> None:
+    """Audit rows and memory for a chunk of decisions, in the caller's transaction."""
+    if not items:
+        return
+    now = datetime.now(UTC)
+    # The threshold goes with the request options: with the confidence it explains the outcome.
+    options = json.dumps(
+        {**identity.options, "min_confidence": identity.min_confidence}, sort_keys=True
+    )
+    conn.execute(
+        sa.insert(decisions),
+        [
+            {
+                "run_id": run_id,
+                "comment_id": d.comment.key,
+                "text_hash": d.comment.text_hash,
+                "label": d.label,
+                "outcome": d.outcome,
+                "raw_answer": None if d.raw_answer is None else d.raw_answer[:MAX_RAW_ANSWER],
+                "model": identity.model,
+                "model_digest": identity.model_digest,
+                "host": None if d.host is None else redact(d.host)[:MAX_HOST],
+                "coverage": d.coverage,
+                "prompt_hash": identity.prompt_hash,
+                "options": options,
+                "latency_ms": None if d.latency is None else round(d.latency * 1000, 3),
+                "error": None if d.error is None else redact(d.error),
+                "confidence": d.confidence,
+                "decided_at": now,
+            }
+            for d, _ in items
+        ],
+    )
+    states = [
+        {
+            "comment_id": d.comment.key,
+            "text_hash": d.comment.text_hash,
+            "outcome": d.outcome,
+            "label": d.label,
+            "model_digest": identity.model_digest,
+            "prompt_hash": identity.prompt_hash,
+            "min_confidence": identity.min_confidence,
+            "failures": failures_before + 1 if d.outcome == Outcome.FAILED else 0,
+            "run_id": run_id,
+            "updated_at": now,
+        }
+        for d, failures_before in items
+    ]
+    # A reviewer's ruling outlives any later answer of the model (one that was in flight while
+    # the human ruled, say): its memory row is kept so the model is never asked again.
+    ruled = ruled_by_humans(conn, [str(s["comment_id"]) for s in states])
+    states = [s for s in states if s["comment_id"] not in ruled]
+    if states:
+        remember(conn, states)
+
+
+def record_ruling(
+    conn: Connection,
+    session_id: str,
+    comment: Comment,
+    outcome: str,
+    reviewer: str,
+) -> None:
+    """A reviewer's approval or rejection: its audit row and the memory that ends model calls.
+
+    The audit row repeats the model, digest and prompt hash of the tool's latest decision on
+    the comment, so a ruling can be read as a correction of that variant.
+    """
+    latest = conn.execute(
+        sa.select(decisions.c.model, decisions.c.model_digest, decisions.c.prompt_hash)
+        .where(decisions.c.comment_id == comment.key, decisions.c.reviewer.is_(None))
+        .order_by(decisions.c.id.desc())
+        .limit(1)
+    ).first()
+    model, digest, prompt_hash = latest if latest is not None else ("", None, "")
+    now = datetime.now(UTC)
+    conn.execute(
+        sa.insert(decisions).values(
+            run_id=session_id,
+            comment_id=comment.key,
+            text_hash=comment.text_hash,
+            outcome=outcome,
+            model=model,
+            model_digest=digest,
+            prompt_hash=prompt_hash,
+            decided_at=now,
+            reviewer=reviewer,
+        )
+    )
+    state = {
+        "comment_id": comment.key,
+        "text_hash": comment.text_hash,
+        "outcome": outcome,
+        "label": None,
+        "model_digest": digest,
+        "prompt_hash": prompt_hash,
+        "failures": 0,
+        "run_id": session_id,
+        "updated_at": now,
+        "reviewer": reviewer,
+    }
+    remember(conn, [state])

@@ -1,0 +1,134 @@
+"""The tool's memory of each comment (``moderation_comment_state``): what it last decided, on
+which text, model and prompt, and whether a human has ruled since; read before asking again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from moderation.storage.tables import comment_state
+from moderation.vocabulary import APPROVING_LABELS, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What a decision depends on besides the text: re-ask when any of it changes."""
+
+    model: str
+    model_digest: str | None
+    prompt_hash: str
+    options: dict[str, Any]
+    # The approval threshold: an answer held as uncertain is re-asked when it changes.
+    min_confidence: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    text_hash: str
+    outcome: str
+    model_digest: str | None
+    prompt_hash: str
+    failures: int
+    label: str | None = None
+    min_confidence: float | None = None
+    reviewer: str | None = None
+
+
+def recall(conn: Connection, keys: Sequence[str]) -> dict[str, Memory]:
+    """The remembered state of these comments: one indexed primary-key lookup per page."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        sa.select(
+            comment_state.c.comment_id,
+            comment_state.c.text_hash,
+            comment_state.c.outcome,
+            comment_state.c.model_digest,
+            comment_state.c.prompt_hash,
+            comment_state.c.failures,
+            comment_state.c.label,
+            comment_state.c.min_confidence,
+            comment_state.c.reviewer,
+        ).where(comment_state.c.comment_id.in_(keys))
+    )
+    return {row[0]: Memory(*row[1:]) for row in rows}
+
+
+def skip_reason(
+    memory: Memory | None, text_hash: str, identity: Identity, max_attempts: int
+) -> str | None:
+    """Why a pending comment need not be asked again, or None to ask.
+
+    Held: the same text was judged negative by the same model and prompt, or judged positive or
+    neutral too uncertainly under the same threshold; asking again would cost a call and give
+    the same answer. Approved yet pending again: a human took the approval
+    back, and the tool must not fight them. Failed too often: a human has to look. Ruled on by
+    a reviewer, whatever the text now: a human's word is final.
+    """
+    if memory is not None and memory.reviewer is not None:
+        return "ruled on by a human"
+    if memory is None or memory.text_hash != text_hash:
+        return None
+    same_judge = (memory.model_digest, memory.prompt_hash) == (
+        identity.model_digest,
+        identity.prompt_hash,
+    )
+    if memory.outcome == Outcome.HELD and same_judge:
+        # Only the uncertain ones depend on the threshold; a negative stays held at any.
+        uncertain = memory.label in APPROVING_LABELS
+        if not uncertain or memory.min_confidence == identity.min_confidence:
+            return "held before"
+    if memory.outcome == Outcome.APPROVED:
+        return "approval taken back by a human"
+    if memory.outcome == Outcome.FAILED and same_judge and memory.failures >= max_attempts:
+        return "out of attempts"
+    return None
+
+
+def previous_failures(memory: Memory | None, text_hash: str, identity: Identity) -> int:
+    if memory is None or memory.outcome != Outcome.FAILED or memory.text_hash != text_hash:
+        return 0
+    if (memory.model_digest, memory.prompt_hash) != (identity.model_digest, identity.prompt_hash):
+        return 0
+    return memory.failures
+
+
+def ruled_by_humans(conn: Connection, keys: Sequence[str]) -> set[str]:
+    query = sa.select(comment_state.c.comment_id).where(
+        comment_state.c.comment_id.in_(keys), comment_state.c.reviewer.is_not(None)
+    )
+    return set(conn.execute(query).scalars())
+
+
+def remember(conn: Connection, states: list[dict[str, Any]]) -> None:
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        statement = insert(comment_state)
+        updated = {c: statement.excluded[c] for c in states[0] if c != "comment_id"}
+        conn.execute(
+            statement.on_conflict_do_update(index_elements=["comment_id"], set_=updated), states
+        )
+        return
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        upsert = mysql_insert(comment_state)
+        conn.execute(
+            upsert.on_duplicate_key_update(
+                {c: upsert.inserted[c] for c in states[0] if c != "comment_id"}
+            ),
+            states,
+        )
+        return
+    # Portable fallback for other databases: same effect, two statements.
+    keys = [s["comment_id"] for s in states]
+    conn.execute(sa.delete(comment_state).where(comment_state.c.comment_id.in_(keys)))
+    conn.execute(sa.insert(comment_state), states)

@@ -1,0 +1,80 @@
+"""The runs (``moderation_runs``): one row per batch, opened under the lease and closed with
+its outcome; the scheduler's record of which tick ran."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from moderation.redact import redact
+from moderation.storage.memory import Identity
+from moderation.storage.tables import runs
+from moderation.vocabulary import RunStatus
+
+
+def tick_already_run(conn: Connection, scheduled_for: float) -> bool:
+    """Did another replica's timer already run the batch for this tick?"""
+    query = sa.select(sa.literal(1)).where(
+        runs.c.scheduled_for >= scheduled_for, runs.c.status != RunStatus.ABANDONED
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def start_run(
+    conn: Connection,
+    run_id: str,
+    owner: str,
+    token: int | None,
+    identity: Identity,
+    scheduled_for: float | None = None,
+) -> None:
+    conn.execute(
+        sa.insert(runs).values(
+            id=run_id,
+            scheduled_for=scheduled_for,
+            started_at=datetime.now(UTC),
+            status=RunStatus.RUNNING,
+            owner=owner,
+            fencing_token=token,
+            model=identity.model,
+            model_digest=identity.model_digest,
+            prompt_hash=identity.prompt_hash,
+        )
+    )
+
+
+def finish_run(
+    conn: Connection,
+    run_id: str,
+    status: str,
+    counts: dict[str, int],
+    exit_code: int,
+    error: str | None,
+) -> None:
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_id)
+        .values(
+            status=status,
+            finished_at=datetime.now(UTC),
+            exit_code=exit_code,
+            error=None if error is None else redact(error),
+            **counts,
+        )
+    )
+
+
+def set_run_identity(conn: Connection, run_id: str, identity: Identity) -> None:
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_id)
+        .values(model_digest=identity.model_digest, prompt_hash=identity.prompt_hash)
+    )
+
+
+def recent_runs(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit))
+    return [dict(row._mapping) for row in rows]
