@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from moderation.cli.app import app
 from moderation.storage import migrate
-from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
+from tests.helpers import create_site_table, read_table
 
 runner = CliRunner()
 

@@ -13,30 +13,37 @@ from typing import Any
 import pytest
 
 from moderation.model.host import PROBE_PROMPT
-from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama, free_port
+from tests.helpers import create_site_table, read_table
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
 
 NEG = '{"label": "negative"}'
-RULES = [
-    {"contains": "idiot", "answer": NEG},
-    {"contains": "question", "answer": '{"label": "neutral"}'},
-    {"contains": "markdown-answer", "answer": "**NEGATIVE**\nThe comment is hostile."},
-    {"contains": "bare-answer", "answer": "POSITIVE"},
-    {"contains": "thinking-answer", "answer": "<think>hmm, negative?</think>\nNeutral."},
-    {"contains": "rambling-answer", "answer": "It could be positive or negative."},
-]
 
-OLLAMA_SETTINGS: dict[str, Any] = {
-    "faults": [],
-    "latency": 0.0,
-    "parallel": 1,
-    "models": {"sentiments": None},
-    "logprobs": True,
-    "default_confidence": 0.99,
-}
+
+@pytest.fixture(scope="module")
+def ollama_rules() -> list[dict[str, Any]]:
+    return [
+        {"contains": "idiot", "answer": NEG},
+        {"contains": "question", "answer": '{"label": "neutral"}'},
+        {"contains": "markdown-answer", "answer": "**NEGATIVE**\nThe comment is hostile."},
+        {"contains": "bare-answer", "answer": "POSITIVE"},
+        {"contains": "thinking-answer", "answer": "<think>hmm, negative?</think>\nNeutral."},
+        {"contains": "rambling-answer", "answer": "It could be positive or negative."},
+    ]
+
+
+@pytest.fixture(scope="module")
+def ollama_settings() -> dict[str, Any]:
+    return {
+        "faults": [],
+        "latency": 0.0,
+        "parallel": 1,
+        "models": {"sentiments": None},
+        "logprobs": True,
+        "default_confidence": 0.99,
+    }
 
 
 def env_for(url: str, ollama: FakeOllama | str, **extra: str) -> dict[str, str]:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
+from tests.helpers import create_site_table, read_table
 from tests.processes import moderate, start_moderate
 
 pytestmark = pytest.mark.integration

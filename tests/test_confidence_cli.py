@@ -8,18 +8,24 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
+from tests.helpers import create_site_table, read_table
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
 
-RULES = [
-    {"contains": "unsure", "answer": '{"label": "positive"}', "confidence": 0.5},
-    {"contains": "insult", "answer": '{"label": "negative"}', "confidence": 0.5},
-]
 
-OLLAMA_SETTINGS: dict[str, Any] = {"logprobs": True, "default_confidence": 0.99}
+@pytest.fixture(scope="module")
+def ollama_rules() -> list[dict[str, Any]]:
+    return [
+        {"contains": "unsure", "answer": '{"label": "positive"}', "confidence": 0.5},
+        {"contains": "insult", "answer": '{"label": "negative"}', "confidence": 0.5},
+    ]
+
+
+@pytest.fixture(scope="module")
+def ollama_settings() -> dict[str, Any]:
+    return {"logprobs": True, "default_confidence": 0.99}
 
 
 def env_for(url: str, ollama: FakeOllama, **extra: str) -> dict[str, str]:

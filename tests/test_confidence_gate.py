@@ -7,8 +7,8 @@ import pytest
 
 from moderation.batch.pipeline import run_batch
 from moderation.batch.policy import APPROVE, FAIL, HOLD, Ruling, rule, uncertain_reason
-from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
+from tests.helpers import create_site_table, make_settings, read_table
 
 NEGATIVE = '{"label": "negative"}'
 NEUTRAL = '{"label": "neutral"}'

@@ -24,8 +24,8 @@ import pytest
 
 from moderation.model.host import PROBE_PROMPT
 from moderation.site.importer import sanitise
-from tests.conftest import read_table
 from tests.fakeollama import FakeOllama
+from tests.helpers import read_table
 from tests.processes import moderate as run_moderate
 
 pytestmark = pytest.mark.integration

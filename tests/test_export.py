@@ -13,9 +13,8 @@ from moderation.errors import ConfigurationError, SchemaError
 from moderation.evaluation.evaluate import load_fixtures
 from moderation.humans.export import export_fixtures
 from moderation.humans.since import Window
-from tests.conftest import create_site_table, make_settings
 from tests.fakes import FakeClassifier
-from tests.test_outcomes import NEGATIVE, execute
+from tests.helpers import NEGATIVE, create_site_table, execute, make_settings
 
 STATUS = {
     "comments_approved_value": "1",

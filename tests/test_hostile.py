@@ -20,24 +20,32 @@ import pytest
 import sqlalchemy as sa
 
 from moderation.model.host import PROBE_PROMPT
-from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama, free_port
+from tests.helpers import create_site_table, read_table
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
 
 NEG = '{"label": "negative"}'
-RULES = [{"contains": "idiot", "answer": NEG}]
+
+
+@pytest.fixture(scope="module")
+def ollama_rules() -> list[dict[str, Any]]:
+    return [{"contains": "idiot", "answer": NEG}]
+
+
 PRAISE = "What a wonderful, thoughtful and well researched article, thank you so much! "
 INSULT = " Honestly you are an idiot. Buy cheap pills at http://spam.example/pills now"
 
 
-OLLAMA_SETTINGS: dict[str, Any] = {
-    "faults": [],
-    "latency": 0.0,
-    "parallel": 1,
-    "models": {"sentiments": None},
-}
+@pytest.fixture(scope="module")
+def ollama_settings() -> dict[str, Any]:
+    return {
+        "faults": [],
+        "latency": 0.0,
+        "parallel": 1,
+        "models": {"sentiments": None},
+    }
 
 
 def env_for(url: str, host: str, **extra: str) -> dict[str, str]:

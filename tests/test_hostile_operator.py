@@ -20,13 +20,19 @@ import pytest
 import sqlalchemy as sa
 
 from moderation.batch.lease import Lease
-from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
+from tests.helpers import create_site_table, read_table
 from tests.processes import moderate, start_moderate
 
-RULES = [{"contains": "awful", "answer": '{"label": "negative"}'}]
 
-OLLAMA_SETTINGS: dict[str, Any] = {"faults": [], "latency": 0.0}
+@pytest.fixture(scope="module")
+def ollama_rules() -> list[dict[str, Any]]:
+    return [{"contains": "awful", "answer": '{"label": "negative"}'}]
+
+
+@pytest.fixture(scope="module")
+def ollama_settings() -> dict[str, Any]:
+    return {"faults": [], "latency": 0.0}
 
 
 @pytest.fixture

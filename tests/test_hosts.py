@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from moderation.model.host import PROBE_PROMPT
-from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama, free_port
+from tests.helpers import create_site_table, read_table
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration

@@ -14,14 +14,20 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import execute
 from tests.fakeollama import FakeOllama
+from tests.helpers import execute
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
 
 NEG = '{"label": "negative"}'
-RULES = [{"contains": "idiot", "answer": NEG}]
+
+
+@pytest.fixture(scope="module")
+def ollama_rules() -> list[dict[str, Any]]:
+    return [{"contains": "idiot", "answer": NEG}]
+
+
 TOP_KEYS = {
     "since",
     "until",
@@ -47,7 +53,10 @@ BODIES = [
     "idiot again",  # 6 held, untouched: waiting
 ]
 
-OLLAMA_SETTINGS: dict[str, Any] = {"faults": [], "models": {"sentiments": None}}
+
+@pytest.fixture(scope="module")
+def ollama_settings() -> dict[str, Any]:
+    return {"faults": [], "models": {"sentiments": None}}
 
 
 def env_for(url: str, ollama: FakeOllama) -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 from moderation.errors import ConfigurationError
 from moderation.site.importer import import_comments, sanitise
 from moderation.storage.engines import create_engine
-from tests.conftest import create_site_table, make_settings, read_table
+from tests.helpers import create_site_table, make_settings, read_table
 
 
 def test_bad_line_names_its_number_and_writes_nothing(db_url: str, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from moderation.batch.lease import Lease
 from moderation.errors import LeaseHeld, LeaseLost
 from moderation.storage import migrate
 from moderation.storage.engines import create_engine, run_write
-from tests.conftest import read_table
+from tests.helpers import read_table
 
 
 class Clock:

@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from moderation.storage import migrate
 from moderation.storage.engines import create_engine
 from moderation.storage.tables import metadata
-from tests.conftest import create_site_table, read_table
+from tests.helpers import create_site_table, read_table
 
 
 def test_migrations_match_the_declared_tables(db_url: str) -> None:

@@ -24,10 +24,9 @@ from moderation.humans.outcomes import (
 from moderation.humans.since import Window
 from moderation.site.rows import SiteRow
 from moderation.site.table import text_hash
-from tests.conftest import create_site_table, execute, make_settings, read_table
 from tests.fakes import FakeClassifier
+from tests.helpers import NEGATIVE, create_site_table, execute, make_settings, read_table
 
-NEGATIVE = '{"label": "negative"}'
 ZERO = dict.fromkeys((KEPT, REVERSED, RELEASED, CONFIRMED, WAITING, EDITED, OTHER), 0)
 
 

@@ -1,6 +1,6 @@
 """`moderate outcomes` on each comment system's real schema, with scripted humans, via the CLI.
 
-Every test fills the system's own table (the DDL of tests/test_presets.py) with pending
+Every test fills the system's own table (the DDL of tests/site_schemas.py) with pending
 comments, runs one batch against the stand-in model server, then does what that system's
 moderators do (approve a held comment, trash or flag an approved one, delete a row, edit a
 text), and checks the exact figures of `moderate outcomes --json`, twice in a row. Then it
@@ -19,8 +19,16 @@ from typing import Any
 import pytest
 
 from tests.fakeollama import FakeOllama
+from tests.helpers import execute
 from tests.processes import moderate
-from tests.test_presets import COMMENTO_DDL, DJANGO_DDL, ISSO_DDL, WORDPRESS_DDL, execute
+from tests.site_schemas import (
+    COMMENTO_DDL,
+    DJANGO_DDL,
+    ISSO_DDL,
+    ISSO_THREAD,
+    TR_DDL,
+    wordpress_ddl,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -164,7 +172,7 @@ def test_wordpress_on_mariadb(mysql_url: str, ollama: FakeOllama, tmp_path: Path
     ids = {name: 100 + i for i, name in enumerate(TEXTS)}
     execute(
         mysql_url,
-        WORDPRESS_DDL,
+        wordpress_ddl("mariadb", prefix="blog_"),
         rows=[(insert, {"id": ids[n], "c": TEXTS[n]}) for n in TEXTS],
     )
     env = {"MODERATION_PRESET": "wordpress", "MODERATION_TABLE_PREFIX": "blog_"}
@@ -191,7 +199,7 @@ def test_isso_on_sqlite(sqlite_url: str, ollama: FakeOllama, tmp_path: Path) -> 
     execute(
         sqlite_url,
         *ISSO_DDL,
-        "INSERT INTO threads (id, uri, title) VALUES (1, '/post/', 'A post')",
+        ISSO_THREAD,
         rows=[
             (insert, {"id": ids[n], "created": 1764000000.0 + ids[n], "text": TEXTS[n]})
             for n in TEXTS
@@ -272,8 +280,7 @@ def test_django_on_postgres(postgres_url: str, ollama: FakeOllama, tmp_path: Pat
 def test_tr_on_postgres(postgres_url: str, ollama: FakeOllama, tmp_path: Path) -> None:
     execute(
         postgres_url,
-        "CREATE TABLE comments (id bigserial PRIMARY KEY, body text, approved boolean,"
-        " post_id bigint, inserted_at timestamp(0) NOT NULL DEFAULT now())",
+        *TR_DDL,
         rows=[
             (
                 "INSERT INTO comments (id, body, approved, post_id) VALUES (:i, :b, false, 3)",

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from moderation.batch.pipeline import STALE, run_batch
 from moderation.errors import ConfigurationError, SchemaError
 from moderation.settings import DEFAULT_MIN_CONFIDENCE
-from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
+from tests.helpers import create_site_table, make_settings, read_table
 
 NEGATIVE = '{"label": "negative"}'
 NEUTRAL = '{"label": "neutral"}'

@@ -1,8 +1,6 @@
 """Each preset on its system's real schema, in that system's own database, through the CLI.
 
-The DDL below was written for these tests from each project's own schema (WordPress
-``wp-admin/includes/schema.php``, Isso ``isso/db/comments.py``, Commento ``db/*.sql``,
-django-contrib-comments' migrations); foreign keys to tables the tool never reads are left out.
+The DDL (``tests/site_schemas.py``) was written for these tests from each project's own schema.
 Every test fills the table with rows in every state, runs one batch against the stand-in model
 server, and checks that exactly the pending positive and neutral rows changed, to exactly the
 approved value, while every other row and column stayed as it was.
@@ -18,9 +16,17 @@ from typing import Any
 import pytest
 
 from moderation.settings import Settings
-from tests.conftest import execute, read_table
 from tests.fakeollama import FakeOllama
+from tests.helpers import execute, read_table
 from tests.processes import moderate
+from tests.site_schemas import (
+    COMMENTO_DDL,
+    DJANGO_DDL,
+    ISSO_DDL,
+    ISSO_THREAD,
+    TR_DDL,
+    wordpress_ddl,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -68,32 +74,6 @@ def assert_only_approved(
 
 # WordPress on MariaDB ---------------------------------------------------------------------------
 
-WORDPRESS_DDL = """
-CREATE TABLE blog_comments (
-    comment_ID BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
-    comment_post_ID BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
-    comment_author TINYTEXT NOT NULL,
-    comment_author_email VARCHAR(100) NOT NULL DEFAULT '',
-    comment_author_url VARCHAR(200) NOT NULL DEFAULT '',
-    comment_author_IP VARCHAR(100) NOT NULL DEFAULT '',
-    comment_date DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
-    comment_date_gmt DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
-    comment_content TEXT NOT NULL,
-    comment_karma INT(11) NOT NULL DEFAULT 0,
-    comment_approved VARCHAR(20) NOT NULL DEFAULT '1',
-    comment_agent VARCHAR(255) NOT NULL DEFAULT '',
-    comment_type VARCHAR(20) NOT NULL DEFAULT 'comment',
-    comment_parent BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
-    user_id BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
-    PRIMARY KEY (comment_ID),
-    KEY comment_post_ID (comment_post_ID),
-    KEY comment_approved_date_gmt (comment_approved, comment_date_gmt),
-    KEY comment_date_gmt (comment_date_gmt),
-    KEY comment_parent (comment_parent),
-    KEY comment_author_email (comment_author_email(10))
-) ENGINE=InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci
-"""
-
 
 @pytest.mark.mysql
 def test_wordpress_on_mariadb(mysql_url: str, ollama: FakeOllama) -> None:
@@ -116,7 +96,7 @@ def test_wordpress_on_mariadb(mysql_url: str, ollama: FakeOllama) -> None:
     )
     execute(
         mysql_url,
-        WORDPRESS_DDL,
+        wordpress_ddl("mariadb", prefix="blog_"),
         rows=[
             (insert, {"author": f"reader {i}", "content": c, "status": s})
             for i, (s, c) in enumerate(states)
@@ -139,16 +119,6 @@ def test_wordpress_on_mariadb(mysql_url: str, ollama: FakeOllama) -> None:
 
 # Isso on SQLite ----------------------------------------------------------------------------------
 
-ISSO_DDL = [
-    "CREATE TABLE threads (id INTEGER PRIMARY KEY, uri VARCHAR(256) UNIQUE, title VARCHAR(256))",
-    "CREATE TABLE comments ("
-    " tid REFERENCES threads(id), id INTEGER PRIMARY KEY, parent INTEGER,"
-    " created FLOAT NOT NULL, modified FLOAT, mode INTEGER, remote_addr VARCHAR,"
-    " text VARCHAR, author VARCHAR, email VARCHAR, website VARCHAR,"
-    " likes INTEGER DEFAULT 0, dislikes INTEGER DEFAULT 0, voters BLOB NOT NULL,"
-    " notification INTEGER NOT NULL DEFAULT 0)",
-]
-
 
 def test_isso_on_sqlite(sqlite_url: str, ollama: FakeOllama) -> None:
     states = [(2, POSITIVE), (2, NEUTRAL), (2, NEGATIVE), (1, POSITIVE), (4, "")]
@@ -159,7 +129,7 @@ def test_isso_on_sqlite(sqlite_url: str, ollama: FakeOllama) -> None:
     execute(
         sqlite_url,
         *ISSO_DDL,
-        "INSERT INTO threads (id, uri, title) VALUES (1, '/post/', 'A post')",
+        ISSO_THREAD,
         rows=[
             (insert, {"created": 1764000000.25 + i, "mode": m, "text": t, "voters": b"\x00\x01"})
             for i, (m, t) in enumerate(states)
@@ -182,20 +152,6 @@ def test_isso_on_sqlite(sqlite_url: str, ollama: FakeOllama) -> None:
 
 
 # Commento on PostgreSQL --------------------------------------------------------------------------
-
-COMMENTO_DDL = [
-    "CREATE TABLE comments ("
-    " commentHex TEXT NOT NULL UNIQUE PRIMARY KEY,"
-    " domain TEXT NOT NULL, path TEXT NOT NULL, commenterHex TEXT NOT NULL,"
-    " markdown TEXT NOT NULL, html TEXT NOT NULL, parentHex TEXT NOT NULL,"
-    " score INTEGER NOT NULL DEFAULT 0,"
-    " state TEXT NOT NULL DEFAULT 'unapproved',"
-    " creationDate TIMESTAMP NOT NULL)",
-    # Later migrations: soft deletion, and who deleted when.
-    "ALTER TABLE comments ADD deleted BOOLEAN NOT NULL DEFAULT false",
-    "ALTER TABLE comments ADD deleterHex TEXT",
-    "ALTER TABLE comments ADD deletionDate TIMESTAMP",
-]
 
 
 @pytest.mark.postgres
@@ -246,19 +202,6 @@ def test_commento_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
 
 # django-contrib-comments on PostgreSQL -----------------------------------------------------------
 
-DJANGO_DDL = [
-    "CREATE TABLE django_comments ("
-    " id integer NOT NULL PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY,"
-    " object_pk varchar(64) NOT NULL, user_name varchar(50) NOT NULL,"
-    " user_email varchar(254) NOT NULL, user_url varchar(200) NOT NULL,"
-    " comment text NOT NULL, submit_date timestamp with time zone NOT NULL,"
-    " ip_address inet NULL, is_public boolean NOT NULL, is_removed boolean NOT NULL,"
-    " content_type_id integer NOT NULL, site_id integer NULL, user_id integer NULL)",
-    "CREATE INDEX django_comments_is_removed ON django_comments (is_removed)",
-    "CREATE INDEX django_comments_object_pk ON django_comments (object_pk)",
-    "CREATE INDEX django_comments_submit_date ON django_comments (submit_date)",
-]
-
 
 @pytest.mark.postgres
 def test_django_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
@@ -306,8 +249,7 @@ def test_tr_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
     ]
     execute(
         postgres_url,
-        "CREATE TABLE comments (id bigserial PRIMARY KEY, body text, approved boolean,"
-        " post_id bigint, inserted_at timestamp(0) NOT NULL DEFAULT now())",
+        *TR_DDL,
         rows=[
             ("INSERT INTO comments (body, approved, post_id) VALUES (:b, :a, 3)", {"b": b, "a": a})
             for a, b in states

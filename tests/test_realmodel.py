@@ -28,8 +28,8 @@ import pytest
 from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
 from moderation.model.labels import LABEL_SCHEMA, parse_label
 from moderation.settings import DEFAULT_MIN_CONFIDENCE
-from tests.conftest import REALMODEL_ENV, create_site_table, read_table
 from tests.fakeollama import REPO_ROOT, FakeOllama
+from tests.helpers import REALMODEL_ENV, create_site_table, read_table
 from tests.llamabackend import LlamaBackend, smollm2_gguf, unavailable_reason
 from tests.processes import moderate
 

@@ -1,9 +1,9 @@
 """The review queue on each preset's real schema: what it lists, and what a ruling writes.
 
-Each test builds the comment system's own table (DDL from its schema), runs one batch with a
-scripted classifier, then approves one held comment and rejects another through the queue, and
-checks that exactly those two rows changed, in exactly the preset's column, to exactly the
-preset's approved or rejected value.
+Each test builds the comment system's own table (``tests/site_schemas.py``), runs one batch
+with a scripted classifier, then approves one held comment and rejects another through the
+queue, and checks that exactly those two rows changed, in exactly the preset's column, to
+exactly the preset's approved or rejected value.
 """
 
 from __future__ import annotations
@@ -20,8 +20,16 @@ from moderation.settings import Settings
 from moderation.site.table import CommentsTable, text_hash
 from moderation.storage import store
 from moderation.storage.engines import create_engine
-from tests.conftest import execute, read_table
 from tests.fakes import FakeClassifier
+from tests.helpers import execute, read_table
+from tests.site_schemas import (
+    COMMENTO_DDL,
+    DJANGO_DDL,
+    ISSO_DDL,
+    ISSO_THREAD,
+    WORDPRESS_REVIEW_LEFT_OUT,
+    wordpress_ddl,
+)
 
 NEGATIVE = '{"label": "negative"}'
 RULES = {"idiot": NEGATIVE, "clown": NEGATIVE}
@@ -53,46 +61,12 @@ def changed(before: list[tuple[Any, ...]], after: list[tuple[Any, ...]]) -> dict
     return diff
 
 
-WORDPRESS_SQLITE_DDL = """
-CREATE TABLE wp_comments (
-    comment_ID INTEGER PRIMARY KEY AUTOINCREMENT,
-    comment_post_ID INTEGER NOT NULL DEFAULT 0,
-    comment_author TINYTEXT NOT NULL,
-    comment_author_email VARCHAR(100) NOT NULL DEFAULT '',
-    comment_date DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
-    comment_date_gmt DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
-    comment_content TEXT NOT NULL,
-    comment_karma INTEGER NOT NULL DEFAULT 0,
-    comment_approved VARCHAR(20) NOT NULL DEFAULT '1',
-    comment_type VARCHAR(20) NOT NULL DEFAULT 'comment',
-    comment_parent INTEGER NOT NULL DEFAULT 0,
-    user_id INTEGER NOT NULL DEFAULT 0
-)
-"""
-WORDPRESS_MARIADB_DDL = """
-CREATE TABLE wp_comments (
-    comment_ID BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
-    comment_post_ID BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
-    comment_author TINYTEXT NOT NULL,
-    comment_author_email VARCHAR(100) NOT NULL DEFAULT '',
-    comment_date DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
-    comment_date_gmt DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
-    comment_content TEXT NOT NULL,
-    comment_karma INT(11) NOT NULL DEFAULT 0,
-    comment_approved VARCHAR(20) NOT NULL DEFAULT '1',
-    comment_type VARCHAR(20) NOT NULL DEFAULT 'comment',
-    comment_parent BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
-    user_id BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
-    PRIMARY KEY (comment_ID),
-    KEY comment_approved_date_gmt (comment_approved, comment_date_gmt)
-) ENGINE=InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci
-"""
-
-
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
 def test_wordpress(backend: str, request: pytest.FixtureRequest) -> None:
     url = str(request.getfixturevalue("sqlite_url" if backend == "sqlite" else "mysql_url"))
-    ddl = WORDPRESS_SQLITE_DDL if backend == "sqlite" else WORDPRESS_MARIADB_DDL
+    ddl = wordpress_ddl(
+        "sqlite" if backend == "sqlite" else "mariadb", left_out=WORDPRESS_REVIEW_LEFT_OUT
+    )
     insert = (
         "INSERT INTO wp_comments (comment_author, comment_date, comment_date_gmt,"
         " comment_content, comment_approved) VALUES (:author, :date, :date, :text, :status)"
@@ -124,18 +98,6 @@ def test_wordpress(backend: str, request: pytest.FixtureRequest) -> None:
     assert changed(before, read_table(url, query)) == {1: [(8, "0", "1")], 2: [(8, "0", "trash")]}
 
 
-ISSO_DDL = [
-    "CREATE TABLE threads (id INTEGER PRIMARY KEY, uri VARCHAR(256) UNIQUE, title VARCHAR(256))",
-    "CREATE TABLE comments ("
-    " tid REFERENCES threads(id), id INTEGER PRIMARY KEY, parent INTEGER,"
-    " created FLOAT NOT NULL, modified FLOAT, mode INTEGER, remote_addr VARCHAR,"
-    " text VARCHAR, author VARCHAR, email VARCHAR, website VARCHAR,"
-    " likes INTEGER DEFAULT 0, dislikes INTEGER DEFAULT 0, voters BLOB NOT NULL,"
-    " notification INTEGER NOT NULL DEFAULT 0)",
-    "INSERT INTO threads (id, uri, title) VALUES (1, '/post/', 'A post')",
-]
-
-
 def test_isso(sqlite_url: str) -> None:
     insert = (
         "INSERT INTO comments (tid, created, mode, remote_addr, text, author, voters)"
@@ -145,6 +107,7 @@ def test_isso(sqlite_url: str) -> None:
     execute(
         sqlite_url,
         *ISSO_DDL,
+        ISSO_THREAD,
         rows=[
             (insert, {"created": 1764000000.5 + n, "mode": m, "text": t, "author": a})
             for n, (m, t, a) in enumerate(states)
@@ -160,18 +123,6 @@ def test_isso(sqlite_url: str) -> None:
     rule_on_both(queue, 2, 3)
 
     assert changed(before, read_table(sqlite_url, query)) == {1: [(5, 2, 1)], 2: [(5, 2, 4)]}
-
-
-COMMENTO_DDL = [
-    "CREATE TABLE comments ("
-    " commentHex TEXT NOT NULL UNIQUE PRIMARY KEY,"
-    " domain TEXT NOT NULL, path TEXT NOT NULL, commenterHex TEXT NOT NULL,"
-    " markdown TEXT NOT NULL, html TEXT NOT NULL, parentHex TEXT NOT NULL,"
-    " score INTEGER NOT NULL DEFAULT 0,"
-    " state TEXT NOT NULL DEFAULT 'unapproved',"
-    " creationDate TIMESTAMP NOT NULL)",
-    "ALTER TABLE comments ADD deleted BOOLEAN NOT NULL DEFAULT false",
-]
 
 
 @pytest.mark.postgres
@@ -204,17 +155,6 @@ def test_commento(postgres_url: str) -> None:
         1: [(8, "unapproved", "approved")],
         2: [(8, "unapproved", "flagged")],
     }
-
-
-DJANGO_DDL = [
-    "CREATE TABLE django_comments ("
-    " id integer NOT NULL PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY,"
-    " object_pk varchar(64) NOT NULL, user_name varchar(50) NOT NULL,"
-    " user_email varchar(254) NOT NULL, user_url varchar(200) NOT NULL,"
-    " comment text NOT NULL, submit_date timestamp with time zone NOT NULL,"
-    " ip_address inet NULL, is_public boolean NOT NULL, is_removed boolean NOT NULL,"
-    " content_type_id integer NOT NULL, site_id integer NULL, user_id integer NULL)",
-]
 
 
 @pytest.mark.postgres

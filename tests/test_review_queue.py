@@ -13,8 +13,8 @@ from moderation.settings import Settings
 from moderation.site.table import Comment, CommentsTable, text_hash
 from moderation.storage import store
 from moderation.storage.engines import create_engine
-from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
+from tests.helpers import create_site_table, make_settings, read_table
 from tests.reviewsite import (
     BODIES,
     RULES,
@@ -25,6 +25,7 @@ from tests.reviewsite import (
     status_of,
     status_settings,
 )
+from tests.site_schemas import WORDPRESS_NAMES_ONLY_SQLITE_DDL
 
 
 def queue_for(settings: Settings) -> ReviewQueue:
@@ -199,11 +200,8 @@ def test_posting_times_of_every_kind_become_aware_datetimes() -> None:
 def test_author_and_posting_time_columns_are_found_and_order_the_page(sqlite_url: str) -> None:
     engine = sa.create_engine(sqlite_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE TABLE wp_comments (comment_ID INTEGER PRIMARY KEY, comment_author TEXT, "
-            "comment_date_gmt DATETIME, comment_content TEXT NOT NULL, "
-            "comment_approved VARCHAR(20) NOT NULL DEFAULT '1')"
-        )
+        for statement in WORDPRESS_NAMES_ONLY_SQLITE_DDL:
+            conn.exec_driver_sql(statement)
         conn.exec_driver_sql(
             "INSERT INTO wp_comments VALUES "
             "(1, 'Ana', '2026-12-01 10:00:00', 'idiot one', '0'), "

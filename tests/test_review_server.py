@@ -18,7 +18,7 @@ from moderation.humans.web import CSP, ReviewApp
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable, text_hash
 from moderation.storage.engines import create_engine
-from tests.conftest import create_site_table, make_settings
+from tests.helpers import create_site_table, make_settings
 from tests.processes import moderate
 from tests.reviewsite import BODIES, HOSTILE, held_site, rulings, status_of
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import create_site_table, read_table
 from tests.fakeollama import FakeOllama
+from tests.helpers import create_site_table, read_table
 from tests.processes import start_moderate
 
 pytestmark = pytest.mark.integration

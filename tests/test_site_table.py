@@ -21,9 +21,9 @@ from moderation.cli.app import app
 from moderation.errors import ConfigurationError
 from moderation.storage import migrate
 from moderation.storage.engines import create_engine
-from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakeollama import FakeOllama
 from tests.fakes import FakeClassifier
+from tests.helpers import create_site_table, make_settings, read_table
 from tests.processes import moderate
 
 runner = CliRunner()

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from moderation.batch.pipeline import run_batch
 from moderation.model.host import Verdict
 from moderation.model.reading import UNREAD, WHOLE, Reading, read_whole, window_starts
-from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
+from tests.helpers import create_site_table, make_settings, read_table
 
 NEGATIVE = '{"label": "negative"}'
 NEUTRAL = '{"label": "neutral"}'
