@@ -4,6 +4,12 @@ PostgreSQL tests read MODERATION_TEST_POSTGRES_URL, MariaDB/MySQL tests
 MODERATION_TEST_MYSQL_URL, and skip with that reason when it is unset; `.ci/run` always sets
 both. Each test gets its own schema (PostgreSQL) or database (MySQL), so tests never see each
 other's rows and parallel runs never collide.
+
+The folders say what kind a test is, and the tests in two of them carry a marker of the
+folder's name: ``unit`` (in-process), ``process`` (marker ``process``: runs `moderate` or other
+child processes), ``backends`` (suites that exist for PostgreSQL and MariaDB; SQLite alone when
+neither is configured), ``live`` (marker ``live``: a real model or a browser). The quick loop is
+``python -m pytest -m "not process and not live"``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +33,20 @@ from tests.helpers import (
     postgres_base_url,
     psycopg_url,
 )
+
+# tests/<folder>/... -> the marker every test in it carries.
+FOLDER_MARKERS = {"process": "process", "live": "live"}
+TESTS = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder, before ``-m`` selects."""
+    for item in items:
+        parts = item.path.relative_to(TESTS).parts if item.path.is_relative_to(TESTS) else ()
+        marker = FOLDER_MARKERS.get(parts[0]) if len(parts) > 1 else None
+        if marker is not None:
+            item.add_marker(marker)
 
 
 @pytest.fixture(autouse=True)

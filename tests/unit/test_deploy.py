@@ -22,7 +22,7 @@ import yaml
 
 from moderation.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CRONJOB = DEPLOY / "kubernetes" / "cronjob.yaml"
 SECRET_EXAMPLE = DEPLOY / "kubernetes" / "secret.example.yaml"

@@ -24,7 +24,7 @@ from moderation.model.prompts import load_prompt
 from moderation.settings import Settings
 
 HOST = "http://127.0.0.1:11434"
-RECORDINGS = Path(__file__).parent / "data" / "smollm2_logprobs.json"
+RECORDINGS = Path(__file__).parents[1] / "data" / "smollm2_logprobs.json"
 DIGEST = "a" * 64
 TAGS = {"models": [{"name": "sentiments:latest", "model": "sentiments:latest", "digest": DIGEST}]}
 LOADED = {"model": "sentiments", "response": "", "done": True, "done_reason": "load"}

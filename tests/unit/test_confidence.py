@@ -23,7 +23,7 @@ from moderation.model.labels import parse_label
 
 RECORDED = {
     r["name"]: r
-    for r in json.loads((Path(__file__).parent / "data" / "smollm2_logprobs.json").read_text())
+    for r in json.loads((Path(__file__).parents[1] / "data" / "smollm2_logprobs.json").read_text())
 }
 
 

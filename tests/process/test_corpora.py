@@ -30,7 +30,7 @@ from tests.processes import moderate as run_moderate
 
 pytestmark = pytest.mark.integration
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 if not CORPORA.is_dir():
     pytest.skip(
         f"the shared corpora are not here ({CORPORA}); they sit beside the repository in CI",
