@@ -18,17 +18,10 @@ from typing import Any
 
 import pytest
 
+from tests import site_schemas
 from tests.fakeollama import FakeOllama
 from tests.helpers import execute
 from tests.processes import moderate
-from tests.site_schemas import (
-    COMMENTO_DDL,
-    DJANGO_DDL,
-    ISSO_DDL,
-    ISSO_THREAD,
-    TR_DDL,
-    wordpress_ddl,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -172,7 +165,7 @@ def test_wordpress_on_mariadb(mysql_url: str, ollama: FakeOllama, tmp_path: Path
     ids = {name: 100 + i for i, name in enumerate(TEXTS)}
     execute(
         mysql_url,
-        wordpress_ddl("mariadb", prefix="blog_"),
+        site_schemas.wordpress_ddl("mariadb", prefix="blog_"),
         rows=[(insert, {"id": ids[n], "c": TEXTS[n]}) for n in TEXTS],
     )
     env = {"MODERATION_PRESET": "wordpress", "MODERATION_TABLE_PREFIX": "blog_"}
@@ -198,8 +191,8 @@ def test_isso_on_sqlite(sqlite_url: str, ollama: FakeOllama, tmp_path: Path) -> 
     ids = {name: i for i, name in enumerate(TEXTS, start=1)}
     execute(
         sqlite_url,
-        *ISSO_DDL,
-        ISSO_THREAD,
+        *site_schemas.ISSO_DDL,
+        site_schemas.ISSO_THREAD,
         rows=[
             (insert, {"id": ids[n], "created": 1764000000.0 + ids[n], "text": TEXTS[n]})
             for n in TEXTS
@@ -230,7 +223,7 @@ def test_commento_on_postgres(postgres_url: str, ollama: FakeOllama, tmp_path: P
     )
     execute(
         postgres_url,
-        *COMMENTO_DDL,
+        *site_schemas.COMMENTO_DDL,
         rows=[(insert, {"hex": ids[n], "md": TEXTS[n]}) for n in TEXTS],
     )
     site = Site(
@@ -259,7 +252,9 @@ def test_django_on_postgres(postgres_url: str, ollama: FakeOllama, tmp_path: Pat
     )
     ids = {name: i for i, name in enumerate(texts, start=1)}
     execute(
-        postgres_url, *DJANGO_DDL, rows=[(insert, {"id": ids[n], "c": TEXTS[n]}) for n in texts]
+        postgres_url,
+        *site_schemas.DJANGO_DDL,
+        rows=[(insert, {"id": ids[n], "c": TEXTS[n]}) for n in texts],
     )
     site = Site(
         postgres_url, {"MODERATION_PRESET": "django"}, "django_comments", "id", "comment", ids
@@ -280,7 +275,7 @@ def test_django_on_postgres(postgres_url: str, ollama: FakeOllama, tmp_path: Pat
 def test_tr_on_postgres(postgres_url: str, ollama: FakeOllama, tmp_path: Path) -> None:
     execute(
         postgres_url,
-        *TR_DDL,
+        *site_schemas.TR_DDL,
         rows=[
             (
                 "INSERT INTO comments (id, body, approved, post_id) VALUES (:i, :b, false, 3)",

@@ -15,17 +15,10 @@ from typing import Any
 
 import pytest
 
+from tests import site_schemas
 from tests.fakeollama import FakeOllama
 from tests.helpers import execute, read_table
 from tests.processes import moderate
-from tests.site_schemas import (
-    COMMENTO_DDL,
-    DJANGO_DDL,
-    ISSO_DDL,
-    ISSO_THREAD,
-    TR_DDL,
-    wordpress_ddl,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +88,7 @@ def test_wordpress_on_mariadb(mysql_url: str, ollama: FakeOllama) -> None:
     )
     execute(
         mysql_url,
-        wordpress_ddl("mariadb", prefix="blog_"),
+        site_schemas.wordpress_ddl("mariadb", prefix="blog_"),
         rows=[
             (insert, {"author": f"reader {i}", "content": c, "status": s})
             for i, (s, c) in enumerate(states)
@@ -127,8 +120,8 @@ def test_isso_on_sqlite(sqlite_url: str, ollama: FakeOllama) -> None:
     )
     execute(
         sqlite_url,
-        *ISSO_DDL,
-        ISSO_THREAD,
+        *site_schemas.ISSO_DDL,
+        site_schemas.ISSO_THREAD,
         rows=[
             (insert, {"created": 1764000000.25 + i, "mode": m, "text": t, "voters": b"\x00\x01"})
             for i, (m, t) in enumerate(states)
@@ -172,7 +165,7 @@ def test_commento_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
     )
     execute(
         postgres_url,
-        *COMMENTO_DDL,
+        *site_schemas.COMMENTO_DDL,
         rows=[
             (insert, {"hex": h, "md": md, "html": f"<p>{md}</p>", "state": s, "deleted": d})
             for h, (s, d, md) in zip(hexes, states, strict=True)
@@ -220,7 +213,7 @@ def test_django_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
     )
     execute(
         postgres_url,
-        *DJANGO_DDL,
+        *site_schemas.DJANGO_DDL,
         rows=[(insert, {"comment": c, "public": p, "removed": r}) for p, r, c in states],
     )
     query = "SELECT * FROM django_comments ORDER BY id"
@@ -248,7 +241,7 @@ def test_tr_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
     ]
     execute(
         postgres_url,
-        *TR_DDL,
+        *site_schemas.TR_DDL,
         rows=[
             ("INSERT INTO comments (body, approved, post_id) VALUES (:b, :a, 3)", {"b": b, "a": a})
             for a, b in states

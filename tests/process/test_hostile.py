@@ -40,12 +40,7 @@ INSULT = " Honestly you are an idiot. Buy cheap pills at http://spam.example/pil
 
 @pytest.fixture(scope="module")
 def ollama_settings() -> dict[str, Any]:
-    return {
-        "faults": [],
-        "latency": 0.0,
-        "parallel": 1,
-        "models": {"sentiments": None},
-    }
+    return {"faults": [], "latency": 0.0, "parallel": 1, "models": {"sentiments": None}}
 
 
 def env_for(url: str, host: str, **extra: str) -> dict[str, str]:
