@@ -52,7 +52,7 @@ N of them); ``times`` limits how often a rule fires. Kinds:
 ``garbage``  answer 200 with ``text/html`` body ``<html>oops</html>``
 
 What the real ``ollama`` client (0.6.x) raises for each, per transport (asserted in
-``tests/test_fakeollama.py``):
+``tests/process/test_fakeollama.py``):
 
 ===============  ==============================  =======================================
 situation        default httpx transport         ``httpx_aiohttp.AiohttpTransport``

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from moderation.batch.pipeline import run_batch
 from moderation.settings import Settings
-from tests.conftest import create_site_table, make_settings, read_table
 from tests.fakes import FakeClassifier
+from tests.helpers import create_site_table, make_settings, read_table
 
 NEGATIVE = '{"label": "negative"}'
 HOSTILE = (

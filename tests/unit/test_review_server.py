@@ -1,0 +1,264 @@
+"""The review page's HTTP surface without a browser: CSRF, origin, Host, token, escaping."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from moderation.comment import text_hash
+from moderation.humans.queue import ReviewQueue
+from moderation.humans.render import age, visible
+from moderation.humans.web import CSP, ReviewApp
+from moderation.settings import Settings
+from moderation.site.table import CommentsTable
+from moderation.storage.engines import create_engine
+from tests.helpers import create_site_table, make_settings
+from tests.reviewsite import BODIES, HOSTILE, held_site, rulings, status_of
+
+TOKEN = "correct horse battery staple"
+Check = Callable[[TestClient[Any, Any], ReviewApp], Awaitable[None]]
+
+
+def run_page(settings: Settings, check: Check, *, token: str | None = None) -> None:
+    """Serve the page on 127.0.0.1 (a free port) and run ``check`` against it."""
+
+    async def main() -> None:
+        engine = create_engine(settings.database_url)
+        queue = ReviewQueue(engine, CommentsTable.reflect(engine, settings), str(uuid.uuid4()))
+        review = ReviewApp(queue, "tester", token=token)
+        async with TestClient(TestServer(review.build(), host="127.0.0.1")) as client:
+            review.listening_on("127.0.0.1", client.port or 0)
+            await check(client, review)
+        engine.dispose()
+
+    asyncio.run(main())
+
+
+def form_for(review: ReviewApp, comment_id: int, **extra: str) -> dict[str, str]:
+    values = {
+        "csrf": review.csrf,
+        "comment_id": str(comment_id),
+        "text_hash": text_hash(BODIES[comment_id - 1]),
+        "page": "0",
+    }
+    values.update(extra)
+    return values
+
+
+def origin(client: TestClient[Any, Any]) -> dict[str, str]:
+    return {"Origin": f"http://127.0.0.1:{client.port}"}
+
+
+@pytest.fixture
+def site(sqlite_url: str) -> Settings:
+    return held_site(sqlite_url)
+
+
+def test_a_same_origin_post_with_the_token_writes_and_says_so(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        response = await client.post(
+            "/reject", data=form_for(review, 1), headers=origin(client), allow_redirects=False
+        )
+        assert response.status == 303
+        page = await client.get(response.headers["Location"])
+        assert "Rejected comment 1." in await page.text()
+
+    run_page(site, check)
+    assert status_of(site.database_url, 1) == "trash"
+    assert rulings(site.database_url) == [("1", "rejected", "tester", "sentiments", None)]
+
+
+@pytest.mark.parametrize(
+    ("headers", "drop_csrf", "csrf"),
+    [
+        ({}, True, None),  # same origin, no CSRF token
+        ({}, False, "forged"),  # same origin, a wrong one
+        ({"Origin": "http://evil.example"}, False, None),
+        ({"Origin": "null"}, False, None),
+        ({"Referer": "http://evil.example/page"}, False, None),
+        ({"Sec-Fetch-Site": "cross-site"}, False, None),
+        ({"Origin": "", "Referer": ""}, False, None),  # no evidence of origin at all
+    ],
+)
+def test_a_forged_or_foreign_post_writes_nothing(
+    site: Settings, headers: dict[str, str], drop_csrf: bool, csrf: str | None
+) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        form = form_for(review, 1)
+        if drop_csrf:
+            del form["csrf"]
+        if csrf is not None:
+            form["csrf"] = csrf
+        sent = {**origin(client), **headers}
+        sent = {k: v for k, v in sent.items() if v}
+        response = await client.post("/approve", data=form, headers=sent, allow_redirects=False)
+        assert response.status == 403
+        assert response.headers["Content-Security-Policy"] == CSP
+
+    run_page(site, check)
+    assert status_of(site.database_url, 1) == "0"
+    assert rulings(site.database_url) == []
+
+
+def test_referer_or_fetch_metadata_alone_pass_the_origin_check(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        here = f"http://127.0.0.1:{client.port}/?page=0"
+        for comment_id, headers in ((1, {"Referer": here}), (5, {"Sec-Fetch-Site": "same-origin"})):
+            response = await client.post(
+                "/approve",
+                data=form_for(review, comment_id),
+                headers=headers,
+                allow_redirects=False,
+            )
+            assert response.status == 303
+
+    run_page(site, check)
+    assert [status_of(site.database_url, n) for n in (1, 5)] == ["1", "1"]
+
+
+def test_a_foreign_host_header_is_refused_on_loopback(site: Settings) -> None:
+    # A DNS-rebinding page names its own host; the page answers only to loopback names.
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        rebound = {"Host": f"evil.example:{client.port}"}
+        assert (await client.get("/", headers=rebound)).status == 421
+        response = await client.post(
+            "/approve",
+            data=form_for(review, 1),
+            headers={**rebound, "Origin": f"http://evil.example:{client.port}"},
+            allow_redirects=False,
+        )
+        assert response.status == 421
+        assert (await client.get("/", headers={"Host": f"localhost:{client.port}"})).status == 200
+
+    run_page(site, check)
+    assert rulings(site.database_url) == []
+
+
+def test_hostile_comments_are_escaped_and_the_page_runs_only_its_own_script(
+    site: Settings,
+) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        response = await client.get("/")
+        html = await response.text()
+        assert response.headers["Content-Security-Policy"] == CSP
+        assert "script-src 'self'" in CSP and "unsafe-inline" not in CSP
+        assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/review.js" defer>']
+        assert "<img" not in html and 'href="javascript:' not in html
+        assert "&lt;script&gt;window.__pwned = 1;" in html
+        assert '<span class="ctl">U+202E</span>gnp.exe' in html
+        assert "\u202e" not in html
+        script = await client.get("/static/review.js")
+        assert script.headers["Content-Type"].startswith("text/javascript")
+        assert (await client.get("/static/other.js")).status == 404
+
+    run_page(site, check)
+
+
+def test_without_a_rejected_state_only_approve_is_offered(sqlite_url: str) -> None:
+    create_site_table(sqlite_url, ["you idiot"])
+    from moderation.batch.pipeline import run_batch
+    from tests.fakes import FakeClassifier
+    from tests.reviewsite import RULES
+
+    settings = make_settings(sqlite_url)
+    run_batch(settings, classifier=FakeClassifier(RULES))
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        assert "Approve</button>" in html and "Reject</button>" not in html
+        form = {"csrf": review.csrf, "comment_id": "1", "text_hash": text_hash("you idiot")}
+        response = await client.post("/reject", data=form, headers=origin(client))
+        assert response.status == 400
+
+    run_page(settings, check)
+    assert rulings(sqlite_url) == []
+
+
+def test_the_token_is_asked_once_and_kept_in_an_httponly_cookie(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        first = await client.get("/", allow_redirects=False)
+        assert first.status == 303 and first.headers["Location"] == "/login"
+        refused = await client.post("/approve", data=form_for(review, 1), headers=origin(client))
+        assert refused.status == 403
+        wrong = await client.post(
+            "/login", data={"csrf": review.csrf, "token": "x" * 20}, headers=origin(client)
+        )
+        assert wrong.status == 403
+        signed = await client.post(
+            "/login",
+            data={"csrf": review.csrf, "token": TOKEN},
+            headers=origin(client),
+            allow_redirects=False,
+        )
+        assert signed.status == 303
+        cookie = signed.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and TOKEN not in cookie
+        assert "Comments waiting for a human" in await (await client.get("/")).text()
+        done = await client.post(
+            "/approve", data=form_for(review, 1), headers=origin(client), allow_redirects=False
+        )
+        assert done.status == 303
+
+    run_page(site, check, token=TOKEN)
+    assert status_of(site.database_url, 1) == "1"
+
+
+def test_visible_shows_reordering_characters_as_codes() -> None:
+    assert str(visible("a\u202eb\u2066c<i>")) == (
+        'a<span class="ctl">U+202E</span>b<span class="ctl">U+2066</span>c&lt;i&gt;'
+    )
+    assert str(visible("line\nnext\ttab")) == "line\nnext\ttab"
+    assert HOSTILE.startswith("hostile")
+
+
+def test_age_reads_like_a_person_would_say_it() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    assert [age(now - timedelta(seconds=s), now) for s in (5, 120, 7200, 3 * 86400)] == [
+        "just now",
+        "2 min ago",
+        "2 h ago",
+        "3 d ago",
+    ]
+    assert age(None, now) == ""
+
+
+def test_a_database_failure_is_a_one_line_page_not_a_traceback(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        engine = create_engine(site.database_url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE comments RENAME TO comments_gone")
+        engine.dispose()
+        response = await client.get("/")
+        assert response.status == 503
+        html = await response.text()
+        assert "database error on sqlite:///" in html and "no such table" in html
+        assert "Traceback" not in html and response.headers["Content-Security-Policy"] == CSP
+
+    run_page(site, check)
+
+
+def test_a_partly_read_long_comment_says_so(site: Settings) -> None:
+    engine = create_engine(site.database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE moderation_decisions SET coverage = '2 of 5 windows' WHERE comment_id = '1'"
+        )
+        conn.exec_driver_sql(
+            "UPDATE moderation_decisions SET coverage = 'whole' WHERE comment_id <> '1'"
+        )
+    engine.dispose()
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        assert html.count("long comment:") == 1
+        assert "long comment: read in 2 of 5 windows" in html
+
+    run_page(site, check)
