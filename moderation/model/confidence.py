@@ -18,11 +18,17 @@ also carries a quote or a space (`` "pos``), and two labels share a prefix (``ne
   and the tool only publishes on evidence;
 * the walk ends at the first token where the chosen label is the only one left.
 
-Probability mass the top alternatives do not show (continuations after an alternative, tokens
-beyond N) is unknown and left out of every label alike. Anything that cannot be traced (no
-log probabilities, a token sent without any ``top_logprobs`` so that no rival can be weighed,
-the label not found among the tokens, tokens that disagree with the text) gives None: no
-confidence, never a guess.
+A confidence must not exceed the evidence. A label that none of the N alternatives at a
+position leads to is not impossible: its probability is at most that of the last one listed.
+So at the first position, and at each position where the labels still part, every such unseen
+label is counted at that bound against the chosen one. And a chosen token that is not among
+the N at all is one the model did not choose: a grammar (Ollama's ``format``) forced it while
+the model's own first choices were other tokens. Its confidence is at most the bound, far
+below any threshold, however alone the label is among the labels.
+
+Anything that cannot be traced (no log probabilities, a token sent without any
+``top_logprobs`` so that no rival can be weighed, the label not found among the tokens, tokens
+that disagree with the text) gives None: no confidence, never a guess.
 """
 
 from __future__ import annotations
@@ -58,16 +64,21 @@ def label_confidence(label: str | None, logprobs: Sequence[Any] | None) -> float
     return _confidence(label.lower(), tokens)
 
 
-def _entry(item: Any) -> tuple[str, float, dict[str, float] | None]:
-    """(token, its log probability, {alternative token: log probability} or None)."""
+_Entry = tuple[str, float, dict[str, float] | None, bool]
+
+
+def _entry(item: Any) -> _Entry:
+    """(token, its log probability, {alternative token: log probability} or None, whether the
+    token itself was among the alternatives listed)."""
     token, logprob = str(_field(item, "token")), float(_field(item, "logprob"))
     tops = _field(item, "top_logprobs", None)
     if not tops:
-        return token, logprob, None  # no alternatives shown: no rival can be weighed
+        return token, logprob, None, False  # no alternatives shown: no rival can be weighed
     alternatives = {str(_field(top, "token")): float(_field(top, "logprob")) for top in tops}
+    listed = token in alternatives
     # The chosen token's own figure is authoritative; it may be missing from the top list.
     alternatives[token] = logprob
-    return token, logprob, alternatives
+    return token, logprob, alternatives, listed
 
 
 def _field(item: Any, name: str, *default: Any) -> Any:
@@ -78,10 +89,8 @@ def _field(item: Any, name: str, *default: Any) -> Any:
     return getattr(item, name)
 
 
-def _confidence(
-    label: str, tokens: list[tuple[str, float, dict[str, float] | None]]
-) -> float | None:
-    text = "".join(token for token, _, _ in tokens)
+def _confidence(label: str, tokens: list[_Entry]) -> float | None:
+    text = "".join(token for token, _, _, _ in tokens)
     start = _label_start(text, label)
     if start is None:
         return None
@@ -94,23 +103,35 @@ def _confidence(
     lead = text[offset:start]
     mass = dict.fromkeys(LABEL_WORDS, 0.0)
     against = 0.0  # alternatives that fit several labels, as many as the chosen one or none
+    unseen = 0.0  # labels no listed alternative leads to, each at the last listed one's bound
+    cap = 1.0  # the bound on a token the model did not choose (forced by a grammar)
     path = 1.0  # probability of the tokens chosen so far inside the label
     consumed = ""  # the label's letters those tokens spelled
     for index in range(position, len(tokens)):
-        token, logprob, alternatives = tokens[index]
+        token, logprob, alternatives, listed = tokens[index]
         if alternatives is None:
             return None  # a server that sends logprobs without top_logprobs: nothing to weigh
         first = index == position
+        still_open = set(_consistent(consumed)) if consumed else set(LABEL_WORDS)
+        seen: set[str] = set()
         for alternative, alt_logprob in alternatives.items():
             letters = _letters(alternative, lead) if first else alternative
             if letters is None:
                 continue
             matches = _consistent(consumed + letters)
+            if alternative != token or listed:
+                seen.update(matches)
             if len(matches) == 1:
                 mass[matches[0]] += path * math.exp(alt_logprob)
             elif len(matches) > 1 and alternative != token:
                 # Only the chosen token is followed; the others' continuations are unknown.
                 against += path * math.exp(alt_logprob)
+        # The least likely alternative listed bounds every token that was not listed.
+        shown = [p for alt, p in alternatives.items() if alt != token or listed]
+        bound = path * math.exp(min(shown)) if shown else path
+        unseen += bound * len(still_open - seen - {label})
+        if not listed:
+            cap = min(cap, bound)
         letters = _letters(token, lead) if first else token
         if letters is None:
             return None
@@ -119,8 +140,8 @@ def _confidence(
         if label not in matches:
             return None  # the tokens do not spell the label the text shows: do not guess
         if len(matches) == 1:
-            total = sum(mass.values()) + against
-            return min(1.0, mass[label] / total) if total > 0 else None
+            total = sum(mass.values()) + against + unseen
+            return min(1.0, cap, mass[label] / total) if total > 0 else None
         path *= math.exp(logprob)
     return None
 
