@@ -25,19 +25,25 @@ def rule(
     confidence: float | None,
     min_confidence: float,
     error: str | None = None,
+    *,
+    unqualified: str | None = None,
 ) -> Ruling:
     """The ruling on one answer.
 
     No label: the call failed and the comment stays pending. A label that does not approve:
     held. An approving label less sure than ``min_confidence``, or of unknown confidence while
     the gate is on: held as uncertain, since publishing is the one mistake nobody reviews.
-    ``min_confidence`` 0 turns the gate off.
+    ``min_confidence`` 0 turns the gate off. ``unqualified``: why the model may not approve
+    at all (see ``moderation.evaluation.qualify``); every approving answer is then held.
     """
     if label is None:
         return Ruling(FAIL, error or "no label")
     label = str(label)
     if label not in APPROVING_LABELS:
         return Ruling(HOLD, None)
+    if unqualified is not None:
+        # A model that has not proven itself on labelled comments approves nothing.
+        return Ruling(HOLD, unqualified)
     if min_confidence > 0:
         if confidence is None:
             return Ruling(HOLD, f"uncertain ({label}: no confidence)")

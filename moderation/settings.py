@@ -160,6 +160,32 @@ class Settings(BaseSettings):
             "`MODERATION_MAX_COMMENT_CHARS`)"
         ),
     )
+    qualify: Literal["auto", "off"] = Field(
+        default="auto",
+        description=(
+            "`auto`: a model approves only after it has qualified on labelled fixtures with the "
+            "batch's own request (the first batch of a new model, prompt or fixtures qualifies "
+            "it, under the lease); `off`: the model's self-reported confidence alone, with a "
+            "warning on every batch"
+        ),
+    )
+    max_false_approval: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        allow_inf_nan=False,
+        description=(
+            "the most the 95% upper confidence bound (Clopper-Pearson) of the false-approval rate "
+            "on the qualification fixtures may be; the lowest threshold within it is used"
+        ),
+    )
+    qualify_fixtures: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "labelled fixture files (JSON Lines or CSV, comma-separated) that qualification "
+            "reads beside the shipped ones, e.g. the site's own `moderate fixtures export`"
+        ),
+    )
     max_attempts: int = Field(
         default=3,
         ge=1,
@@ -326,6 +352,13 @@ class Settings(BaseSettings):
     @field_validator("comments_rejected_values", mode="before")
     @classmethod
     def _split_values(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("qualify_fixtures", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -72,6 +72,7 @@ class RunStatus(enum.StrEnum):
     FENCED = "fenced"  # lost its lease; its remaining writes were refused
     CIRCUIT_OPEN = "circuit-open"
     DEADLINE = "deadline"
+    UNQUALIFIED = "unqualified"  # done, but the model may not approve: nothing was approved
     CANCELLED = "cancelled"
     ABANDONED = "abandoned"  # found dead by the next batch
     FAILED = "failed"
@@ -129,6 +130,12 @@ class ExitCode(enum.IntEnum):
         "batch done (its report printed), but the metrics file could not be written; a batch's "
         "own non-zero code wins",
         "check the collector directory",
+    )
+    UNQUALIFIED = (
+        8,
+        "batch done, but the model has not qualified on labelled comments (or its "
+        "reversal-rate brake is on): every comment it would have approved is held",
+        "alert a human: `moderate qualify` shows why",
     )
     LEASE_HELD = (
         75,

@@ -631,20 +631,27 @@ async def _generate_for_real(
 
 
 _TOKEN = re.compile(r"[A-Za-z]{1,3}|[^A-Za-z]+")
+_THINK_END = re.compile(r"</think(?:ing)?>", re.IGNORECASE)
 _LABEL_WORD = re.compile(r"(?<![a-z])(positive|neutral|negative)(?![a-z])", re.IGNORECASE)
 
 
 def _logprobs(answer: str, confidence: float, top: object) -> list[dict[str, Any]]:
     """Ollama's per-token ``logprobs`` for an answer whose label has ``confidence``."""
     count = max(0, min(20, int(top))) if isinstance(top, int) else 0
-    label = _LABEL_WORD.search(answer)
+    # The label is the first label word after any thinking, as the tool reads it.
+    thought = list(_THINK_END.finditer(answer))
+    label = _LABEL_WORD.search(answer, thought[-1].end() if thought else 0)
     entries = []
     offset = 0
     for token in _TOKEN.findall(answer):
         alternatives = [(token, 0.0)]
-        if label is not None and offset == label.start() and confidence < 1:
+        # As a real model's: the rival labels are always among the alternatives at the label,
+        # however unlikely (a label the list leaves out counts at the last listed one's
+        # probability, so leaving them out would make the answer look unsure).
+        if label is not None and offset == label.start():
             others = [w[:3] for w in ("positive", "neutral", "negative") if w != label[1].lower()]
-            rest = max(1.0 - confidence, 1e-12) / 2
+            # Sure (1.0): the rivals far below anything a float can add to the label's mass.
+            rest = (1.0 - confidence) / 2 if confidence < 1 else 1e-300
             alternatives = [(token, math.log(max(confidence, 1e-12)))]
             alternatives += [(other, math.log(rest)) for other in others]
         entries.append(

@@ -14,6 +14,8 @@ def child_environment(extra: dict[str, str]) -> dict[str, str]:
     A developer's MODERATION_* or OLLAMA_HOST must never reach a test's child process.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "OLLAMA_"))}
+    # Qualification is off unless the test turns it on (see tests/helpers.make_settings).
+    env["MODERATION_QUALIFY"] = "off"
     env.update(extra)
     return env
 

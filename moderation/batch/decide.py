@@ -20,7 +20,12 @@ STALE = "comment changed or was moderated before the decision could be applied"
 
 
 def decide(
-    comment: Comment, reading: Reading, *, would_approve: bool, min_confidence: float
+    comment: Comment,
+    reading: Reading,
+    *,
+    would_approve: bool,
+    min_confidence: float,
+    unqualified: str | None = None,
 ) -> Decision:
     """``would_approve``: the approval was (or, in a dry run, would be) written."""
     verdict = reading.verdict
@@ -38,7 +43,11 @@ def decide(
         )
     label = verdict.label
     ruling = policy.rule(
-        None if label is None else label.value, verdict.confidence, min_confidence, verdict.error
+        None if label is None else label.value,
+        verdict.confidence,
+        min_confidence,
+        verdict.error,
+        unqualified=unqualified,
     )
     if ruling.action == policy.FAIL:
         outcome, error = Outcome.FAILED, ruling.reason

@@ -24,6 +24,7 @@ from moderation.batch.producer import produce
 from moderation.batch.run_record import finish_run, start_run
 from moderation.batch.run_report import DecisionRecord, RunReport
 from moderation.batch.state import BatchState, OnDecision, Progress, Work
+from moderation.batch.trust import UNQUALIFIED_THRESHOLD, establish
 from moderation.batch.writer import write
 from moderation.errors import DatabaseError, LeaseLost
 from moderation.logs import current_run_id
@@ -146,9 +147,11 @@ async def _run(state: BatchState) -> RunReport:
     # outlast it.
     heartbeat = asyncio.create_task(_heartbeat(state)) if state.lease else None
     try:
-        identity = await state.classifier.prepare()
+        state.identity = await state.classifier.prepare()
+        await establish(state)
         # The threshold is part of what an outcome depends on: see memory.skip_reason.
-        identity = dataclasses.replace(identity, min_confidence=state.settings.min_confidence)
+        gate = state.threshold if state.unqualified is None else UNQUALIFIED_THRESHOLD
+        identity = dataclasses.replace(state.identity, min_confidence=gate)
         state.identity = report.identity = identity
         log.info(
             "batch started on %s: model %s (%s), prompt %s%s",

@@ -60,6 +60,10 @@ class RunReport:
     deadline_reached: bool = False
     lease_lost: bool = False
     cancelled: bool = False
+    # Why the model may not approve (unqualified, or its reversal-rate brake); None when it may.
+    unqualified: str | None = None
+    # The confidence threshold the batch applied: the floor, or the model's qualified one.
+    threshold: float | None = None
 
     def add(self, decision: Decision) -> None:
         self.decisions.append(DecisionRecord.of(decision))
@@ -72,6 +76,8 @@ class RunReport:
     def exit_code(self) -> int:
         if self.lease_lost:
             return LeaseLost.exit_code
+        if self.unqualified is not None:
+            return ExitCode.UNQUALIFIED
         incomplete = self.circuit_open or self.deadline_reached or self.cancelled
         return ExitCode.PARTIAL if incomplete or self.count(Outcome.FAILED) else ExitCode.OK
 
@@ -85,6 +91,8 @@ class RunReport:
             return RunStatus.DEADLINE
         if self.cancelled:
             return RunStatus.CANCELLED
+        if self.unqualified is not None:
+            return RunStatus.UNQUALIFIED
         return RunStatus.DONE
 
     def counts(self) -> dict[str, int]:
@@ -103,6 +111,8 @@ class RunReport:
             **self.counts(),
             "rejected": self.rejected,
             "status": self.status,
+            "threshold": self.threshold,
+            "unqualified": self.unqualified,
             "model": self.identity.model if self.identity else None,
             "model_digest": self.identity.model_digest if self.identity else None,
             "prompt_hash": self.identity.prompt_hash if self.identity else None,

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from moderation.batch.decide import decide
 from moderation.batch.lease import Lease
 from moderation.batch.run_report import RunReport
 from moderation.comment import Comment
 from moderation.model.classifier import Classifier
+from moderation.model.reading import Reading
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage.audit import Decision
@@ -61,5 +63,19 @@ class BatchState:
     scheduled_for: float | None = None
     progress: Progress = field(default_factory=Progress)
     identity: Identity | None = None
+    # The approval gate of this batch: the threshold (the configured floor, raised to the
+    # model's qualified threshold) and, for a model that may not approve, why not.
+    threshold: float = 0.0
+    unqualified: str | None = None
     # Set by any stage that must end the batch early: the others stop taking new work.
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def decide(self, comment: Comment, reading: Reading, *, would_approve: bool) -> Decision:
+        """The decision on one reading under this batch's gate (see ``batch.decide``)."""
+        return decide(
+            comment,
+            reading,
+            would_approve=would_approve,
+            min_confidence=self.threshold,
+            unqualified=self.unqualified,
+        )

@@ -11,7 +11,6 @@ import logging
 
 from sqlalchemy.engine import Connection
 
-from moderation.batch.decide import decide
 from moderation.batch.state import BatchState, Work
 from moderation.errors import DatabaseError, LeaseLost
 from moderation.model.reading import Reading
@@ -55,11 +54,7 @@ async def flush(state: BatchState, chunk: list[Answer]) -> None:
         report.rejected += len(chunk)
         return
     if state.dry_run:
-        threshold = state.settings.min_confidence
-        decisions = [
-            (decide(w.comment, r, would_approve=True, min_confidence=threshold), w)
-            for w, r in chunk
-        ]
+        decisions = [(state.decide(w.comment, r, would_approve=True), w) for w, r in chunk]
     else:
         try:
             decisions = await asyncio.to_thread(
@@ -91,21 +86,15 @@ def apply(state: BatchState, conn: Connection, chunk: list[Answer]) -> list[tupl
     """One transaction: fence, approve, audit, remember. All of it or none of it."""
     assert state.lease is not None and state.identity is not None and state.report.run_id
     state.lease.fence(conn)
-    threshold = state.settings.min_confidence
     # Which to try to approve: the same decision, assuming the UPDATE succeeds.
     wanted = [
         w.comment
         for w, r in chunk
-        if decide(w.comment, r, would_approve=True, min_confidence=threshold).outcome
-        == Outcome.APPROVED
+        if state.decide(w.comment, r, would_approve=True).outcome == Outcome.APPROVED
     ]
     approved = state.comments.approve(conn, wanted)
     decisions = [
-        (
-            decide(w.comment, r, would_approve=w.comment.key in approved, min_confidence=threshold),
-            w,
-        )
-        for w, r in chunk
+        (state.decide(w.comment, r, would_approve=w.comment.key in approved), w) for w, r in chunk
     ]
     audit.record(
         conn,

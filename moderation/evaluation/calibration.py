@@ -4,6 +4,9 @@
   and the false-approval rate, decided by the same rule as a batch (``FixtureResult.approved_at``).
 * ``target_threshold``: the lowest threshold whose false-approval rate is at or under a
   target, on these fixtures.
+* ``bounded_threshold``: the lowest threshold whose false-approval rate is at or under a
+  limit *beyond the fixtures*: the one-sided 95% upper confidence bound of the rate
+  (Clopper-Pearson), not the rate seen. This is what a model must pass to approve anything.
 * ``reliability`` and ``expected_calibration_error``: whether a confidence of 0.8 is right
   about 80% of the time. Answers are put in ten equal-width bins by the confidence of their
   label; ECE is the mean gap between each bin's accuracy and its mean confidence, weighted
@@ -96,6 +99,75 @@ def target_threshold(outcomes: Sequence[Judged], max_rate: float) -> dict[str, A
         rate = figures["false_approval_rate"]
         if rate is not None and rate <= max_rate:
             return figures
+    return None
+
+
+def false_approval_bound(wrong: int, holds: int, level: float = 0.95) -> float:
+    """The one-sided ``level`` upper confidence bound (Clopper-Pearson) of a rate seen as
+    ``wrong`` of ``holds``: the largest rate under which seeing ``wrong`` or fewer still has a
+    probability of at least 1 - ``level``. 1.0 when nothing was held or everything was wrong.
+
+    With 139 fixtures to hold, 0 wrong approvals bound the rate at about 2.1%, 2 at about 5.1%.
+    """
+    if holds <= 0 or wrong >= holds:
+        return 1.0
+    alpha = 1.0 - level
+    low, high = wrong / holds, 1.0
+    for _ in range(100):  # bisection: the binomial CDF falls as the rate grows
+        middle = (low + high) / 2
+        if _binomial_cdf(wrong, holds, middle) > alpha:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), summed in log space (n may be thousands)."""
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0 if k < n else 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k + 1):
+        log_term = (
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * log_p
+            + (n - i) * log_q
+        )
+        total += math.exp(log_term)
+    return min(1.0, total)
+
+
+def bounded_threshold(
+    outcomes: Sequence[Judged], max_bound: float, floor: float = 0.0
+) -> dict[str, Any] | None:
+    """The lowest threshold (at least ``floor``) whose false-approval bound is at most
+    ``max_bound``, with its figures (``false_approval_bound`` added); None when none is.
+
+    As in ``target_threshold``, the figures change only at the approving answers'
+    confidences, so those (and the floor) are the only thresholds worth trying. A threshold
+    that approves nothing passes whenever enough fixtures were held; it is still the honest
+    answer (this model approves nothing), and its auto-approval share says so.
+    """
+    holds = sum(1 for o in outcomes if not o.should_approve)
+    if holds == 0:
+        return None
+    candidates = {floor}
+    for o in outcomes:
+        if o.confidence is not None and o.approved_at(0.0):
+            at = _round_up(o.confidence)
+            candidates.add(at)
+            candidates.add(at if at > o.confidence else round(at + _STEP, _DECIMALS))
+    for threshold in sorted(c for c in candidates if floor <= c <= 1.0):
+        figures = at_threshold(outcomes, threshold)
+        wrong = round(figures["false_approval_rate"] * holds)
+        bound = false_approval_bound(wrong, holds)
+        if bound <= max_bound:
+            return {**figures, "false_approval_bound": bound}
     return None
 
 

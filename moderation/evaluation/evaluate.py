@@ -23,7 +23,7 @@ from typing import Any
 
 from moderation.errors import FixtureError
 from moderation.evaluation.metrics import EXPECTED, FixtureResult, compare, compute_metrics
-from moderation.model.classifier import OllamaClassifier
+from moderation.model.classifier import Classifier, OllamaClassifier
 from moderation.model.prompts import load_prompt
 from moderation.model.reading import read_whole
 from moderation.resources import resource_path
@@ -233,41 +233,51 @@ async def classify_fixtures(
             # As a batch does: a server without log probabilities would make every figure
             # under the threshold meaningless (nothing approved), so refuse it up front.
             await classifier.check_logprobs()
-        slots = asyncio.Semaphore(classifier.slots)
-
-        async def one(fixture: Fixture) -> FixtureResult:
-            # Read exactly as a batch reads it: long fixtures in windows.
-            async with slots:
-                reading = await read_whole(
-                    classifier,
-                    fixture.text,
-                    size=settings.max_comment_chars,
-                    overlap=settings.window_overlap,
-                    max_windows=settings.max_windows,
-                )
-            if progress is not None:
-                progress()
-            assert reading is not None  # only a stop signal leaves a reading unfinished
-            verdict = reading.verdict
-            label = None if verdict is None else verdict.label
-            return FixtureResult(
-                id=fixture.id,
-                text=fixture.text,
-                truth=fixture.label,
-                expected=fixture.expected,
-                predicted=None if label is None else label.value,
-                lang=fixture.lang,
-                tags=fixture.tags,
-                latency_s=None if verdict is None else verdict.latency,
-                error=reading.unread_reason if verdict is None else verdict.error,
-                raw_answer=None if verdict is None else verdict.raw_answer,
-                confidence=None if verdict is None else verdict.confidence,
-            )
-
-        outcomes = await asyncio.gather(*(one(f) for f in fixtures))
+        outcomes = await answer_fixtures(classifier, settings, fixtures, progress)
     finally:
         await classifier.close()
-    return list(outcomes), identity.model_digest, prompt.hash
+    return outcomes, identity.model_digest, prompt.hash
+
+
+async def answer_fixtures(
+    classifier: Classifier,
+    settings: Settings,
+    fixtures: Sequence[Fixture],
+    progress: Progress | None = None,
+) -> list[FixtureResult]:
+    """Every fixture read by a prepared classifier exactly as a batch reads a comment: the same
+    request, long texts in the same windows, as many in flight as the classifier has slots."""
+    slots = asyncio.Semaphore(classifier.slots)
+
+    async def one(fixture: Fixture) -> FixtureResult:
+        async with slots:
+            reading = await read_whole(
+                classifier,
+                fixture.text,
+                size=settings.max_comment_chars,
+                overlap=settings.window_overlap,
+                max_windows=settings.max_windows,
+            )
+        if progress is not None:
+            progress()
+        assert reading is not None  # only a stop signal leaves a reading unfinished
+        verdict = reading.verdict
+        label = None if verdict is None else verdict.label
+        return FixtureResult(
+            id=fixture.id,
+            text=fixture.text,
+            truth=fixture.label,
+            expected=fixture.expected,
+            predicted=None if label is None else label.value,
+            lang=fixture.lang,
+            tags=fixture.tags,
+            latency_s=None if verdict is None else verdict.latency,
+            error=reading.unread_reason if verdict is None else verdict.error,
+            raw_answer=None if verdict is None else verdict.raw_answer,
+            confidence=None if verdict is None else verdict.confidence,
+        )
+
+    return list(await asyncio.gather(*(one(f) for f in fixtures)))
 
 
 @dataclass

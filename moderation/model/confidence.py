@@ -41,6 +41,9 @@ from typing import Any
 from moderation.vocabulary import LABELS
 
 LABEL_WORDS: tuple[str, ...] = tuple(LABELS)
+# Names how confidences are computed; part of a qualification's key, so that a change here
+# qualifies every model afresh.
+METHOD = "labels-normalised, unseen labels at the last listed, forced tokens bounded"
 
 # What may stand between the previous text and the label inside the token that starts it,
 # without changing which label the token stands for: `` positive``, ``"pos``, `` "neg``.

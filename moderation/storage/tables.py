@@ -123,3 +123,36 @@ outcomes = sa.Table(
     sa.Column("seen_at", Timestamp, nullable=False),
     **MYSQL_OPTIONS,
 )
+
+# Which model may approve: one row per qualification, the evaluation of a model (by digest) and
+# prompt on labelled fixtures with exactly the batch's request, keyed by everything that
+# changes the answers. ``threshold`` is NULL when no threshold kept the false-approval bound
+# within the limit: that model approves nothing.
+qualifications = sa.Table(
+    "moderation_qualifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(64), nullable=False, index=True),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("model_digest", sa.String(128)),
+    sa.Column("prompt_hash", sa.String(64), nullable=False),
+    sa.Column("fixtures_hash", sa.String(64), nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("n_positive", sa.Integer, nullable=False),
+    sa.Column("n_neutral", sa.Integer, nullable=False),
+    sa.Column("n_negative", sa.Integer, nullable=False),
+    sa.Column("n_approve", sa.Integer, nullable=False),
+    sa.Column("n_hold", sa.Integer, nullable=False),
+    sa.Column("max_false_approval", sa.Double, nullable=False),
+    sa.Column("threshold", sa.Double),
+    sa.Column("false_approval_rate", sa.Double),
+    sa.Column("false_approval_bound", sa.Double),
+    sa.Column("auto_approval_share", sa.Double),
+    sa.Column("missed_approval_rate", sa.Double),
+    # The lowest false-approval rate seen at any threshold, for the reason of an unqualified one.
+    sa.Column("best_false_approval_rate", sa.Double),
+    sa.Column("failed", sa.Integer, nullable=False),
+    sa.Column("seconds", sa.Double, nullable=False),
+    sa.Column("qualified_at", Timestamp, nullable=False),
+    **MYSQL_OPTIONS,
+)

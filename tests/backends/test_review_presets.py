@@ -39,7 +39,7 @@ POSITIVE, IDIOT, CLOWN = "Thanks, this helped", "You idiot.", "What a clown 🤡
 
 def review(url: str, **settings: Any) -> ReviewQueue:
     """Run one batch with the preset, then open the review queue on it."""
-    configured = Settings(database_url=url, http_transport="httpx", **settings)
+    configured = Settings(database_url=url, http_transport="httpx", qualify="off", **settings)
     run_batch(configured, classifier=FakeClassifier(RULES))
     engine = create_engine(url)
     return ReviewQueue(engine, CommentsTable.reflect(engine, configured), str(uuid.uuid4()))

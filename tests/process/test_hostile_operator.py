@@ -413,6 +413,7 @@ def test_one_shot_batch_reports_even_when_the_metrics_file_fails(
     monkeypatch.setattr(metrics_export, "write_metrics", disk_full)
     monkeypatch.setenv("MODERATION_DATABASE_URL", site)
     monkeypatch.setenv("OLLAMA_HOST", ollama.url)
+    monkeypatch.setenv("MODERATION_QUALIFY", "off")
     metrics = tmp_path / "moderation.prom"
     result = CliRunner().invoke(app, ["--json", "--metrics-file", str(metrics)])
     assert result.exit_code == 7

@@ -31,6 +31,7 @@ def env(server: FakeOllama, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("MODERATION_DATABASE_URL", url)
     monkeypatch.setenv("OLLAMA_HOST", server.url)
     monkeypatch.setenv("MODERATION_TIMEOUT", "5")
+    monkeypatch.setenv("MODERATION_QUALIFY", "off")
     return url
 
 
@@ -56,6 +57,7 @@ def test_db_upgrade_creates_only_the_tools_tables(env: str) -> None:
         "moderation_comment_state",
         "moderation_lease",
         "moderation_outcomes",
+        "moderation_qualifications",
     }
 
 

@@ -27,13 +27,22 @@ RECORDED = {
 }
 
 
-def tokens(*entries: tuple[str, float, dict[str, float]]) -> list[dict[str, Any]]:
-    """Ollama-shaped entries from (token, probability, {alternative: probability})."""
+def tokens(
+    *entries: tuple[str, float, dict[str, float]], listed: bool = True
+) -> list[dict[str, Any]]:
+    """Ollama-shaped entries from (token, probability, {alternative: probability}).
+
+    As from a real server, the chosen token is among its own alternatives (``listed``), unless
+    the test is about a token a grammar forced past the model's own choices.
+    """
     return [
         {
             "token": token,
             "logprob": math.log(p),
-            "top_logprobs": [{"token": t, "logprob": math.log(q)} for t, q in top.items()],
+            "top_logprobs": [
+                {"token": t, "logprob": math.log(q)}
+                for t, q in ({token: p, **top} if listed else top).items()
+            ],
         }
         for token, p, top in entries
     ]
@@ -97,7 +106,11 @@ def test_a_recorded_shared_prefix_is_followed_to_where_the_labels_part() -> None
     positive = sum(top_p(record, 0, t) for t in ("POS", "Positive", "P"))
     against = top_p(record, 0, "NE")  # beside the chosen "N": which label is unknown
     negative = top_p(record, 0, "Negative") + top_p(record, 0, "N") * top_p(record, 1, "EG")
-    expected = negative / (negative + positive + against)
+    # After "N", no alternative leads to neutral ("EU"): it may still be as likely as the last
+    # one listed there, and counts so.
+    last = min(math.exp(t["logprob"]) for t in record["logprobs"][1]["top_logprobs"])
+    unseen = top_p(record, 0, "N") * last
+    expected = negative / (negative + positive + against + unseen)
     assert label_confidence("negative", record["logprobs"]) == pytest.approx(expected)
     assert expected == pytest.approx(0.452, abs=1e-3)
 
@@ -230,20 +243,38 @@ def test_the_label_after_a_thinking_block_is_the_one_scored() -> None:
         ("</think>", 1.0, {}),
         ("negative", 0.9, {"positive": 0.1}),
     )
-    assert label_confidence("negative", answer) == pytest.approx(0.9)
+    # Neutral is not among the alternatives: it counts at the last listed one's 0.1.
+    assert label_confidence("negative", answer) == pytest.approx(0.9 / 1.1)
 
 
-def test_a_chosen_token_missing_from_its_top_list_still_counts() -> None:
-    answer = tokens(("neutral", 0.4, {"positive": 0.5, "negative": 0.1}))
-    assert label_confidence("neutral", answer) == pytest.approx(0.4)
+def test_a_chosen_token_missing_from_its_top_list_is_bounded_by_the_last_listed() -> None:
+    # The model's own choices were other tokens: a grammar forced this one, and its
+    # probability is at most the last listed alternative's, however alone its label is.
+    answer = tokens(("neutral", 0.05, {"positive": 0.5, "negative": 0.1}), listed=False)
+    assert label_confidence("neutral", answer) == pytest.approx(0.05 / 0.65)
+    # As recorded from a base model under the enum schema: its own first choices were other
+    # tokens; "p" (of positive) was forced at 0.001, and no other label was listed.
+    forced = tokens(("p", 0.001, {"Class": 0.3, "\n": 0.2, "<eos>": 0.1}), listed=False)
+    forced += tokens(("ositive", 1.0, {}))
+    confidence = label_confidence("positive", forced)
+    assert confidence == pytest.approx(0.001 / (0.001 + 0.1 + 0.1))
+    assert confidence is not None and confidence < 0.1
+
+
+def test_a_label_absent_from_the_alternatives_counts_at_the_last_listed() -> None:
+    # Only "positive" and two non-labels listed: neutral and negative are not impossible, each
+    # may be as likely as the last alternative shown (0.1), so the answer is not sure at all.
+    answer = tokens(("positive", 0.6, {"Great": 0.3, "The": 0.1}))
+    assert label_confidence("positive", answer) == pytest.approx(0.6 / (0.6 + 0.1 + 0.1))
 
 
 def test_a_word_that_merely_starts_like_a_label_is_not_one() -> None:
     answer = tokens(("positively", 1.0, {}))
     assert label_confidence("positive", answer) is None
     # ...and as an alternative it votes for nothing.
+    # (Neutral, not listed, counts at the last listed one's 0.1.)
     answer = tokens(("positive", 0.5, {"positively": 0.4, "negative": 0.1}))
-    assert label_confidence("positive", answer) == pytest.approx(0.5 / 0.6)
+    assert label_confidence("positive", answer) == pytest.approx(0.5 / 0.7)
 
 
 def test_when_another_label_is_named_first_there_is_no_confidence() -> None:

@@ -1,0 +1,77 @@
+"""Whether this batch's model may approve, and at which threshold: its stored qualification.
+
+Run once per batch, after the model is known and before any comment is asked. A model +
+prompt + fixtures without a qualification is qualified first (``MODERATION_QUALIFY=auto``),
+under the batch's lease, so that replicas never qualify the same model twice at once; the
+next batches find it stored. A dry run writes nothing, so it only uses a stored one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.engine import Connection
+
+from moderation.batch.state import BatchState
+from moderation.evaluation.evaluate import fixtures_hash
+from moderation.evaluation.qualify import fixture_paths, qualification_key, qualify
+from moderation.storage import qualifications
+from moderation.storage.engines import read_transaction, run_write
+from moderation.storage.qualifications import Qualification
+
+log = logging.getLogger(__name__)
+
+# Recorded as the threshold of decisions taken while the model may not approve: above any
+# confidence, and unlike any real threshold, so that memory asks those comments again once the
+# model qualifies (see ``memory.skip_reason``) and not before.
+UNQUALIFIED_THRESHOLD = 2.0
+NOT_YET = "unqualified: not qualified yet (a batch qualifies it; or run `moderate qualify`)"
+
+
+async def establish(state: BatchState) -> None:
+    """Set the batch's gate: ``state.threshold`` and, if it may not approve, why not."""
+    settings, identity = state.settings, state.identity
+    assert identity is not None
+    state.threshold = settings.min_confidence
+    if settings.qualify == "off":
+        log.warning(
+            "MODERATION_QUALIFY=off: approvals rest on the model's own confidence, which no "
+            "labelled comment has checked"
+        )
+        state.report.threshold = state.threshold
+        return
+    paths = fixture_paths(settings)
+    key = qualification_key(settings, identity, fixtures_hash(paths))
+    found = await asyncio.to_thread(_find, state, key)
+    if found is None and not state.dry_run:
+        log.info("qualifying %s on labelled fixtures before it may approve", identity.model)
+        found = await qualify(settings, state.classifier, identity, paths)
+        await asyncio.to_thread(_save, state, found)
+        log.info("%s", found.verdict())
+    if found is None:
+        state.unqualified = NOT_YET
+    elif found.threshold is None:
+        state.unqualified = found.reason
+    else:
+        state.threshold = max(settings.min_confidence, found.threshold)
+    if state.unqualified is not None:
+        log.warning("%s: nothing will be approved", state.unqualified)
+    state.report.unqualified = state.unqualified
+    state.report.threshold = state.threshold
+
+
+def _find(state: BatchState, key: str) -> Qualification | None:
+    if not state.memory_available:
+        return None
+    with read_transaction(state.engine) as conn:
+        return qualifications.find(conn, key)
+
+
+def _save(state: BatchState, qualification: Qualification) -> None:
+    def write(conn: Connection) -> None:
+        assert state.lease is not None
+        state.lease.fence(conn)
+        qualifications.save(conn, qualification)
+
+    run_write(state.engine, write)

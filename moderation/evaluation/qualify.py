@@ -1,0 +1,116 @@
+"""Qualification: a model earns the right to approve on labelled comments, or approves nothing.
+
+A model's own confidence says how sure it is, not whether it is right: an overconfident model
+is sure of its wrong answers. So before a model + prompt approves anything, it answers the
+shipped labelled fixtures (and the site's own, ``MODERATION_QUALIFY_FIXTURES``) with exactly
+the batch's request: the same prompt, Modelfile, answer format, options and long-comment
+windows. Its threshold is the lowest at which the one-sided 95% upper confidence bound of the
+false-approval rate on the fixtures that must be held stays within
+``MODERATION_MAX_FALSE_APPROVAL`` (``calibration.bounded_threshold``), never below
+``MODERATION_MIN_CONFIDENCE``. If none does, the model is unqualified and approves nothing.
+
+The result is stored under a key of everything that changes the answers or the judgement, so a
+new model digest (``ollama pull``), prompt, fixture file, request or limit qualifies afresh,
+and an unchanged one is never asked the fixtures again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from moderation.evaluation.calibration import at_threshold, bounded_threshold
+from moderation.evaluation.evaluate import (
+    Fixture,
+    Progress,
+    answer_fixtures,
+    default_fixture_paths,
+    fixtures_hash,
+    load_fixtures,
+)
+from moderation.evaluation.metrics import FixtureResult
+from moderation.model.classifier import Classifier
+from moderation.model.confidence import METHOD as CONFIDENCE_METHOD
+from moderation.model.host import answer_identity
+from moderation.settings import Settings
+from moderation.storage.memory import Identity
+from moderation.storage.qualifications import Qualification
+from moderation.vocabulary import Label
+
+
+def fixture_paths(settings: Settings, extra: Sequence[Path] = ()) -> list[Path]:
+    """The shipped fixtures, then the site's own (settings, then ``extra``), each once."""
+    paths = [*default_fixture_paths(), *(Path(p) for p in settings.qualify_fixtures), *extra]
+    return list(dict.fromkeys(paths))
+
+
+def qualification_key(settings: Settings, identity: Identity, fixtures: str) -> str:
+    """Everything that changes the answers or the judgement of them, hashed."""
+    material = {
+        "model_digest": identity.model_digest,
+        "model": identity.model if identity.model_digest is None else None,
+        "prompt_hash": identity.prompt_hash,
+        "fixtures_hash": fixtures,
+        "request": answer_identity(settings.structured_output),
+        "windows": [settings.max_comment_chars, settings.window_overlap, settings.max_windows],
+        "confidence": CONFIDENCE_METHOD,
+        "max_false_approval": settings.max_false_approval,
+        "floor": settings.min_confidence,
+    }
+    encoded = json.dumps(material, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+async def qualify(
+    settings: Settings,
+    classifier: Classifier,
+    identity: Identity,
+    paths: Sequence[Path],
+    progress: Progress | None = None,
+) -> Qualification:
+    """Ask the fixtures (the classifier already prepared) and judge the answers."""
+    fixtures = load_fixtures(paths)
+    started = time.monotonic()
+    outcomes = await answer_fixtures(classifier, settings, fixtures, progress)
+    return judge(settings, identity, fixtures, outcomes, fixtures_hash(paths), started)
+
+
+def judge(
+    settings: Settings,
+    identity: Identity,
+    fixtures: Sequence[Fixture],
+    outcomes: Sequence[FixtureResult],
+    hashed: str,
+    started: float,
+) -> Qualification:
+    chosen = bounded_threshold(outcomes, settings.max_false_approval, settings.min_confidence)
+    # A higher threshold approves a subset, so the rate is lowest at 1: "at every threshold".
+    best = at_threshold(outcomes, 1.0)["false_approval_rate"]
+    labels = [f.label for f in fixtures]
+    return Qualification(
+        key=qualification_key(settings, identity, hashed),
+        model=identity.model,
+        model_digest=identity.model_digest,
+        prompt_hash=identity.prompt_hash,
+        fixtures_hash=hashed,
+        n=len(fixtures),
+        n_positive=labels.count(Label.POSITIVE),
+        n_neutral=labels.count(Label.NEUTRAL),
+        n_negative=labels.count(Label.NEGATIVE),
+        n_approve=sum(1 for f in fixtures if f.label is None and f.expected == "approve"),
+        n_hold=sum(1 for o in outcomes if not o.should_approve),
+        max_false_approval=settings.max_false_approval,
+        threshold=None if chosen is None else chosen["threshold"],
+        false_approval_rate=None if chosen is None else chosen["false_approval_rate"],
+        false_approval_bound=None if chosen is None else chosen["false_approval_bound"],
+        auto_approval_share=None if chosen is None else chosen["auto_approved"],
+        missed_approval_rate=None if chosen is None else chosen["missed_approval_rate"],
+        best_false_approval_rate=best,
+        failed=sum(1 for o in outcomes if o.predicted is None),
+        seconds=round(time.monotonic() - started, 3),
+        qualified_at=datetime.now(UTC),
+    )
