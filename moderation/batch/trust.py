@@ -46,7 +46,7 @@ async def establish(state: BatchState) -> None:
     found = await asyncio.to_thread(_find, state, key)
     if found is None and not state.dry_run:
         log.info("qualifying %s on labelled fixtures before it may approve", identity.model)
-        found = await qualify(settings, state.classifier, identity, paths)
+        found, _ = await qualify(settings, state.classifier, identity, paths)
         await asyncio.to_thread(_save, state, found)
         log.info("%s", found.verdict())
     if found is None:

@@ -27,6 +27,7 @@ from moderation.cli.common import (
 from moderation.cli.evaluate import eval_command
 from moderation.cli.history import history_command
 from moderation.cli.humans import fixtures_app, outcomes_command
+from moderation.cli.qualify import qualify_command
 from moderation.cli.review import review_command
 from moderation.vocabulary import ExitCode
 
@@ -52,6 +53,7 @@ app.command("history")(history_command)
 app.command("outcomes")(outcomes_command)
 app.add_typer(fixtures_app, name="fixtures")
 app.command("review")(review_command)
+app.command("qualify")(qualify_command)
 
 log = logging.getLogger("moderation.cli")
 
@@ -219,8 +221,15 @@ def model_create_command(
         Path | None, typer.Option("--modelfile", help="Default: the shipped Modelfile.")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Default: MODERATION_MODEL.")] = None,
+    qualify: Annotated[
+        bool,
+        typer.Option(
+            "--qualify/--no-qualify",
+            help="Qualify the model on labelled comments once built (see `moderate qualify`).",
+        ),
+    ] = True,
 ) -> None:
-    """Build the model on every configured Ollama host from the Modelfile."""
+    """Build the model on every configured Ollama host from the Modelfile, then qualify it."""
     from moderation.model.host import create_model
     from moderation.model.modelfile import load_modelfile
 
@@ -231,6 +240,13 @@ def model_create_command(
         for host in settings.hosts:
             status = create_model(host.url, target, spec.create_kwargs(), settings.load_timeout)
             typer.echo(f"{target!r} on {host.safe_url} from {spec.from_}: {status}")
+        if not qualify or settings.qualify == "off":
+            return
+        from moderation.cli import qualify as qualifying
+
+        made = settings.model_copy(update={"model": target})
+        qualification, table = qualifying.run(made, [], force=False, show=True)
+    qualifying.report(qualification, table, as_json=False)
 
 
 @app.command("serve")

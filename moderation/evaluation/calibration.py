@@ -150,8 +150,8 @@ def bounded_threshold(
 
     As in ``target_threshold``, the figures change only at the approving answers'
     confidences, so those (and the floor) are the only thresholds worth trying. A threshold
-    that approves nothing passes whenever enough fixtures were held; it is still the honest
-    answer (this model approves nothing), and its auto-approval share says so.
+    that approves no fixture proves nothing (its bound is small only because nothing was
+    tried), so it never qualifies.
     """
     holds = sum(1 for o in outcomes if not o.should_approve)
     if holds == 0:
@@ -164,6 +164,8 @@ def bounded_threshold(
             candidates.add(at if at > o.confidence else round(at + _STEP, _DECIMALS))
     for threshold in sorted(c for c in candidates if floor <= c <= 1.0):
         figures = at_threshold(outcomes, threshold)
+        if not figures["auto_approved_count"]:
+            continue
         wrong = round(figures["false_approval_rate"] * holds)
         bound = false_approval_bound(wrong, holds)
         if bound <= max_bound:

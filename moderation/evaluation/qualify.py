@@ -22,8 +22,14 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from moderation.evaluation.calibration import at_threshold, bounded_threshold
+from moderation.evaluation.calibration import (
+    at_threshold,
+    bounded_threshold,
+    false_approval_bound,
+    threshold_grid,
+)
 from moderation.evaluation.evaluate import (
     Fixture,
     Progress,
@@ -71,12 +77,31 @@ async def qualify(
     identity: Identity,
     paths: Sequence[Path],
     progress: Progress | None = None,
-) -> Qualification:
-    """Ask the fixtures (the classifier already prepared) and judge the answers."""
+) -> tuple[Qualification, list[dict[str, Any]]]:
+    """Ask the fixtures (the classifier already prepared) and judge the answers: the
+    qualification, and the threshold table it was chosen from (``bound_table``)."""
     fixtures = load_fixtures(paths)
     started = time.monotonic()
     outcomes = await answer_fixtures(classifier, settings, fixtures, progress)
-    return judge(settings, identity, fixtures, outcomes, fixtures_hash(paths), started)
+    judged = judge(settings, identity, fixtures, outcomes, fixtures_hash(paths), started)
+    return judged, bound_table(outcomes, judged)
+
+
+def bound_table(
+    outcomes: Sequence[FixtureResult], qualification: Qualification
+) -> list[dict[str, Any]]:
+    """Per threshold of the grid (and the chosen one): what a batch would approve, the
+    false-approval rate and its 95% upper bound."""
+    holds = qualification.n_hold
+    grid = threshold_grid(qualification.threshold)
+    rows = []
+    for threshold in grid:
+        row = at_threshold(outcomes, threshold)
+        rate = row["false_approval_rate"]
+        wrong = 0 if rate is None else round(rate * holds)
+        row["false_approval_bound"] = None if rate is None else false_approval_bound(wrong, holds)
+        rows.append(row)
+    return rows
 
 
 def judge(
@@ -88,8 +113,10 @@ def judge(
     started: float,
 ) -> Qualification:
     chosen = bounded_threshold(outcomes, settings.max_false_approval, settings.min_confidence)
-    # A higher threshold approves a subset, so the rate is lowest at 1: "at every threshold".
-    best = at_threshold(outcomes, 1.0)["false_approval_rate"]
+    # A higher threshold approves a subset, so of the thresholds that approve anything the
+    # rate is lowest at the surest approving answer's confidence: "at every threshold".
+    sure = [o.confidence for o in outcomes if o.confidence is not None and o.approved_at(0.0)]
+    best = at_threshold(outcomes, max(sure))["false_approval_rate"] if sure else None
     labels = [f.label for f in fixtures]
     return Qualification(
         key=qualification_key(settings, identity, hashed),

@@ -50,8 +50,11 @@ class Qualification:
         if self.qualified:
             return ""
         best = self.best_false_approval_rate
-        seen = "no fixture to hold" if best is None else f"false approval >= {best:.2f}"
-        return f"unqualified: {seen} at every threshold on {self.n} fixtures"
+        if self.n_hold == 0:
+            return f"unqualified: none of its {self.n} fixtures is one to hold"
+        if best is None:
+            return f"unqualified: it approves none of {self.n} fixtures at any threshold"
+        return f"unqualified: false approval >= {best:.2f} at every threshold on {self.n} fixtures"
 
     def verdict(self) -> str:
         """One line for a person."""

@@ -1,0 +1,145 @@
+"""``moderate qualify``: earn (or lose) the right to approve, on labelled comments, on demand.
+
+``moderate model create`` runs the same after building the model. A batch qualifies by itself
+when it finds no qualification for its model, prompt and fixtures; this command shows the
+evidence, adds the site's own fixtures (``--fixtures``) and, with ``--force``, asks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from moderation.cli.common import errors_to_exit_codes, load_settings, promise_json
+from moderation.formatting import percent
+from moderation.vocabulary import ExitCode
+
+if TYPE_CHECKING:
+    from moderation.settings import Settings
+    from moderation.storage.qualifications import Qualification
+
+
+def qualify_command(
+    fixtures: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--fixtures",
+            help="Labelled fixtures read beside the shipped ones (repeatable; adds to "
+            "MODERATION_QUALIFY_FIXTURES).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Ask the fixtures again even if qualified before.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Qualify the model and prompt on labelled comments: the threshold it may approve at, or
+    none (exit 8)."""
+    promise_json(as_json)
+    settings = load_settings()
+    with errors_to_exit_codes():
+        qualification, table = run(settings, list(fixtures or []), force, show=not as_json)
+    report(qualification, table, as_json)
+
+
+def run(
+    settings: Settings, extra: list[Path], force: bool, show: bool
+) -> tuple[Qualification, list[dict[str, Any]] | None]:
+    """The stored qualification (``table`` None), or a new one and its threshold table."""
+    return asyncio.run(_run(settings, extra, force, show))
+
+
+async def _run(
+    settings: Settings, extra: list[Path], force: bool, show: bool
+) -> tuple[Qualification, list[dict[str, Any]] | None]:
+    from moderation.evaluation.evaluate import fixtures_hash, load_fixtures
+    from moderation.evaluation.qualify import fixture_paths, qualification_key, qualify
+    from moderation.model.classifier import OllamaClassifier
+    from moderation.model.prompts import load_prompt
+    from moderation.storage import migrate, qualifications
+    from moderation.storage.engines import connected, read_transaction, run_write
+
+    prompt = load_prompt(settings.prompt)
+    paths = fixture_paths(settings, extra)
+    count = len(load_fixtures(paths))  # a broken file is refused before any request
+    with connected(settings.database_url) as engine:
+        await asyncio.to_thread(migrate.ensure_current, engine, settings.auto_migrate)
+        classifier = OllamaClassifier(settings, prompt)
+        try:
+            identity = await classifier.prepare()
+            key = qualification_key(settings, identity, fixtures_hash(paths))
+            if not force:
+                with read_transaction(engine) as conn:
+                    found = qualifications.find(conn, key)
+                if found is not None:
+                    return found, None
+            # Confidences are what qualification judges: a server without them cannot qualify.
+            await classifier.check_logprobs()
+            with _progress(show, f"qualifying {identity.model}", count) as advance:
+                qualification, table = await qualify(settings, classifier, identity, paths, advance)
+        finally:
+            await classifier.close()
+        await asyncio.to_thread(
+            run_write, engine, lambda conn: qualifications.save(conn, qualification)
+        )
+    return qualification, table
+
+
+class _progress:
+    """A progress bar on a terminal; nothing elsewhere."""
+
+    def __init__(self, show: bool, title: str, total: int) -> None:
+        self.show = show and sys.stderr.isatty()
+        self.title, self.total = title, total
+
+    def __enter__(self) -> Any:
+        if not self.show:
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.bar = Progress(console=Console(stderr=True), transient=True, redirect_stderr=True)
+        self.bar.__enter__()
+        task = self.bar.add_task(self.title, total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.show:
+            self.bar.__exit__(None, None, None)
+
+
+def report(qualification: Qualification, table: list[dict[str, Any]] | None, as_json: bool) -> None:
+    """Print the verdict (and the table it came from); exit 8 when the model is unqualified."""
+    code = ExitCode.OK if qualification.qualified else ExitCode.UNQUALIFIED
+    if as_json:
+        document = {**qualification.to_json(), "thresholds": table, "exit_code": code}
+        typer.echo(json.dumps(document, default=str))
+    else:
+        if table is not None:
+            _print_table(table, qualification)
+        else:
+            typer.echo(f"qualified before, on {qualification.qualified_at:%Y-%m-%d %H:%M} UTC")
+        typer.echo(qualification.verdict())
+    if code != ExitCode.OK:
+        raise typer.Exit(code)
+
+
+def _print_table(table: list[dict[str, Any]], qualification: Qualification) -> None:
+    typer.echo(
+        f"{qualification.n} fixtures ({qualification.n_hold} to hold), "
+        f"{qualification.seconds:.1f} s; limit on the 95% bound: "
+        f"{percent(qualification.max_false_approval)}"
+    )
+    typer.echo(f"{'threshold':>9}  {'approves':>9}  {'false appr.':>11}  {'95% bound':>9}")
+    for row in table:
+        mark = " <" if row["threshold"] == qualification.threshold else ""
+        typer.echo(
+            f"{row['threshold']:>9.4f}  {percent(row['auto_approved']):>9}  "
+            f"{percent(row['false_approval_rate']):>11}  "
+            f"{percent(row['false_approval_bound']):>9}{mark}"
+        )

@@ -1,0 +1,206 @@
+"""A model approves only once it has qualified on labelled comments; the program end to end.
+
+The Ollama-compatible test server plays three models on the 367 shipped fixtures: an
+overconfident one (``positive`` at 0.99 to everything), one that is right on positives and
+confidently wrong on a share of the negatives, and one that is right on them all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
+from tests.fakeollama import FakeOllama
+from tests.helpers import create_site_table, read_table
+from tests.processes import moderate
+
+pytestmark = pytest.mark.integration
+
+NEG = '{"label": "negative"}'
+POS = '{"label": "positive"}'
+FIXTURES = load_fixtures(default_fixture_paths())
+NEGATIVES = [f for f in FIXTURES if f.label == "negative"]
+COMMENTS = ["Thank you, this was really useful.", "What a lovely photo of the lake."]
+
+
+def needle(text: str) -> str:
+    """A piece of the fixture that the prompt carries as it is: its longest run free of
+    markup (the prompt defuses markers) and of line breaks, cut to 30 characters (a long
+    comment is read in windows)."""
+    return max(re.split(r"[<>&\n]", text), key=len).strip()[:30].lower()
+
+
+def rules_wrong_on(every: int | None) -> list[dict[str, Any]]:
+    """Negative fixtures answered negative, except every ``every``-th answered positive, sure."""
+    rules = []
+    for index, fixture in enumerate(NEGATIVES):
+        wrong = every is not None and index % every == 0
+        rules.append({"contains": needle(fixture.text), "answer": POS if wrong else NEG})
+    return rules
+
+
+@pytest.fixture(scope="module")
+def ollama_settings() -> dict[str, Any]:
+    return {
+        "default_answer": POS,
+        "default_confidence": 0.99,
+        "logprobs": True,
+        "models": {"sentiments": None},
+    }
+
+
+def site(tmp_path: Path, ollama: FakeOllama, **extra: str) -> dict[str, str]:
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    create_site_table(url, COMMENTS)
+    return {
+        "MODERATION_DATABASE_URL": url,
+        "OLLAMA_HOST": ollama.url,
+        "MODERATION_TIMEOUT": "10",
+        "MODERATION_QUALIFY": "auto",
+        "MODERATION_EVAL_HISTORY": str(tmp_path / "history.jsonl"),
+        **extra,
+    }
+
+
+def generated(ollama: FakeOllama) -> int:
+    return int(ollama.stats()["requests"].get("/api/generate", 0))
+
+
+def test_an_overconfident_model_is_unqualified_and_approves_nothing(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    env = site(tmp_path, ollama)
+    result = moderate("--json", env=env)
+    assert result.returncode == 8, result.stderr
+    report = json.loads(result.stdout)
+    reason = "unqualified: false approval >= 1.00 at every threshold on 367 fixtures"
+    assert (report["status"], report["unqualified"], report["approved"]) == (
+        "unqualified",
+        reason,
+        0,
+    )
+    assert [(d["outcome"], d["error"]) for d in report["decisions"]] == [("held", reason)] * 2
+    assert read_table(env["MODERATION_DATABASE_URL"], "SELECT approved FROM comments") == [
+        (0,),
+        (0,),
+    ]
+    # The evidence is stored, and explains the hold afterwards from the database alone.
+    stored = read_table(
+        env["MODERATION_DATABASE_URL"],
+        "SELECT n, n_negative, n_hold, threshold, best_false_approval_rate "
+        "FROM moderation_qualifications",
+    )
+    assert stored == [(367, 139, 139, None, 1.0)]
+    audit = read_table(
+        env["MODERATION_DATABASE_URL"], "SELECT DISTINCT error FROM moderation_decisions"
+    )
+    assert audit == [(reason,)]
+
+
+def test_a_model_confidently_wrong_on_some_negatives_is_unqualified(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    ollama.configure(rules=rules_wrong_on(10))  # 14 of 139 negatives approved, at 0.99
+    result = moderate("qualify", "--json", env=site(tmp_path, ollama))
+    assert result.returncode == 8, result.stderr
+    document = json.loads(result.stdout)
+    assert document["qualified"] is False and document["threshold"] is None
+    found = re.fullmatch(
+        r"unqualified: false approval >= (0\.\d\d) at every threshold on 367 fixtures",
+        document["reason"],
+    )
+    assert found is not None and 0.07 <= float(found[1]) <= 0.15, document["reason"]
+    # Every threshold that approves anything approves the wrong ones: above the 5% limit.
+    rows = [row for row in document["thresholds"] if row["auto_approved_count"]]
+    assert rows and all(row["false_approval_bound"] > 0.05 for row in rows)
+
+
+def test_a_right_model_qualifies_once_and_approves_at_its_threshold(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    ollama.configure(rules=rules_wrong_on(None))
+    env = site(tmp_path, ollama)
+    before = generated(ollama)
+    first = moderate("--json", env=env)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert (report["status"], report["unqualified"], report["approved"]) == ("done", None, 2)
+    assert report["threshold"] == 0.9  # the floor: no wrong approval at any threshold
+    # The fixtures were asked once (367, the long ones in windows) plus the two comments.
+    asked = generated(ollama) - before
+    assert asked >= 367 + 2
+
+    # Unchanged model, prompt and fixtures: the next batch does not ask the fixtures again.
+    again = generated(ollama)
+    second = moderate("--json", env=env)
+    assert second.returncode == 0, second.stderr
+    assert generated(ollama) - again == 0  # both comments decided before, fixtures stored
+
+    # A new digest (an `ollama pull`) qualifies afresh.
+    ollama.configure(models={"sentiments": "sha256:" + "1" * 64})
+    pulled = generated(ollama)
+    third = moderate("--json", env=env)
+    assert third.returncode == 0, third.stderr
+    assert generated(ollama) - pulled >= 367
+    stored = read_table(
+        env["MODERATION_DATABASE_URL"],
+        "SELECT model_digest, threshold, false_approval_bound FROM moderation_qualifications "
+        "ORDER BY id",
+    )
+    assert len(stored) == 2 and stored[0][0] != stored[1][0]
+    assert all(row[1] == 0.9 and row[2] == pytest.approx(0.0213, abs=1e-4) for row in stored)
+
+
+def test_a_dry_run_never_qualifies_and_holds_until_a_batch_has(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    ollama.configure(rules=rules_wrong_on(None))
+    env = site(tmp_path, ollama)
+    assert moderate("db", "upgrade", env=env).returncode == 0
+    before = generated(ollama)
+    result = moderate("--dry-run", "--json", env=env)
+    assert result.returncode == 8, result.stderr
+    report = json.loads(result.stdout)
+    assert report["unqualified"].startswith("unqualified: not qualified yet")
+    assert report["approved"] == 0
+    # The comments (and the model check), no fixture; and nothing stored.
+    prompts = [str(b.get("prompt") or "") for b in ollama.stats()["generate_bodies"]]
+    assert sum(1 for p in prompts if any(c in p for c in COMMENTS)) == 2
+    assert not any(needle(f.text) in p.lower() for f in NEGATIVES for p in prompts)
+    assert generated(ollama) - before <= 4
+    assert read_table(
+        env["MODERATION_DATABASE_URL"], "SELECT count(*) FROM moderation_qualifications"
+    ) == [(0,)]
+
+
+def test_qualify_off_approves_on_the_models_word_and_says_so(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    env = site(tmp_path, ollama, MODERATION_QUALIFY="off")
+    result = moderate("--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["approved"] == 2
+    assert "MODERATION_QUALIFY=off" in result.stderr
+
+
+def test_qualify_reuses_a_stored_qualification_unless_forced(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    ollama.configure(rules=rules_wrong_on(None))
+    env = site(tmp_path, ollama)
+    first = moderate("qualify", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "qualified at threshold 0.9000" in first.stdout
+    before = generated(ollama)
+    again = moderate("qualify", env=env)
+    assert again.returncode == 0 and "qualified before" in again.stdout
+    assert generated(ollama) == before
+    forced = moderate("qualify", "--force", "--json", env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert generated(ollama) - before >= 367
+    assert json.loads(forced.stdout)["threshold"] == 0.9
