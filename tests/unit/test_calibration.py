@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from moderation.evaluation.calibration import (
     at_threshold,
+    bounded_threshold,
     expected_calibration_error,
+    false_approval_bound,
     reliability,
     target_threshold,
     threshold_grid,
@@ -172,3 +174,57 @@ def test_the_target_is_met_and_nothing_lower_meets_it(
     for row, rate in zip(threshold_table(outcomes), grid_rates, strict=True):
         if row["threshold"] < found["threshold"] - 1e-4:
             assert rate is not None and rate > target
+
+
+# --- the bound a model must pass ---------------------------------------------------------
+
+
+def test_the_bound_with_no_wrong_approval_is_the_rule_of_three_exactly() -> None:
+    # P(0 wrong of n) = (1 - p)^n = 5%  <=>  p = 1 - 0.05^(1/n): about 3/n.
+    for holds in (59, 139, 1000):
+        assert false_approval_bound(0, holds) == pytest.approx(1 - 0.05 ** (1 / holds), rel=1e-9)
+    assert false_approval_bound(0, 139) == pytest.approx(0.0213, abs=1e-4)
+
+
+def test_the_bound_against_binomial_tail_probabilities() -> None:
+    # At the bound, seeing k or fewer wrong has a probability of exactly 5%.
+    from math import comb
+
+    for wrong, holds in ((1, 139), (2, 139), (5, 60), (14, 139)):
+        bound = false_approval_bound(wrong, holds)
+        tail = sum(comb(holds, i) * bound**i * (1 - bound) ** (holds - i) for i in range(wrong + 1))
+        assert tail == pytest.approx(0.05, abs=1e-9)
+    assert false_approval_bound(2, 139) == pytest.approx(0.0446, abs=1e-4)
+
+
+def test_the_bound_of_nothing_held_or_all_wrong_is_one() -> None:
+    assert false_approval_bound(0, 0) == 1.0
+    assert false_approval_bound(7, 7) == 1.0
+
+
+@given(st.integers(0, 300), st.integers(1, 300))
+def test_the_bound_is_a_rate_at_least_the_one_seen(wrong: int, extra: int) -> None:
+    holds = wrong + extra
+    bound = false_approval_bound(wrong, holds)
+    assert wrong / holds <= bound <= 1
+    assert false_approval_bound(wrong + 1, holds + 1) >= false_approval_bound(wrong, holds + 1)
+
+
+def test_the_bounded_threshold_needs_enough_evidence_and_an_approval() -> None:
+    # 60 negatives, none approved above 0.5; positives sure at 0.8.
+    outcomes = [outcome(f"n{i}", "negative", "negative", 0.9) for i in range(60)]
+    outcomes += [outcome(f"p{i}", "positive", "positive", 0.8) for i in range(10)]
+    found = bounded_threshold(outcomes, 0.05)
+    assert found is not None and found["threshold"] == 0.0
+    assert found["false_approval_bound"] == pytest.approx(1 - 0.05 ** (1 / 60))
+    # With only 50 negatives, even no wrong approval cannot bound the rate under 5%.
+    assert bounded_threshold(outcomes[10:], 0.05) is None
+    # One sure wrong approval at 0.95: only a threshold above it qualifies, and that one
+    # approves nothing, which proves nothing.
+    wrong = [*outcomes, outcome("w", "negative", "positive", 0.95)]
+    assert bounded_threshold(wrong, 0.05) is None
+    # A wrong approval at 0.6 is dropped at a threshold above it; the positives stay.
+    unsure = [*outcomes, outcome("w", "negative", "positive", 0.6)]
+    chosen = bounded_threshold(unsure, 0.05, floor=0.5)
+    assert chosen is not None and chosen["threshold"] == 0.6001
+    assert chosen["auto_approved_count"] == 10
