@@ -186,6 +186,27 @@ class Settings(BaseSettings):
             "reads beside the shipped ones, e.g. the site's own `moderate fixtures export`"
         ),
     )
+    max_reversal_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description=(
+            "the reversal-rate brake: when humans took back more than this share of the current "
+            "model and prompt's approvals (since its qualification, within "
+            "`MODERATION_REVERSAL_WINDOW`, once `MODERATION_REVERSAL_MIN_APPROVALS` count), the "
+            "batch approves nothing until the rate falls or `moderate qualify --force`; unset: off"
+        ),
+    )
+    reversal_window: str = Field(
+        default="30d",
+        description="how far back the brake reads the humans' outcomes (`24h`, `7d`, `30d`, ...)",
+    )
+    reversal_min_approvals: int = Field(
+        default=20,
+        ge=1,
+        description="approvals in the window before the brake's rate counts",
+    )
     max_attempts: int = Field(
         default=3,
         ge=1,
@@ -355,6 +376,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("reversal_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*\d{1,6}\s*[hdw]\s*", value, re.IGNORECASE):
+            raise ValueError("use a duration such as 24h, 7d, 30d or 2w")
+        return value.strip()
 
     @field_validator("qualify_fixtures", mode="before")
     @classmethod

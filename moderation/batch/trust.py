@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 
 from moderation.batch.state import BatchState
 from moderation.evaluation.evaluate import fixtures_hash
 from moderation.evaluation.qualify import fixture_paths, qualification_key, qualify
+from moderation.formatting import percent
+from moderation.humans.outcome_report import measure
+from moderation.humans.since import Window
 from moderation.storage import qualifications
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.qualifications import Qualification
@@ -55,10 +59,41 @@ async def establish(state: BatchState) -> None:
         state.unqualified = found.reason
     else:
         state.threshold = max(settings.min_confidence, found.threshold)
+        if settings.max_reversal_rate is not None and not state.dry_run:
+            state.unqualified = await asyncio.to_thread(_brake, state, found)
     if state.unqualified is not None:
         log.warning("%s: nothing will be approved", state.unqualified)
     state.report.unqualified = state.unqualified
     state.report.threshold = state.threshold
+
+
+def _brake(state: BatchState, qualification: Qualification) -> str | None:
+    """The reversal-rate brake: what the site's humans say of this model's approvals.
+
+    Only decisions of the current model and prompt count, made since its qualification (so a
+    ``moderate qualify --force`` starts afresh) and within the window; and only once enough
+    of them were approvals for a rate to mean anything.
+    """
+    settings, identity = state.settings, state.identity
+    assert identity is not None and settings.max_reversal_rate is not None
+    window = Window.parse(settings.reversal_window)
+    since = max(window.since, _aware(qualification.qualified_at))
+    figures = measure(settings, Window(since, window.until))
+    tally = figures.by_variant.get((identity.model_digest, identity.prompt_hash))
+    if tally is None or tally.approved_by_tool < settings.reversal_min_approvals:
+        return None
+    rate = tally.reversal_rate or 0.0
+    if rate <= settings.max_reversal_rate:
+        return None
+    return (
+        f"reversal-rate brake: humans took back {percent(rate)} of {tally.approved_by_tool} "
+        f"approvals since {since:%Y-%m-%d %H:%M} UTC, above {percent(settings.max_reversal_rate)}"
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the tool writes them in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _find(state: BatchState, key: str) -> Qualification | None:

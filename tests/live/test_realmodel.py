@@ -318,3 +318,40 @@ def test_shipped_modelfile_batch_on_sqlite(server: FakeOllama, tmp_path: Path) -
     # What the report says is what the database holds.
     approved = {row[0] for row in read_table(url, "SELECT id FROM comments WHERE approved")}
     assert approved == approvals(report)
+
+
+def test_qualification_on_the_real_model(server: FakeOllama, tmp_path: Path) -> None:
+    # All 367 shipped fixtures, with the batch's own request: the model earns a threshold or
+    # approves nothing; either way the verdict is stored and the next call asks nothing.
+    env = env_for(server, tmp_path, MODERATION_QUALIFY="auto")
+    assert moderate("model", "create", "--no-qualify", env=env, timeout=120).returncode == 0
+    before = server.stats()["backend"]["requests"]
+    result = moderate("qualify", "--json", env=env, timeout=3600)
+    assert result.returncode in (0, 8), result.stderr
+    document = json.loads(result.stdout)
+    asked = server.stats()["backend"]["requests"] - before
+    assert asked >= 367
+    assert (document["n"], document["n_hold"], document["n_negative"]) == (367, 139, 139)
+    assert document["seconds"] > 0 and document["failed"] <= 3
+    rows = [row for row in document["thresholds"] if row["auto_approved"] is not None]
+    shares = [row["auto_approved"] for row in sorted(rows, key=lambda r: r["threshold"])]
+    assert shares == sorted(shares, reverse=True)
+    if document["qualified"]:
+        assert result.returncode == 0
+        assert document["threshold"] >= DEFAULT_MIN_CONFIDENCE
+        assert document["false_approval_bound"] <= 0.05
+        assert 0 < document["auto_approval_share"] <= 1
+    else:
+        assert result.returncode == 8 and document["reason"].startswith("unqualified: ")
+    # Stored: asked again, the model answers nothing more.
+    again = moderate("qualify", "--json", env=env, timeout=600)
+    assert again.returncode == result.returncode
+    assert server.stats()["backend"]["requests"] - before == asked
+    print(json.dumps({k: document[k] for k in ("threshold", "reason", "seconds")}))
+    for row in document["thresholds"]:
+        print(
+            row["threshold"],
+            row["auto_approved"],
+            row["false_approval_rate"],
+            row["false_approval_bound"],
+        )

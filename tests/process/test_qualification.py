@@ -16,7 +16,7 @@ import pytest
 
 from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
 from tests.fakeollama import FakeOllama
-from tests.helpers import create_site_table, read_table
+from tests.helpers import create_site_table, execute, read_table
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
@@ -204,3 +204,43 @@ def test_qualify_reuses_a_stored_qualification_unless_forced(
     assert forced.returncode == 0, forced.stderr
     assert generated(ollama) - before >= 367
     assert json.loads(forced.stdout)["threshold"] == 0.9
+
+
+def test_the_reversal_rate_brake_stops_approvals_until_requalified(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    ollama.configure(rules=rules_wrong_on(None))
+    env = site(
+        tmp_path,
+        ollama,
+        MODERATION_MAX_REVERSAL_RATE="0.4",
+        MODERATION_REVERSAL_MIN_APPROVALS="2",
+    )
+    url = env["MODERATION_DATABASE_URL"]
+    first = moderate("--json", env=env)
+    assert first.returncode == 0 and json.loads(first.stdout)["approved"] == 2, first.stderr
+    # A moderator takes one approval back, and new comments arrive.
+    execute(url, "UPDATE comments SET approved = 0 WHERE id = 1")
+    execute(url, "INSERT INTO comments (id, body, approved) VALUES (3, 'Nice pictures!', 0)")
+    braked = moderate("--json", env=env)
+    assert braked.returncode == 8, braked.stderr
+    report = json.loads(braked.stdout)
+    assert report["status"] == "unqualified" and report["approved"] == 0
+    assert report["unqualified"].startswith(
+        "reversal-rate brake: humans took back 50.0% of 2 approvals since "
+    )
+    assert report["unqualified"].endswith("UTC, above 40.0%")
+    assert {d["error"] for d in report["decisions"]} == {report["unqualified"]}
+    # A human re-qualifies: the count starts afresh, and the model approves again.
+    assert moderate("qualify", "--force", env=env).returncode == 0
+    resumed = moderate("--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    # Comment 3, held while braked, is asked again; comment 1 stays as its moderator left it.
+    assert [(d["comment_id"], d["outcome"]) for d in json.loads(resumed.stdout)["decisions"]] == [
+        (3, "approved")
+    ]
+    assert read_table(url, "SELECT id, approved FROM comments ORDER BY id") == [
+        (1, 0),
+        (2, 1),
+        (3, 1),
+    ]
