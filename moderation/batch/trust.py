@@ -45,16 +45,9 @@ async def establish(state: BatchState) -> None:
         )
         state.report.threshold = state.threshold
         return
-    paths = fixture_paths(settings)
-    key = qualification_key(settings, identity, fixtures_hash(paths))
-    found = await asyncio.to_thread(_find, state, key)
-    if found is None and not state.dry_run:
-        log.info("qualifying %s on labelled fixtures before it may approve", identity.model)
-        found, _ = await qualify(settings, state.classifier, identity, paths)
-        await asyncio.to_thread(_save, state, found)
-        log.info("%s", found.verdict())
-    if found is None:
-        state.unqualified = NOT_YET
+    found = await _evidence(state)
+    if isinstance(found, str):
+        state.unqualified = found
     elif found.threshold is None:
         state.unqualified = found.reason
     else:
@@ -65,6 +58,26 @@ async def establish(state: BatchState) -> None:
         log.warning("%s: nothing will be approved", state.unqualified)
     state.report.unqualified = state.unqualified
     state.report.threshold = state.threshold
+
+
+async def _evidence(state: BatchState) -> Qualification | str:
+    """The stored qualification, or a new one (not in a dry run); else why there is none."""
+    settings, identity = state.settings, state.identity
+    assert identity is not None
+    paths = fixture_paths(settings)
+    key = qualification_key(settings, identity, fixtures_hash(paths))
+    found = await asyncio.to_thread(_find, state, key)
+    if found is not None:
+        return found
+    if state.dry_run:
+        return NOT_YET
+    log.info("qualifying %s on labelled fixtures before it may approve", identity.model)
+    made, _ = await qualify(settings, state.classifier, identity, paths)
+    if not made.complete:
+        return made.incomplete_reason
+    await asyncio.to_thread(_save, state, made)
+    log.info("%s", made.verdict())
+    return made
 
 
 def _brake(state: BatchState, qualification: Qualification) -> str | None:

@@ -84,9 +84,10 @@ async def _run(
                 qualification, table = await qualify(settings, classifier, identity, paths, advance)
         finally:
             await classifier.close()
-        await asyncio.to_thread(
-            run_write, engine, lambda conn: qualifications.save(conn, qualification)
-        )
+        if qualification.complete:
+            await asyncio.to_thread(
+                run_write, engine, lambda conn: qualifications.save(conn, qualification)
+            )
     return qualification, table
 
 
@@ -115,7 +116,8 @@ class _progress:
 
 def report(qualification: Qualification, table: list[dict[str, Any]] | None, as_json: bool) -> None:
     """Print the verdict (and the table it came from); exit 8 when the model is unqualified."""
-    code = ExitCode.OK if qualification.qualified else ExitCode.UNQUALIFIED
+    settled = qualification.qualified and qualification.complete
+    code = ExitCode.OK if settled else ExitCode.UNQUALIFIED
     if as_json:
         document = {**qualification.to_json(), "thresholds": table, "exit_code": code}
         typer.echo(json.dumps(document, default=str))
@@ -125,6 +127,8 @@ def report(qualification: Qualification, table: list[dict[str, Any]] | None, as_
         else:
             typer.echo(f"qualified before, on {qualification.qualified_at:%Y-%m-%d %H:%M} UTC")
         typer.echo(qualification.verdict())
+        if not qualification.complete:
+            typer.echo(qualification.incomplete_reason + " (not stored)")
     if code != ExitCode.OK:
         raise typer.Exit(code)
 

@@ -13,6 +13,9 @@ from sqlalchemy.engine import Connection
 from moderation.formatting import percent
 from moderation.storage.tables import qualifications
 
+# Failed answers (timeouts, server errors, unparseable) a qualification may have and stand.
+MAX_FAILED_SHARE = 0.05
+
 
 @dataclass(frozen=True, slots=True)
 class Qualification:
@@ -43,6 +46,19 @@ class Qualification:
     @property
     def qualified(self) -> bool:
         return self.threshold is not None
+
+    @property
+    def complete(self) -> bool:
+        """Whether enough fixtures were answered for the verdict to stand: a server failing
+        during qualification must not leave a model unqualified (or qualified) for good."""
+        return self.failed <= MAX_FAILED_SHARE * self.n
+
+    @property
+    def incomplete_reason(self) -> str:
+        return (
+            f"unqualified: qualification incomplete ({self.failed} of {self.n} fixtures "
+            "failed); it is tried again by the next batch"
+        )
 
     @property
     def reason(self) -> str:

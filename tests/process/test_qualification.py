@@ -51,6 +51,7 @@ def ollama_settings() -> dict[str, Any]:
         "default_confidence": 0.99,
         "logprobs": True,
         "models": {"sentiments": None},
+        "faults": [],
     }
 
 
@@ -244,3 +245,28 @@ def test_the_reversal_rate_brake_stops_approvals_until_requalified(
         (2, 1),
         (3, 1),
     ]
+
+
+def test_a_qualification_the_server_broke_off_is_not_stored(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    # A server failing during qualification must not leave the model unqualified for good.
+    ollama.configure(
+        rules=rules_wrong_on(None),
+        faults=[{"every": 5, "kind": "status", "status": 400, "body": {"error": "bad"}}],
+    )
+    env = site(tmp_path, ollama, MODERATION_RETRIES="0")
+    broken = moderate("--json", env=env)
+    assert broken.returncode == 8, broken.stderr
+    reason = json.loads(broken.stdout)["unqualified"]
+    assert re.fullmatch(
+        r"unqualified: qualification incomplete \(\d+ of 367 fixtures failed\); "
+        r"it is tried again by the next batch",
+        reason,
+    ), reason
+    stored = "SELECT count(*) FROM moderation_qualifications"
+    assert read_table(env["MODERATION_DATABASE_URL"], stored) == [(0,)]
+    ollama.configure(faults=[])
+    mended = moderate("--json", env=env)
+    assert mended.returncode == 0, mended.stderr
+    assert read_table(env["MODERATION_DATABASE_URL"], stored) == [(1,)]
