@@ -58,13 +58,21 @@ def label_confidence(label: str | None, logprobs: Sequence[Any] | None) -> float
     ``logprobs`` is Ollama's response field: entries with ``token``, ``logprob`` and
     ``top_logprobs`` (mappings or the ollama client's objects).
     """
+    shares = label_shares(label, logprobs)
+    return None if shares is None or label is None else shares[label.lower()]
+
+
+def label_shares(label: str | None, logprobs: Sequence[Any] | None) -> dict[str, float] | None:
+    """Each label's share of the evidence where ``label`` (the answer) was decided: the
+    chosen one's is its confidence; the others' what the alternatives gave them. For
+    measuring calibration methods; None when the confidence is unknown."""
     if label is None or not logprobs:
         return None
     try:
         tokens = [_entry(item) for item in logprobs]
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
-    return _confidence(label.lower(), tokens)
+    return _shares(label.lower(), tokens)
 
 
 _Entry = tuple[str, float, dict[str, float] | None, bool]
@@ -92,7 +100,7 @@ def _field(item: Any, name: str, *default: Any) -> Any:
     return getattr(item, name)
 
 
-def _confidence(label: str, tokens: list[_Entry]) -> float | None:
+def _shares(label: str, tokens: list[_Entry]) -> dict[str, float] | None:
     text = "".join(token for token, _, _, _ in tokens)
     start = _label_start(text, label)
     if start is None:
@@ -144,7 +152,11 @@ def _confidence(label: str, tokens: list[_Entry]) -> float | None:
             return None  # the tokens do not spell the label the text shows: do not guess
         if len(matches) == 1:
             total = sum(mass.values()) + against + unseen
-            return min(1.0, cap, mass[label] / total) if total > 0 else None
+            if total <= 0:
+                return None
+            shares = {word: mass[word] / total for word in LABEL_WORDS}
+            shares[label] = min(1.0, cap, shares[label])
+            return shares
         path *= math.exp(logprob)
     return None
 
