@@ -364,10 +364,11 @@ class Settings(BaseSettings):
             parsed = make_url(value)
         except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in it
             raise ValueError("MODERATION_DATABASE_URL is not a valid database URL") from exc
-        if parsed.host and "@" in parsed.host:
+        if "@" in (parsed.host or "") or "@" in (parsed.username or ""):
             # SQLAlchemy ends the password at its first "@" and takes the rest for the host:
             # the connection would go to a wrong host, and messages would quote part of the
-            # password as a host name.
+            # password as a host name. A raw "@" in a query password, with a port, makes it
+            # read everything before that "@" as user name and password, and the rest as host.
             raise ValueError(
                 "MODERATION_DATABASE_URL: a character of the password must be percent-encoded "
                 "(@ as %40, / as %2F, ? as %3F, # as %23, % as %25)"
