@@ -412,3 +412,25 @@ def test_a_working_query_password_with_a_raw_at_sign_is_never_shown(
             for host in hosts:
                 conn.exec_driver_sql(f"DROP USER IF EXISTS '{user}'@'{host}'")
         admin.dispose()
+
+
+# --- Careless export targets --------------------------------------------------------------
+
+
+def test_exporting_onto_a_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    fixtures = tmp_path / "comments.jsonl"
+    fixtures.write_text('{"body": "lovely"}\n', encoding="utf-8")
+    assert moderate("import", str(fixtures), env=env_for(url, "http://127.0.0.1:1")).returncode == 0
+    target = tmp_path / "existing"
+    target.mkdir()
+    (target / "keep.txt").write_text("kept", encoding="utf-8")
+    for extra in (("--force",), ()):
+        result = moderate(
+            "fixtures", "export", "--out", str(target), *extra, env=env_for(url, "http://x:1")
+        )
+        assert result.returncode == 2, (extra, result.stderr)
+        assert "is a directory" in one_line(result.stderr)
+        assert "Traceback" not in result.stderr
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
