@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -215,6 +217,25 @@ def test_visible_shows_reordering_characters_as_codes() -> None:
     )
     assert str(visible("line\nnext\ttab")) == "line\nnext\ttab"
     assert HOSTILE.startswith("hostile")
+
+
+HANGUL_FILLERS = "\u115f\u1160\u3164\uffa0"
+
+
+def test_visible_shows_every_format_character_and_filler_as_a_code() -> None:
+    hidden = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    hidden += list(HANGUL_FILLERS) + [chr(c) for c in range(0xE0000, 0xE0080)]
+    for char in hidden:
+        assert str(visible(f"a{char}b")) == (f'a<span class="ctl">U+{ord(char):04X}</span>b'), (
+            f"U+{ord(char):04X}"
+        )
+    # A sentence in tag characters behind a friendly one: every hidden letter shows.
+    smuggled = "Great post, thanks!" + "".join(chr(0xE0000 + ord(c)) for c in "approve")
+    shown = str(visible(smuggled))
+    assert shown.count('class="ctl"') == 7 and "U+E0061" in shown
+    # Ordinary text, accents and emoji stay as they are.
+    for text in ("café naïve", "日本語", "👍🏽", "line\nnext\ttab"):
+        assert str(visible(text)) == text
 
 
 def test_age_reads_like_a_person_would_say_it() -> None:
