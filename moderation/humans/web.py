@@ -14,12 +14,15 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import re
 import secrets
 import signal
+import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +46,7 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+_PAGE = re.compile(r"[0-9]{1,6}")
 STATIC = {"review.js": "text/javascript", "review.css": "text/css"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -127,6 +131,15 @@ class ReviewApp:
             # A database failure: one line, no traceback (its parameters hold comment text).
             log.error("review page: %s", exc.message)
             response = self._error(503, exc.message.splitlines()[0])
+        except Exception as exc:  # a bug: still a page with the same headers, and one line
+            log.error(
+                "review page: %s on %s %s%s",
+                type(exc).__name__,
+                request.method,
+                request.path,
+                _where(exc),
+            )
+            response = self._error(500, "Something went wrong; nothing else was changed.")
         _secure(response.headers)
         return response
 
@@ -232,7 +245,14 @@ def _secure(headers: Any) -> None:
 
 
 def _page_number(value: str | None) -> int:
-    return int(value) if value is not None and value.isdigit() and len(value) < 7 else 0
+    """A page number from the query or a form: ASCII digits only, else the first page."""
+    return int(value) if value is not None and _PAGE.fullmatch(value) else 0
+
+
+def _where(exc: BaseException) -> str:
+    """ " at file:line" of the innermost frame: enough to find a bug, without its values."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
 
 
 def page_url(host: str, port: int) -> str:

@@ -283,3 +283,101 @@ def test_a_partly_read_long_comment_says_so(site: Settings) -> None:
         assert "long comment: read in 2 of 5 windows" in html
 
     run_page(site, check)
+
+
+SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Cache-Control")
+
+
+def assert_secured(response: Any) -> None:
+    assert response.headers["Content-Security-Policy"] == CSP
+    for name in SECURITY_HEADERS:
+        assert name in response.headers, name
+
+
+@pytest.mark.parametrize("page", ["²", "٣", "1_0", " 1", "-1", "99999999999999999999", "1e3"])
+def test_an_odd_page_number_shows_the_first_page(site: Settings, page: str) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        response = await client.get("/", params={"page": page})
+        assert response.status == 200
+        assert_secured(response)
+        assert 'data-comment-id="5"' in await response.text()
+
+    run_page(site, check)
+
+
+def test_an_odd_page_number_on_a_ruling_writes_it_and_shows_the_first_page(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        response = await client.post(
+            "/approve",
+            data=form_for(review, 1, page="²"),
+            headers=origin(client),
+            allow_redirects=False,
+        )
+        assert response.status == 303
+        assert response.headers["Location"].startswith("/?page=0&notice=")
+        page = await client.get(response.headers["Location"])
+        assert page.status == 200 and "Approved comment 1." in await page.text()
+
+    run_page(site, check)
+    assert status_of(site.database_url, 1) == "1"
+
+
+@pytest.mark.parametrize(
+    "comment_id", [str(2**63), str(2**64 + 1), str(-(2**63) - 1), "²", "1_0", "9" * 400]
+)
+def test_a_comment_id_out_of_range_is_no_such_comment(site: Settings, comment_id: str) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        form = {**form_for(review, 1), "comment_id": comment_id}
+        response = await client.post("/approve", data=form, headers=origin(client))
+        assert response.status == 200
+        assert_secured(response)
+        assert "no such comment" in await response.text()
+
+    run_page(site, check)
+    assert rulings(site.database_url) == []
+
+
+def test_a_body_that_is_not_text_does_not_break_the_page(site: Settings) -> None:
+    engine = create_engine(site.database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE comments SET body = X'00ff41' WHERE id = 5")
+    engine.dispose()
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        response = await client.get("/")
+        assert response.status == 200
+        html = await response.text()
+        assert 'data-comment-id="5"' in html and 'data-comment-id="1"' in html
+        assert "&lt;bytes: b&#39;\\x00\\xffA&#39;&gt;" in html
+        match = re.search(r'name="text_hash" value="([0-9a-f]+)"', html)
+        assert match is not None
+        form = {**form_for(review, 5), "text_hash": match.group(1)}
+        ruled = await client.post("/approve", data=form, headers=origin(client))
+        assert ruled.status == 200
+        assert_secured(ruled)
+
+    run_page(site, check)
+    assert status_of(site.database_url, 5) == "0"
+
+
+def test_an_unexpected_failure_is_a_plain_500_with_the_same_headers(
+    site: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        def broken(*_args: object) -> None:
+            raise RuntimeError("boom with <b>input</b>")
+
+        review.queue.page = broken  # type: ignore[method-assign]
+        response = await client.get("/")
+        assert response.status == 500
+        assert_secured(response)
+        html = await response.text()
+        assert "Traceback" not in html and "<b>input</b>" not in html
+        for path, method in (("/nowhere", "GET"), ("/approve", "GET"), ("/", "DELETE")):
+            other = await client.request(method, path)
+            assert other.status in (404, 405), path
+            assert_secured(other)
+
+    with caplog.at_level("ERROR"):
+        run_page(site, check)
+    assert "RuntimeError" in caplog.text and "Traceback" not in caplog.text
