@@ -127,7 +127,7 @@ def _sensitive_values(url: str) -> list[tuple[int, int, str]]:
 
 
 def _hide_params(url: str) -> str:
-    pieces = []
+    pieces: list[str] = []
     done = 0
     for start, end, _value in _sensitive_values(url):
         if start < done:
