@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import sys
 import unicodedata
 import uuid
@@ -16,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from moderation.comment import text_hash
 from moderation.humans.queue import ReviewQueue
 from moderation.humans.render import age, visible
-from moderation.humans.web import CSP, ReviewApp
+from moderation.humans.web import COOKIE, CSP, LoginLimits, ReviewApp
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage.engines import create_engine
@@ -27,13 +28,13 @@ TOKEN = "correct horse battery staple"
 Check = Callable[[TestClient[Any, Any], ReviewApp], Awaitable[None]]
 
 
-def run_page(settings: Settings, check: Check, *, token: str | None = None) -> None:
+def run_page(settings: Settings, check: Check, *, token: str | None = None, **options: Any) -> None:
     """Serve the page on 127.0.0.1 (a free port) and run ``check`` against it."""
 
     async def main() -> None:
         engine = create_engine(settings.database_url)
         queue = ReviewQueue(engine, CommentsTable.reflect(engine, settings), str(uuid.uuid4()))
-        review = ReviewApp(queue, "tester", token=token)
+        review = ReviewApp(queue, "tester", token=token, **options)
         async with TestClient(TestServer(review.build(), host="127.0.0.1")) as client:
             review.listening_on("127.0.0.1", client.port or 0)
             await check(client, review)
@@ -381,3 +382,138 @@ def test_an_unexpected_failure_is_a_plain_500_with_the_same_headers(
     with caplog.at_level("ERROR"):
         run_page(site, check)
     assert "RuntimeError" in caplog.text and "Traceback" not in caplog.text
+
+
+# --- Token guessing, sessions ---------------------------------------------------------------
+
+
+async def sign_in(
+    client: TestClient[Any, Any], review: ReviewApp, token: str = TOKEN, **headers: str
+) -> Any:
+    return await client.post(
+        "/login",
+        data={"csrf": review.csrf, "token": token},
+        headers={**origin(client), **headers},
+        allow_redirects=False,
+    )
+
+
+def session_cookie(response: Any) -> str:
+    morsel = response.cookies[COOKIE]
+    return str(morsel.value)
+
+
+def test_failed_logins_are_limited_per_address_whatever_the_parallelism(site: Settings) -> None:
+    limits = LoginLimits(per_address=5, overall=50, window=60)
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        guesses = await asyncio.gather(
+            *(sign_in(client, review, f"wrong-guess-{n:04d}-xxxxxxxx") for n in range(60))
+        )
+        statuses = sorted(response.status for response in guesses)
+        assert statuses.count(403) == 5 and statuses.count(429) == 55
+        limited = next(r for r in guesses if r.status == 429)
+        assert 0 < int(limited.headers["Retry-After"]) <= 60
+        assert_secured(limited)
+        # While limited, not even the right token is tried from this address.
+        assert (await sign_in(client, review)).status == 429
+
+    run_page(site, check, token=TOKEN, login_limits=limits)
+
+
+def test_failed_logins_are_limited_overall_across_addresses(site: Settings) -> None:
+    limits = LoginLimits(per_address=3, overall=7, window=60)
+    proxy = frozenset({"127.0.0.1"})  # the addresses below come through a trusted proxy
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        statuses = []
+        for n in range(12):
+            forwarded = {"X-Forwarded-For": f"198.51.100.{n}"}
+            response = await sign_in(client, review, f"wrong-guess-{n:04d}-xxxxxx", **forwarded)
+            statuses.append(response.status)
+        assert statuses == [403] * 7 + [429] * 5
+        # A new address is refused too, once the overall limit is reached.
+        fresh = await sign_in(client, review, **{"X-Forwarded-For": "203.0.113.7"})
+        assert fresh.status == 429
+
+    run_page(site, check, token=TOKEN, login_limits=limits, trusted_proxies=proxy)
+
+
+def test_each_login_gets_its_own_session_and_a_logout_ends_it(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        first, second = await sign_in(client, review), await sign_in(client, review)
+        assert first.status == second.status == 303
+        one, two = session_cookie(first), session_cookie(second)
+        assert one != two and TOKEN not in one
+        assert "Max-Age=" in first.headers["Set-Cookie"]
+        client.session.cookie_jar.clear()
+        as_one = {"Cookie": f"{COOKIE}={one}"}
+        assert (await client.get("/", headers=as_one, allow_redirects=False)).status == 200
+        out = await client.post(
+            "/logout",
+            data={"csrf": review.csrf},
+            headers={**origin(client), **as_one},
+            allow_redirects=False,
+        )
+        assert out.status == 303 and out.headers["Location"] == "/login"
+        assert session_cookie(out) == ""
+        client.session.cookie_jar.clear()
+        replayed = await client.get("/", headers=as_one, allow_redirects=False)
+        assert replayed.status == 303 and replayed.headers["Location"] == "/login"
+        as_two = {"Cookie": f"{COOKIE}={two}"}
+        assert (await client.get("/", headers=as_two, allow_redirects=False)).status == 200
+
+    run_page(site, check, token=TOKEN)
+
+
+def test_a_session_expires(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        signed = await sign_in(client, review)
+        assert "Max-Age=1" in signed.headers["Set-Cookie"]
+        cookie = {"Cookie": f"{COOKIE}={session_cookie(signed)}"}
+        client.session.cookie_jar.clear()
+        assert (await client.get("/", headers=cookie, allow_redirects=False)).status == 200
+        await asyncio.sleep(1.3)
+        expired = await client.get("/", headers=cookie, allow_redirects=False)
+        assert expired.status == 303 and expired.headers["Location"] == "/login"
+
+    run_page(site, check, token=TOKEN, session_lifetime=1.0)
+
+
+@pytest.mark.parametrize(
+    ("options", "headers", "secure"),
+    [
+        ({}, {}, False),
+        ({}, {"X-Forwarded-Proto": "https"}, False),  # from anyone: not believed
+        ({"secure_cookie": True}, {}, True),
+        ({"trusted_proxies": frozenset({"127.0.0.1"})}, {"X-Forwarded-Proto": "https"}, True),
+        ({"trusted_proxies": frozenset({"127.0.0.1"})}, {"X-Forwarded-Proto": "http"}, False),
+        ({"trusted_proxies": frozenset({"192.0.2.1"})}, {"X-Forwarded-Proto": "https"}, False),
+    ],
+)
+def test_the_cookie_is_secure_behind_tls(
+    site: Settings, options: dict[str, Any], headers: dict[str, str], secure: bool
+) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        signed = await sign_in(client, review, **headers)
+        assert signed.status == 303
+        attributes = [part.strip().lower() for part in signed.headers["Set-Cookie"].split(";")]
+        assert ("secure" in attributes) is secure
+
+    run_page(site, check, token=TOKEN, **options)
+
+
+@pytest.mark.parametrize(
+    "weak", ["a" * 16, "aaaaaaaabbbbbbbb", "abcdabcdabcdabcd", "0123456789abcdef", "x" * 40]
+)
+def test_a_weak_token_is_refused_with_a_way_to_make_one(weak: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Settings(review_token=weak)
+    message = str(raised.value)
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(24))"' in message
+    assert weak not in message
+
+
+def test_a_strong_token_is_accepted() -> None:
+    for token in (TOKEN, secrets.token_urlsafe(24), "Tr0ub4dor&3-horse-staple"):
+        assert Settings(review_token=token).review_token is not None
