@@ -308,7 +308,7 @@ class Settings(BaseSettings):
             '`python -c "import secrets; print(secrets.token_urlsafe(24))"`); never printed'
         ),
     )
-    review_trusted_proxies: list[str] = Field(
+    review_trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description=(
             "comma-separated addresses of the TLS proxies in front of `moderate review`: only "

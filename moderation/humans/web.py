@@ -255,7 +255,9 @@ def check_exposure(host: str, settings: Settings) -> None:
     if not is_loopback(host) and settings.review_token is None:
         raise ConfigurationError(
             f"refusing to serve the review page on {host}: set MODERATION_REVIEW_TOKEN "
-            "(16 characters or more) to serve beyond loopback"
+            "(16 characters or more; make one with "
+            '`python -c "import secrets; print(secrets.token_urlsafe(24))"`) to serve beyond '
+            "loopback"
         )
 
 
