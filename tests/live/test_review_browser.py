@@ -232,6 +232,12 @@ def test_the_token_is_asked_once_and_the_cookie_is_out_of_scripts_reach(
         assert page.url == server.url
         assert page.evaluate("() => document.cookie") == ""
         assert [c["httpOnly"] for c in page.context.cookies()] == [True]
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign out").click()
+        assert page.url == server.url + "login"
+        assert page.context.cookies() == []
+        page.goto(server.url)  # asked again
+        assert page.url == server.url + "login"
     finally:
         stop(server)
     assert status_of(sqlite_url, 1) == "1"
