@@ -27,12 +27,15 @@ import uuid
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from moderation.errors import ConfigurationError, ModerationError
 from moderation.humans.queue import ReviewQueue
@@ -218,6 +221,37 @@ class _GuardedProtocol(asyncio.Protocol):
         self.inner.connection_lost(exc)
 
 
+class _PlainErrors(RequestHandler):
+    """aiohttp's protocol, answering a malformed request with a plain page and the security
+    headers: no traceback in the log, nothing of the request echoed back."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        log.warning(
+            "review page: answered %s to a malformed request from %s (%s)",
+            status,
+            request.remote,
+            type(exc).__name__ if exc is not None else "no detail",
+        )
+        if request.writer.output_size > 0:
+            raise ConnectionError("a response was already under way")
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Error"
+        response = web.Response(status=status, text=f"{status} {reason}\n")
+        _secure(response.headers)
+        response.force_close()
+        return response
+
+
 class GuardedSite(web.BaseSite):
     """A TCP site whose connections go through a :class:`ConnectionGuard`."""
 
@@ -236,9 +270,13 @@ class GuardedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _GuardedProtocol(self.guard, server()), self.host, self.port
-        )
+        # What web.Server() makes, with plain error pages: its arguments are the runner's.
+        options: dict[str, Any] = getattr(server, "_kwargs", {})
+
+        def connection() -> _GuardedProtocol:
+            return _GuardedProtocol(self.guard, _PlainErrors(server, loop=loop, **options))
+
+        self._server = await loop.create_server(connection, self.host, self.port)
 
 
 def is_loopback(host: str) -> bool:

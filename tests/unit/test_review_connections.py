@@ -143,3 +143,29 @@ def test_open_connections_are_capped_and_a_normal_request_still_gets_through(
             pytest.fail("the page was not served again after the slow connections closed")
 
     run_server(site, limits, check)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad <b>Header</b>\r\n\r\n",
+        b"GET /" + b"<b>" * 3000 + b" HTTP/1.1\r\n\r\n",
+        b"<b>BLAH</b>\r\n\r\n",
+    ],
+)
+def test_a_malformed_request_gets_a_plain_400_with_the_same_headers(
+    site: Settings, head: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def check(port: int, review: ReviewApp) -> None:
+        reader, writer = await connect(port)
+        writer.write(head)
+        await writer.drain()
+        text = await answer(reader, 5)
+        writer.close()
+        assert text.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400")), text
+        assert b"Content-Security-Policy: " in text and b"X-Content-Type-Options" in text
+        assert b"<b>" not in text  # the input is not echoed
+
+    with caplog.at_level("DEBUG"):
+        run_server(site, ServerLimits(), check)
+    assert "Traceback" not in caplog.text and "<b>" not in caplog.text
