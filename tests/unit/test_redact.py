@@ -171,6 +171,12 @@ def test_no_secret_survives_redact_url_in_any_position(url: str) -> None:
 
 
 @given(urls_with_secrets())
+def test_no_secret_survives_redact_in_a_message(url: str) -> None:
+    shown = redact(f"database error on {url}: connection refused ({url})")
+    assert not any(c in shown for c in SECRET_LETTERS), (url, shown)
+
+
+@given(urls_with_secrets())
 def test_every_secret_of_a_generated_url_is_remembered(url: str) -> None:
     found = url_secrets(url)
     # Each secret-only letter of the URL lies inside one of the secrets found.
