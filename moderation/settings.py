@@ -401,11 +401,14 @@ class Settings(BaseSettings):
             parsed = make_url(value)
         except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in it
             raise ValueError("MODERATION_DATABASE_URL is not a valid database URL") from exc
-        if "@" in (parsed.host or "") or "@" in (parsed.username or ""):
+        spilled = "@" in (parsed.username or "") and any(c in (parsed.password or "") for c in "/?")
+        if "@" in (parsed.host or "") or spilled:
             # SQLAlchemy ends the password at its first "@" and takes the rest for the host:
             # the connection would go to a wrong host, and messages would quote part of the
             # password as a host name. A raw "@" in a query password, with a port, makes it
-            # read everything before that "@" as user name and password, and the rest as host.
+            # read everything before that "@" as user name and password (the port, path and
+            # query), and the rest as host. A raw "@" in the user name alone ("user@server:pw@
+            # host", as some hosted databases name users) is read right, and passes.
             raise ValueError(
                 "MODERATION_DATABASE_URL: a character of the password must be percent-encoded "
                 "(@ as %40, / as %2F, ? as %3F, # as %23, % as %25)"

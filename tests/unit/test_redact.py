@@ -197,3 +197,8 @@ def test_a_query_password_that_spills_into_the_host_is_refused(url: str) -> None
     message = str(raised.value)
     assert "percent-encoded" in message
     assert "S3cret9" not in message and "Cd3fgh" not in message
+
+
+def test_a_user_name_with_a_raw_at_sign_still_works() -> None:
+    settings = Settings(database_url="postgresql://app@server:Pw-Secret1@db.example:5432/app")
+    assert settings.safe_database_url == "postgresql://app@server:***@db.example:5432/app"
