@@ -382,13 +382,13 @@ class ReviewApp:
             response = self._error(503, exc.message.splitlines()[0])
         except Exception as exc:  # a bug: still a page with the same headers, and one line
             log.error(
-                "review page: %s on %s %s%s",
+                "review page: %s on %s %r%s",
                 type(exc).__name__,
                 request.method,
-                request.path,
+                request.raw_path[:200],
                 _where(exc),
             )
-            response = self._error(500, "Something went wrong; nothing else was changed.")
+            response = self._error(500, "Something went wrong; the server's log says where.")
         _secure(response.headers)
         response.force_close()
         return response
