@@ -65,12 +65,17 @@ def contains_marker(text: str) -> bool:
 def _markers(view: str) -> Iterator[Span]:
     """(start, end) of each marker in ``view``: a head, then everything up to the next ">".
 
+    An end marker's head with no ">" after it is a marker on its own: the template's own
+    "</comment>" would close it, with the words in between read as its attributes.
     Linear in the length of the text: once no ">" follows a head, none follows a later one.
     """
     position = 0
     while (head := _MARKER_HEAD.search(view, position)) is not None:
         close = view.find(">", head.end())
         if close < 0:
+            for open_head in _MARKER_HEAD.finditer(view, head.start()):
+                if "/" in open_head.group():
+                    yield open_head.start(), open_head.end()
             return
         yield head.start(), close + 1
         position = close + 1
@@ -87,6 +92,9 @@ def _replace_markers(text: str) -> str:
 
 
 def _defused(marker: str) -> str:
+    """Angle brackets turned into ‹ ›; a head left open keeps its open end."""
+    if not marker.endswith(">"):
+        return f"‹{marker[1:]}"
     return f"‹{marker[1:-1]}›"
 
 
