@@ -106,7 +106,9 @@ def _split(url: str) -> tuple[str, str | None, str] | None:
     if not sep:
         return None
     at = rest.rfind("@")
-    if at < 0 or rest.startswith("/"):  # sqlite:///path@x.db has no authority at all
+    # sqlite:///path@x.db has no authority at all; a web URL always has one, so what comes
+    # before its "@" is user-info even then (http:///TOKEN@host).
+    if at < 0 or (rest.startswith("/") and not _lone_userinfo_is_secret(scheme)):
         return scheme, None, rest
     return scheme, rest[:at], rest[at + 1 :]
 

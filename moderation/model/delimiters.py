@@ -92,10 +92,13 @@ def _replace_markers(text: str) -> str:
 
 
 def _defused(marker: str) -> str:
-    """Angle brackets turned into ‹ ›; a head left open keeps its open end."""
+    """Angle brackets turned into ‹ ›; a head left open keeps its open end. Heads inside a
+    marker ("</comment x</comment y>") lose their bracket too: once the marker's ">" is gone,
+    they would be heads left open."""
     if not marker.endswith(">"):
         return f"‹{marker[1:]}"
-    return f"‹{marker[1:-1]}›"
+    inside = _MARKER_HEAD.sub(lambda head: f"‹{head.group()[1:]}", marker[1:-1])
+    return f"‹{inside}›"
 
 
 def normalised_view(text: str) -> tuple[str, list[Span]]:

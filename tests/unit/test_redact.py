@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moderation import redact as redact_module
@@ -54,6 +54,7 @@ sensitive_keys = st.sampled_from(["password", "sslpassword", "token", "api_key",
             "http://127.0.0.1:1/?api_key=***",
         ),
         ("http://tok3n@host", "http://***@host"),
+        ("http:///J@127.0.0.1", "http://***@127.0.0.1"),
         ("sqlite:///tmp/a@b.db", "sqlite:///tmp/a@b.db"),
         ("http://127.0.0.1:11434", "http://127.0.0.1:11434"),
         ("not a url", "not a url"),
@@ -162,6 +163,7 @@ def urls_with_secrets(draw: st.DrawFn) -> str:
     return f"{scheme}://{userinfo}{host}{port}{path}{query}"
 
 
+@settings(max_examples=1000)
 @given(urls_with_secrets())
 def test_no_secret_survives_redact_url_in_any_position(url: str) -> None:
     shown = redact_url(url)
