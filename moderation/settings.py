@@ -311,7 +311,7 @@ class Settings(BaseSettings):
     review_trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description=(
-            "comma-separated addresses of the TLS proxies in front of `moderate review`: only "
+            "IP addresses of the TLS proxies in front of `moderate review`: only "
             "from these are `X-Forwarded-Proto: https` (marks the session cookie `Secure`) "
             "and `X-Forwarded-For` (the client address for the sign-in limits) believed"
         ),
