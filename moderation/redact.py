@@ -19,6 +19,8 @@ HIDDEN = "***"
 # sslkey paths, tokens, API keys, signatures...).
 _SENSITIVE_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential|sig", re.IGNORECASE)
 # A URL in free text: a scheme, "://", then anything up to white space or a quote.
+# Where a query parameter's key starts: after "?", "&" (or "#", which a careless URL may hold).
+_PARAM = re.compile(r"(?<=[?&#])([^=&?#]*)=")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 # A literal secret shorter than this is only hidden inside URLs: replacing every "pw" in a
 # message would make it unreadable and hide nothing.
@@ -29,23 +31,28 @@ _remembered: set[str] = set()
 def redact_url(url: str) -> str:
     """``url`` with the password (or a lone user-info token) and credential parameters hidden.
 
-    The user-info ends at the *last* "@": an unencoded "@", "/" or "?" in a password must not
-    leave any of it in view. A URL with an "@" only in its path or query is hidden too much
-    rather than too little.
+    Credential parameters are hidden first, each value up to the next "&" (so an "@", "#",
+    "/" or "?" inside it stays hidden too); only then is the user-info looked for, ending at
+    the *last* "@" left: an unencoded "@", "/" or "?" in a password must not leave any of it
+    in view. A URL with an "@" only in its path or query is hidden too much rather than too
+    little.
     """
-    parts = _split(url)
+    if "://" not in url:
+        return url
+    parts = _split(_hide_params(url))
     if parts is None:
         return url
     scheme, userinfo, rest = parts
     prefix = ""
     if userinfo is not None:
-        user, colon, _password = userinfo.partition(":")
-        if colon:
+        user, colon, password = userinfo.partition(":")
+        if colon and password:
             prefix = f"{user}:{HIDDEN}@"
+        elif _lone_userinfo_is_secret(scheme):
+            prefix = f"{HIDDEN}@"
         else:
-            prefix = f"{HIDDEN}@" if _lone_userinfo_is_secret(scheme) else f"{user}@"
-    at = _first_of(rest, "?#")
-    return f"{scheme}://{prefix}{rest[:at]}{_redact_query(rest[at:])}"
+            prefix = f"{user}{colon}@"
+    return f"{scheme}://{prefix}{rest}"
 
 
 def redact(text: str) -> str:
@@ -68,18 +75,23 @@ def remember_secrets(urls: Iterable[str]) -> None:
 
 def url_secrets(url: str) -> set[str]:
     """The credential strings in ``url``, as written and percent-decoded."""
-    parts = _split(url)
-    if parts is None:
+    if "://" not in url:
         return set()
-    scheme, userinfo, rest = parts
-    found = {value for _key, value in _sensitive_params(rest[_first_of(rest, "?#") :])}
-    if userinfo is not None:
-        user, colon, password = userinfo.partition(":")
-        if colon:
+    found = {value for _start, _end, value in _sensitive_values(url)}
+    # The user-info read both after the parameters are hidden (as redact_url shows it) and
+    # as written: whichever way a driver reads the URL, its password is remembered.
+    for candidate in (_hide_params(url), url):
+        parts = _split(candidate)
+        if parts is None or parts[1] is None:
+            continue
+        scheme, userinfo, _rest = parts
+        user, colon, password = (userinfo or "").partition(":")
+        if colon and password:
             found.add(password)
         elif _lone_userinfo_is_secret(scheme):
             found.add(user)
-    return {s for v in found if v for s in (v, unquote(v))}
+    found.discard(HIDDEN)
+    return {s for v in found if v and HIDDEN not in v for s in (v, unquote(v))}
 
 
 def _lone_userinfo_is_secret(scheme: str) -> bool:
@@ -94,30 +106,35 @@ def _split(url: str) -> tuple[str, str | None, str] | None:
     if not sep:
         return None
     at = rest.rfind("@")
-    if at < 0 or rest.startswith("/"):  # sqlite:///path@x.db has no authority at all
+    # sqlite:///path@x.db has no authority at all; a web URL always has one, so what comes
+    # before its "@" is user-info even then (http:///TOKEN@host).
+    if at < 0 or (rest.startswith("/") and not _lone_userinfo_is_secret(scheme)):
         return scheme, None, rest
     return scheme, rest[:at], rest[at + 1 :]
 
 
-def _redact_query(tail: str) -> str:
-    if not tail.startswith("?"):
-        return tail
-    query, hash_, fragment = tail[1:].partition("#")
-    parts = []
-    for part in query.split("&"):
-        key, eq, value = part.partition("=")
-        parts.append(f"{key}={HIDDEN}" if eq and value and _SENSITIVE_KEY.search(key) else part)
-    return "?" + "&".join(parts) + hash_ + fragment
+def _sensitive_values(url: str) -> list[tuple[int, int, str]]:
+    """(start, end, value) of each credential parameter's value, wherever "?", "&" or "#"
+    starts a ``key=value`` pair. A value runs to the next "&" or the end: a raw "#", "@",
+    "/" or "?" in a password is part of it for SQLAlchemy, which reads the query to the end."""
+    found = []
+    for match in _PARAM.finditer(url):
+        if not _SENSITIVE_KEY.search(match.group(1)):
+            continue
+        end = url.find("&", match.end())
+        end = len(url) if end < 0 else end
+        if end > match.end():
+            found.append((match.end(), end, url[match.end() : end]))
+    return found
 
 
-def _sensitive_params(tail: str) -> list[tuple[str, str]]:
-    if not tail.startswith("?"):
-        return []
-    query = tail[1:].partition("#")[0]
-    pairs = (part.partition("=") for part in query.split("&"))
-    return [(k, v) for k, eq, v in pairs if eq and v and _SENSITIVE_KEY.search(k)]
-
-
-def _first_of(text: str, characters: str) -> int:
-    positions = [i for i in (text.find(c) for c in characters) if i >= 0]
-    return min(positions, default=len(text))
+def _hide_params(url: str) -> str:
+    pieces: list[str] = []
+    done = 0
+    for start, end, _value in _sensitive_values(url):
+        if start < done:
+            continue
+        pieces += (url[done:start], HIDDEN)
+        done = end
+    pieces.append(url[done:])
+    return "".join(pieces)

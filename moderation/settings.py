@@ -7,6 +7,8 @@ Nothing else in the package reads ``os.environ``; callers build a :class:`Settin
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -348,9 +350,24 @@ class Settings(BaseSettings):
     review_token: SecretStr | None = Field(
         default=None,
         description=(
-            "required by `moderate review` on any address but loopback (16 characters or more); "
-            "never printed"
+            "required by `moderate review` on any address but loopback (16 characters or more, "
+            "not a repeated or sequential pattern; make one with "
+            '`python -c "import secrets; print(secrets.token_urlsafe(24))"`); never printed'
         ),
+    )
+    review_trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "IP addresses of the TLS proxies in front of `moderate review`: only "
+            "from these are `X-Forwarded-Proto: https` (marks the session cookie `Secure`) "
+            "and `X-Forwarded-For` (the client address for the sign-in limits) believed"
+        ),
+    )
+    review_session_hours: float = Field(
+        default=8.0,
+        gt=0,
+        le=24 * 30,
+        description="how long a sign-in to `moderate review` lasts before the token is asked again",
     )
 
     @model_validator(mode="before")
@@ -401,8 +418,28 @@ class Settings(BaseSettings):
     @field_validator("review_token")
     @classmethod
     def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("MODERATION_REVIEW_TOKEN must be at least 16 characters")
+        if value is not None:
+            problem = token_weakness(value.get_secret_value())
+            if problem is not None:
+                raise ValueError(
+                    f"MODERATION_REVIEW_TOKEN {problem}; make one with "
+                    '`python -c "import secrets; print(secrets.token_urlsafe(24))"`'
+                )
+        return value
+
+    @field_validator("review_trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for address in value:
+                try:
+                    ipaddress.ip_address(str(address))
+                except ValueError:
+                    raise ValueError(
+                        "MODERATION_REVIEW_TRUSTED_PROXIES must list IP addresses"
+                    ) from None
         return value
 
     @field_validator("log_level")
@@ -425,10 +462,14 @@ class Settings(BaseSettings):
             parsed = make_url(value)
         except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in it
             raise ValueError("MODERATION_DATABASE_URL is not a valid database URL") from exc
-        if parsed.host and "@" in parsed.host:
+        spilled = "@" in (parsed.username or "") and any(c in (parsed.password or "") for c in "/?")
+        if "@" in (parsed.host or "") or spilled:
             # SQLAlchemy ends the password at its first "@" and takes the rest for the host:
             # the connection would go to a wrong host, and messages would quote part of the
-            # password as a host name.
+            # password as a host name. A raw "@" in a query password, with a port, makes it
+            # read everything before that "@" as user name and password (the port, path and
+            # query), and the rest as host. A raw "@" in the user name alone ("user@server:pw@
+            # host", as some hosted databases name users) is read right, and passes.
             raise ValueError(
                 "MODERATION_DATABASE_URL: a character of the password must be percent-encoded "
                 "(@ as %40, / as %2F, ? as %3F, # as %23, % as %25)"
@@ -509,6 +550,22 @@ def _normalise_host(url: str) -> str:
     if parts.scheme not in ("http", "https") or not _HOSTNAME.match(host):
         raise ValueError(f"an Ollama host is not a valid URL ({example})")
     return url
+
+
+def token_weakness(token: str) -> str | None:
+    """Why ``token`` is too easy to guess, or None: short, few distinct characters, a repeated
+    block ("abcdabcd..."), or a run of neighbouring characters ("0123...", "zyx...")."""
+    if len(token) < 16:
+        return "must be at least 16 characters"
+    if len(set(token)) < 8:
+        return "has too few distinct characters"
+    for size in range(1, len(token) // 2 + 1):
+        if len(token) % size == 0 and token[:size] * (len(token) // size) == token:
+            return "is a repeated pattern"
+    near = sum(abs(ord(b) - ord(a)) <= 1 for a, b in itertools.pairwise(token))
+    if near >= len(token) - 3:  # "0123456789abcdef": all but one step to a neighbour
+        return "is a sequence"
+    return None
 
 
 def environment_name(field: str) -> str:

@@ -22,6 +22,13 @@ def review_command(
         str | None,
         typer.Option("--reviewer", help="Name on the audit rows; default: the login name."),
     ] = None,
+    secure_cookie: Annotated[
+        bool,
+        typer.Option(
+            "--secure-cookie",
+            help="Mark the session cookie Secure: the page is reached over HTTPS (a TLS proxy).",
+        ),
+    ] = False,
 ) -> None:
     """Serve a page of the held and failed comments still pending; prints its URL first."""
     from moderation.humans.web import serve
@@ -35,7 +42,7 @@ def review_command(
         typer.echo(url)  # the first line of output, for scripts and tests to read
 
     with errors_to_exit_codes():
-        asyncio.run(serve(settings, host, port, name, announce))
+        asyncio.run(serve(settings, host, port, name, announce, secure_cookie=secure_cookie))
 
 
 def _login_name() -> str:

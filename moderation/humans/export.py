@@ -38,6 +38,9 @@ class ExportResult:
 
 def export_fixtures(settings: Settings, window: Window, out: Path, force: bool) -> ExportResult:
     """Write one fixture per comment a human ruled on in the window; return what was written."""
+    if out.is_dir():
+        # Not even --force replaces a directory: it is never what was meant.
+        raise ConfigurationError(f"{out} is a directory; give a file name for --out")
     if out.exists() and not force:
         raise ConfigurationError(f"{out} exists; use --force to overwrite it")
     if not out.parent.is_dir():
@@ -85,7 +88,12 @@ def _fixture_line(judged: Judged, result: ExportResult) -> str | None:
 
 def _move_into_place(temporary: Path, out: Path, force: bool) -> None:
     if force:
-        os.replace(temporary, out)
+        try:
+            os.replace(temporary, out)
+        except IsADirectoryError:  # a directory appeared there meanwhile
+            raise ConfigurationError(f"{out} is a directory; give a file name for --out") from None
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write {out}: {exc.strerror or exc}") from None
         return
     try:
         # A hard link fails if the target appeared meanwhile: never clobber without --force.

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from moderation.comment import Comment, text_hash
+from moderation.comment import Comment, read_comment, text_hash
 from moderation.site.rows import PENDING_STATE, SiteStates
 from moderation.site.table import CommentsTable
 from moderation.storage import audit
@@ -112,8 +112,9 @@ class ReviewQueue:
             rows = conn.execute(query).all()
             latest = _latest_decisions(conn, [str(row[0]) for row in rows])
         items = []
-        for comment_id, body, author, created, outcome, state_hash in rows:
-            body = body if body is not None else ""
+        for comment_id, value, author, created, outcome, state_hash in rows:
+            # Read as the batch reads it: a value that is not text (a BLOB) shows as its repr.
+            body = read_comment(comment_id, value).body
             decision = latest.get(str(comment_id), {})
             items.append(
                 ReviewItem(

@@ -6,6 +6,7 @@ status string, Isso's integer ``mode``, a boolean ``approved``) works as it is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -101,8 +102,19 @@ class CommentsTable:
         return self.removed is not None or self.rejected_value is not None
 
     def parse_id(self, key: str) -> Any:
-        """A comment id from a form or URL as the id column's type; ValueError if it is not one."""
-        return int(key) if python_type(self.id) is int else key
+        """A comment id from a form or URL as the id column's type; ValueError if it is not one.
+
+        An integer id is plain ASCII digits (no "²", "1_0" or spaces, which ``int`` would take
+        or choke on) within a signed 64-bit integer, the widest any database stores.
+        """
+        if python_type(self.id) is not int:
+            return key
+        if not _INTEGER_ID.fullmatch(key):
+            raise ValueError(f"not an integer id: {key[:40]!r}")
+        value = int(key)
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("an integer id beyond 64 bits")
+        return value
 
     def pending_pages(self, engine: Engine, page_size: int) -> Iterator[list[Comment]]:
         """Pending comments in id order, one page per short read transaction (keyset paging).
@@ -207,6 +219,9 @@ class CommentsTable:
             return set()
         query = sa.select(self.id).where(self.id.in_([c.id for c in comments]), written)
         return {str(row[0]) for row in conn.execute(query)}
+
+
+_INTEGER_ID = re.compile(r"-?[0-9]{1,20}")
 
 
 def _utf8_bytes(column: sa.Column[Any], dialect: str) -> sa.ColumnElement[Any]:

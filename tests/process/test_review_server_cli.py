@@ -24,7 +24,8 @@ def test_off_loopback_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert result.stderr.strip() == (
         "moderate: error: refusing to serve the review page on 0.0.0.0: set "
-        "MODERATION_REVIEW_TOKEN (16 characters or more) to serve beyond loopback"
+        "MODERATION_REVIEW_TOKEN (16 characters or more; make one with "
+        '`python -c "import secrets; print(secrets.token_urlsafe(24))"`) to serve beyond loopback'
     )
     short = moderate(
         "review",
@@ -35,6 +36,69 @@ def test_off_loopback_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     )
     assert short.returncode == 2 and "at least 16 characters" in short.stderr
     assert "short" not in short.stderr.replace("at least", "")
+    weak = "k" * 16
+    repeated = moderate(
+        "review",
+        "--port",
+        "0",
+        env={"MODERATION_DATABASE_URL": url, "MODERATION_REVIEW_TOKEN": weak},
+        timeout=30,
+    )
+    assert repeated.returncode == 2 and repeated.stdout == ""
+    assert len(repeated.stderr.strip().splitlines()) == 1
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(24))"' in repeated.stderr
+    assert weak not in repeated.stderr
+
+
+def test_secure_cookie_flag_marks_the_session_cookie_secure(tmp_path: Path) -> None:
+    import http.client
+    import re
+    import secrets
+
+    from tests.processes import start_moderate
+
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    create_site_table(url, ["a comment"])
+    token = secrets.token_urlsafe(24)
+    process = start_moderate(
+        "review",
+        "--port",
+        "0",
+        "--secure-cookie",
+        env={"MODERATION_DATABASE_URL": url, "MODERATION_REVIEW_TOKEN": token},
+    )
+    try:
+        assert process.stdout is not None
+        page = process.stdout.readline().strip()
+        port = int(page.rsplit(":", 1)[1].strip("/"))
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/login")
+        form = connection.getresponse().read().decode()
+        connection.close()
+        match = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert match is not None
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        body = f"csrf={match.group(1)}&token={token}"
+        connection.request(
+            "POST",
+            "/login",
+            body=body,
+            headers={
+                "Origin": f"http://127.0.0.1:{port}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        signed = connection.getresponse()
+        connection.close()
+        assert signed.status == 303
+        cookie = signed.getheader("Set-Cookie") or ""
+        attributes = [part.strip().lower() for part in cookie.split(";")]
+        assert "secure" in attributes and "httponly" in attributes
+        assert token not in cookie
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
+    assert process.returncode == 0
 
 
 def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:

@@ -5,11 +5,22 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moderation import redact as redact_module
 from moderation.logs import JsonFormatter, TextFormatter
 from moderation.redact import redact, redact_url, remember_secrets, url_secrets
 from moderation.settings import Settings
+
+# Characters that occur only inside the generated secrets: any of them in the output is a leak.
+SECRET_LETTERS = "QXZJKW"
+PUNCTUATION = "@:/?#%"
+secret_text = st.text(alphabet=SECRET_LETTERS + PUNCTUATION, min_size=1, max_size=12).filter(
+    lambda text: any(c in SECRET_LETTERS for c in text)
+)
+plain = st.text(alphabet="abcdefghi0123456789-", min_size=1, max_size=8)
+sensitive_keys = st.sampled_from(["password", "sslpassword", "token", "api_key", "client_secret"])
 
 
 @pytest.mark.parametrize(
@@ -28,9 +39,22 @@ from moderation.settings import Settings
         ("postgresql://u:pa%40ss@host/db", "postgresql://u:***@host/db"),
         (
             "mysql+pymysql://u:pw@h/d?ssl_key=/k.pem&api_token=t0k3n#f",
-            "mysql+pymysql://u:***@h/d?ssl_key=***&api_token=***#f",
+            "mysql+pymysql://u:***@h/d?ssl_key=***&api_token=***",
+        ),
+        (
+            "mysql://secq@127.0.0.1/secq?password=Qry@S3cret9",
+            "mysql://secq@127.0.0.1/secq?password=***",
+        ),
+        (
+            "mysql://secq@127.0.0.1:3306/secq?password=Qry@S3cret9&charset=utf8mb4",
+            "mysql://secq@127.0.0.1:3306/secq?password=***&charset=utf8mb4",
+        ),
+        (
+            "http://127.0.0.1:1/?api_key=K3yHead@K3yTail99",
+            "http://127.0.0.1:1/?api_key=***",
         ),
         ("http://tok3n@host", "http://***@host"),
+        ("http:///J@127.0.0.1", "http://***@127.0.0.1"),
         ("sqlite:///tmp/a@b.db", "sqlite:///tmp/a@b.db"),
         ("http://127.0.0.1:11434", "http://127.0.0.1:11434"),
         ("not a url", "not a url"),
@@ -109,3 +133,74 @@ def test_a_crash_traceback_hides_credentials(
     stderr = capsys.readouterr().err
     assert "RuntimeError: cannot reach http://admin:***@ollama:11434" in stderr
     assert "crash-s3cret" not in stderr
+
+
+@st.composite
+def urls_with_secrets(draw: st.DrawFn) -> str:
+    scheme = draw(st.sampled_from(["postgresql", "mysql", "mysql+pymysql", "http", "https"]))
+    userinfo = ""
+    shape = draw(st.sampled_from(["none", "user", "user:password", "token"]))
+    if shape == "user":
+        userinfo = draw(plain) + "@"
+    elif shape == "user:password":
+        userinfo = f"{draw(plain)}:{draw(secret_text)}@"
+    elif shape == "token" and scheme.startswith("http"):
+        # A colon in the user-info separates the user name (shown) from the password.
+        userinfo = draw(secret_text.filter(lambda text: ":" not in text)) + "@"
+    host = draw(st.sampled_from(["127.0.0.1", "db.example", "[::1]", "localhost"]))
+    port = draw(st.sampled_from(["", ":3306", ":11434"]))
+    path = draw(st.sampled_from(["", "/", "/site", "/a/b"]))
+    params = draw(
+        st.lists(
+            st.one_of(
+                st.tuples(sensitive_keys, secret_text),
+                st.tuples(st.sampled_from(["sslmode", "charset", "x"]), plain),
+            ),
+            max_size=4,
+        )
+    )
+    query = "?" + "&".join(f"{k}={v}" for k, v in params) if params else ""
+    return f"{scheme}://{userinfo}{host}{port}{path}{query}"
+
+
+@settings(max_examples=1000)
+@given(urls_with_secrets())
+def test_no_secret_survives_redact_url_in_any_position(url: str) -> None:
+    shown = redact_url(url)
+    assert not any(c in shown for c in SECRET_LETTERS), (url, shown)
+    for secret in url_secrets(url):
+        assert secret not in shown or not any(c in secret for c in SECRET_LETTERS)
+
+
+@given(urls_with_secrets())
+def test_no_secret_survives_redact_in_a_message(url: str) -> None:
+    shown = redact(f"database error on {url}: connection refused ({url})")
+    assert not any(c in shown for c in SECRET_LETTERS), (url, shown)
+
+
+@given(urls_with_secrets())
+def test_every_secret_of_a_generated_url_is_remembered(url: str) -> None:
+    found = url_secrets(url)
+    # Each secret-only letter of the URL lies inside one of the secrets found.
+    covered = "".join(found)
+    assert all(c in covered for c in url if c in SECRET_LETTERS), (url, found)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://secq@127.0.0.1:3306/secq?password=Qry@S3cret9",
+        "postgresql://app@db:5432/app?sslpassword=Ab@Cd3fgh",
+    ],
+)
+def test_a_query_password_that_spills_into_the_host_is_refused(url: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Settings(database_url=url)
+    message = str(raised.value)
+    assert "percent-encoded" in message
+    assert "S3cret9" not in message and "Cd3fgh" not in message
+
+
+def test_a_user_name_with_a_raw_at_sign_still_works() -> None:
+    settings = Settings(database_url="postgresql://app@server:Pw-Secret1@db.example:5432/app")
+    assert settings.safe_database_url == "postgresql://app@server:***@db.example:5432/app"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
+import sys
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from moderation.comment import text_hash
 from moderation.humans.queue import ReviewQueue
 from moderation.humans.render import age, visible
-from moderation.humans.web import CSP, ReviewApp
+from moderation.humans.web import COOKIE, CSP, LoginLimits, ReviewApp
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage.engines import create_engine
@@ -25,13 +28,13 @@ TOKEN = "correct horse battery staple"
 Check = Callable[[TestClient[Any, Any], ReviewApp], Awaitable[None]]
 
 
-def run_page(settings: Settings, check: Check, *, token: str | None = None) -> None:
+def run_page(settings: Settings, check: Check, *, token: str | None = None, **options: Any) -> None:
     """Serve the page on 127.0.0.1 (a free port) and run ``check`` against it."""
 
     async def main() -> None:
         engine = create_engine(settings.database_url)
         queue = ReviewQueue(engine, CommentsTable.reflect(engine, settings), str(uuid.uuid4()))
-        review = ReviewApp(queue, "tester", token=token)
+        review = ReviewApp(queue, "tester", token=token, **options)
         async with TestClient(TestServer(review.build(), host="127.0.0.1")) as client:
             review.listening_on("127.0.0.1", client.port or 0)
             await check(client, review)
@@ -217,6 +220,25 @@ def test_visible_shows_reordering_characters_as_codes() -> None:
     assert HOSTILE.startswith("hostile")
 
 
+HANGUL_FILLERS = "\u115f\u1160\u3164\uffa0"
+
+
+def test_visible_shows_every_format_character_and_filler_as_a_code() -> None:
+    hidden = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    hidden += list(HANGUL_FILLERS) + [chr(c) for c in range(0xE0000, 0xE0080)]
+    for char in hidden:
+        assert str(visible(f"a{char}b")) == (f'a<span class="ctl">U+{ord(char):04X}</span>b'), (
+            f"U+{ord(char):04X}"
+        )
+    # A sentence in tag characters behind a friendly one: every hidden letter shows.
+    smuggled = "Great post, thanks!" + "".join(chr(0xE0000 + ord(c)) for c in "approve")
+    shown = str(visible(smuggled))
+    assert shown.count('class="ctl"') == 7 and "U+E0061" in shown
+    # Ordinary text, accents and emoji stay as they are.
+    for text in ("café naïve", "日本語", "👍🏽", "line\nnext\ttab"):
+        assert str(visible(text)) == text
+
+
 def test_age_reads_like_a_person_would_say_it() -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -262,3 +284,236 @@ def test_a_partly_read_long_comment_says_so(site: Settings) -> None:
         assert "long comment: read in 2 of 5 windows" in html
 
     run_page(site, check)
+
+
+SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Cache-Control")
+
+
+def assert_secured(response: Any) -> None:
+    assert response.headers["Content-Security-Policy"] == CSP
+    for name in SECURITY_HEADERS:
+        assert name in response.headers, name
+
+
+@pytest.mark.parametrize("page", ["²", "٣", "1_0", " 1", "-1", "99999999999999999999", "1e3"])
+def test_an_odd_page_number_shows_the_first_page(site: Settings, page: str) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        response = await client.get("/", params={"page": page})
+        assert response.status == 200
+        assert_secured(response)
+        assert 'data-comment-id="5"' in await response.text()
+
+    run_page(site, check)
+
+
+def test_an_odd_page_number_on_a_ruling_writes_it_and_shows_the_first_page(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        response = await client.post(
+            "/approve",
+            data=form_for(review, 1, page="²"),
+            headers=origin(client),
+            allow_redirects=False,
+        )
+        assert response.status == 303
+        assert response.headers["Location"].startswith("/?page=0&notice=")
+        page = await client.get(response.headers["Location"])
+        assert page.status == 200 and "Approved comment 1." in await page.text()
+
+    run_page(site, check)
+    assert status_of(site.database_url, 1) == "1"
+
+
+@pytest.mark.parametrize(
+    "comment_id", [str(2**63), str(2**64 + 1), str(-(2**63) - 1), "²", "1_0", "9" * 400]
+)
+def test_a_comment_id_out_of_range_is_no_such_comment(site: Settings, comment_id: str) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        form = {**form_for(review, 1), "comment_id": comment_id}
+        response = await client.post("/approve", data=form, headers=origin(client))
+        assert response.status == 200
+        assert_secured(response)
+        assert "no such comment" in await response.text()
+
+    run_page(site, check)
+    assert rulings(site.database_url) == []
+
+
+def test_a_body_that_is_not_text_does_not_break_the_page(site: Settings) -> None:
+    engine = create_engine(site.database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE comments SET body = X'00ff41' WHERE id = 5")
+    engine.dispose()
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        response = await client.get("/")
+        assert response.status == 200
+        html = await response.text()
+        assert 'data-comment-id="5"' in html and 'data-comment-id="1"' in html
+        assert "&lt;bytes: b&#39;\\x00\\xffA&#39;&gt;" in html
+        match = re.search(r'name="text_hash" value="([0-9a-f]+)"', html)
+        assert match is not None
+        form = {**form_for(review, 5), "text_hash": match.group(1)}
+        ruled = await client.post("/approve", data=form, headers=origin(client))
+        assert ruled.status == 200
+        assert_secured(ruled)
+
+    run_page(site, check)
+    assert status_of(site.database_url, 5) == "0"
+
+
+def test_an_unexpected_failure_is_a_plain_500_with_the_same_headers(
+    site: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        def broken(*_args: object) -> None:
+            raise RuntimeError("boom with <b>input</b>")
+
+        review.queue.page = broken  # type: ignore[method-assign]
+        response = await client.get("/")
+        assert response.status == 500
+        assert_secured(response)
+        html = await response.text()
+        assert "Traceback" not in html and "<b>input</b>" not in html
+        for path, method in (("/nowhere", "GET"), ("/approve", "GET"), ("/", "DELETE")):
+            other = await client.request(method, path)
+            assert other.status in (404, 405), path
+            assert_secured(other)
+
+    with caplog.at_level("ERROR"):
+        run_page(site, check)
+    assert "RuntimeError" in caplog.text and "Traceback" not in caplog.text
+
+
+# --- Token guessing, sessions ---------------------------------------------------------------
+
+
+async def sign_in(
+    client: TestClient[Any, Any], review: ReviewApp, token: str = TOKEN, **headers: str
+) -> Any:
+    return await client.post(
+        "/login",
+        data={"csrf": review.csrf, "token": token},
+        headers={**origin(client), **headers},
+        allow_redirects=False,
+    )
+
+
+def session_cookie(response: Any) -> str:
+    morsel = response.cookies[COOKIE]
+    return str(morsel.value)
+
+
+def test_failed_logins_are_limited_per_address_whatever_the_parallelism(site: Settings) -> None:
+    limits = LoginLimits(per_address=5, overall=50, window=60)
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        guesses = await asyncio.gather(
+            *(sign_in(client, review, f"wrong-guess-{n:04d}-xxxxxxxx") for n in range(60))
+        )
+        statuses = sorted(response.status for response in guesses)
+        assert statuses.count(403) == 5 and statuses.count(429) == 55
+        limited = next(r for r in guesses if r.status == 429)
+        assert 0 < int(limited.headers["Retry-After"]) <= 60
+        assert_secured(limited)
+        # While limited, not even the right token is tried from this address.
+        assert (await sign_in(client, review)).status == 429
+
+    run_page(site, check, token=TOKEN, login_limits=limits)
+
+
+def test_failed_logins_are_limited_overall_across_addresses(site: Settings) -> None:
+    limits = LoginLimits(per_address=3, overall=7, window=60)
+    proxy = frozenset({"127.0.0.1"})  # the addresses below come through a trusted proxy
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        statuses = []
+        for n in range(12):
+            forwarded = {"X-Forwarded-For": f"198.51.100.{n}"}
+            response = await sign_in(client, review, f"wrong-guess-{n:04d}-xxxxxx", **forwarded)
+            statuses.append(response.status)
+        assert statuses == [403] * 7 + [429] * 5
+        # A new address is refused too, once the overall limit is reached.
+        fresh = await sign_in(client, review, **{"X-Forwarded-For": "203.0.113.7"})
+        assert fresh.status == 429
+
+    run_page(site, check, token=TOKEN, login_limits=limits, trusted_proxies=proxy)
+
+
+def test_each_login_gets_its_own_session_and_a_logout_ends_it(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        first, second = await sign_in(client, review), await sign_in(client, review)
+        assert first.status == second.status == 303
+        one, two = session_cookie(first), session_cookie(second)
+        assert one != two and TOKEN not in one
+        assert "Max-Age=" in first.headers["Set-Cookie"]
+        client.session.cookie_jar.clear()
+        as_one = {"Cookie": f"{COOKIE}={one}"}
+        assert (await client.get("/", headers=as_one, allow_redirects=False)).status == 200
+        out = await client.post(
+            "/logout",
+            data={"csrf": review.csrf},
+            headers={**origin(client), **as_one},
+            allow_redirects=False,
+        )
+        assert out.status == 303 and out.headers["Location"] == "/login"
+        assert session_cookie(out) == ""
+        client.session.cookie_jar.clear()
+        replayed = await client.get("/", headers=as_one, allow_redirects=False)
+        assert replayed.status == 303 and replayed.headers["Location"] == "/login"
+        as_two = {"Cookie": f"{COOKIE}={two}"}
+        assert (await client.get("/", headers=as_two, allow_redirects=False)).status == 200
+
+    run_page(site, check, token=TOKEN)
+
+
+def test_a_session_expires(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        signed = await sign_in(client, review)
+        assert "Max-Age=1" in signed.headers["Set-Cookie"]
+        cookie = {"Cookie": f"{COOKIE}={session_cookie(signed)}"}
+        client.session.cookie_jar.clear()
+        assert (await client.get("/", headers=cookie, allow_redirects=False)).status == 200
+        await asyncio.sleep(1.3)
+        expired = await client.get("/", headers=cookie, allow_redirects=False)
+        assert expired.status == 303 and expired.headers["Location"] == "/login"
+
+    run_page(site, check, token=TOKEN, session_lifetime=1.0)
+
+
+@pytest.mark.parametrize(
+    ("options", "headers", "secure"),
+    [
+        ({}, {}, False),
+        ({}, {"X-Forwarded-Proto": "https"}, False),  # from anyone: not believed
+        ({"secure_cookie": True}, {}, True),
+        ({"trusted_proxies": frozenset({"127.0.0.1"})}, {"X-Forwarded-Proto": "https"}, True),
+        ({"trusted_proxies": frozenset({"127.0.0.1"})}, {"X-Forwarded-Proto": "http"}, False),
+        ({"trusted_proxies": frozenset({"192.0.2.1"})}, {"X-Forwarded-Proto": "https"}, False),
+    ],
+)
+def test_the_cookie_is_secure_behind_tls(
+    site: Settings, options: dict[str, Any], headers: dict[str, str], secure: bool
+) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        signed = await sign_in(client, review, **headers)
+        assert signed.status == 303
+        attributes = [part.strip().lower() for part in signed.headers["Set-Cookie"].split(";")]
+        assert ("secure" in attributes) is secure
+
+    run_page(site, check, token=TOKEN, **options)
+
+
+@pytest.mark.parametrize(
+    "weak", ["a" * 16, "aaaaaaaabbbbbbbb", "abcdabcdabcdabcd", "0123456789abcdef", "x" * 40]
+)
+def test_a_weak_token_is_refused_with_a_way_to_make_one(weak: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Settings(review_token=weak)
+    message = str(raised.value)
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(24))"' in message
+    assert weak not in message
+
+
+def test_a_strong_token_is_accepted() -> None:
+    for token in (TOKEN, secrets.token_urlsafe(24), "Tr0ub4dor&3-horse-staple"):
+        assert Settings(review_token=token).review_token is not None

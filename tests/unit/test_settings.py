@@ -70,12 +70,18 @@ def test_rejected_states_and_the_review_token(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MODERATION_COMMENTS_PENDING_VALUE", "0")
     monkeypatch.setenv("MODERATION_COMMENTS_REJECTED_VALUES", "trash, spam,,post-trashed")
     monkeypatch.setenv("MODERATION_COMMENTS_REMOVED_COLUMN", "is_removed")
-    monkeypatch.setenv("MODERATION_REVIEW_TOKEN", "a" * 16)
+    monkeypatch.setenv("MODERATION_REVIEW_TOKEN", "q7-Vx2mP9sLk4TzR")
+    monkeypatch.setenv("MODERATION_REVIEW_TRUSTED_PROXIES", "127.0.0.1, ::1")
     s = Settings()
     assert s.comments_rejected_values == ["trash", "spam", "post-trashed"]
     assert s.comments_removed_column == "is_removed"
-    assert s.review_token is not None and s.review_token.get_secret_value() == "a" * 16
-    assert "a" * 16 not in repr(s)
+    assert s.review_token is not None
+    assert s.review_token.get_secret_value() == "q7-Vx2mP9sLk4TzR"
+    assert "q7-Vx2mP9sLk4TzR" not in repr(s)
+    assert s.review_trusted_proxies == ["127.0.0.1", "::1"]
+    monkeypatch.setenv("MODERATION_REVIEW_TRUSTED_PROXIES", "proxy.example")
+    with pytest.raises(ValueError, match="IP addresses"):
+        Settings()
 
 
 @pytest.mark.parametrize(
