@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from moderation.batch.lease import Lease
 from tests.fakeollama import FakeOllama
 from tests.helpers import create_site_table, read_table
-from tests.processes import moderate, start_moderate
+from tests.processes import child_environment, moderate, start_moderate
 
 
 @pytest.fixture(scope="module")
@@ -439,7 +439,7 @@ def test_progress_bar_counts_answers_against_a_total(site: str, ollama: FakeOlla
     master, slave = pty.openpty()
     child = subprocess.Popen(
         [sys.executable, "-m", "moderation"],
-        env={**os.environ, **environment(site, ollama), "COLUMNS": "100"},
+        env={**child_environment(environment(site, ollama)), "COLUMNS": "100"},
         stdout=subprocess.PIPE,
         stderr=slave,
     )
