@@ -49,6 +49,13 @@ class HostSpec:
         return redact_url(self.url)
 
 
+def _comma_list(value: object) -> object:
+    """A comma-separated environment value as a list of its non-empty, stripped parts."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 class Settings(BaseSettings):
     """The tool's settings; every field maps to an environment variable.
 
@@ -387,12 +394,10 @@ class Settings(BaseSettings):
             filled.setdefault(key, value)
         return filled
 
-    @field_validator("comments_rejected_values", mode="before")
+    @field_validator("comments_rejected_values", "qualify_fixtures", "ollama_hosts", mode="before")
     @classmethod
     def _split_values(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return _comma_list(value)
 
     @field_validator("reversal_window")
     @classmethod
@@ -400,20 +405,6 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"\s*\d{1,6}\s*[hdw]\s*", value, re.IGNORECASE):
             raise ValueError("use a duration such as 24h, 7d, 30d or 2w")
         return value.strip()
-
-    @field_validator("qualify_fixtures", mode="before")
-    @classmethod
-    def _split_paths(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("ollama_hosts", mode="before")
-    @classmethod
-    def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
     @field_validator("review_token")
     @classmethod
@@ -430,8 +421,7 @@ class Settings(BaseSettings):
     @field_validator("review_trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
+        value = _comma_list(value)
         if isinstance(value, list):
             for address in value:
                 try:
