@@ -114,8 +114,14 @@ class _progress:
             self.bar.__exit__(None, None, None)
 
 
-def report(qualification: Qualification, table: list[dict[str, Any]] | None, as_json: bool) -> None:
-    """Print the verdict (and the table it came from); exit 8 when the model is unqualified."""
+def report(
+    qualification: Qualification,
+    table: list[dict[str, Any]] | None,
+    as_json: bool,
+    exit_unqualified: bool = True,
+) -> None:
+    """Print the verdict (and the table it came from); exit 8 when the model is unqualified
+    (unless ``exit_unqualified`` is off: the verdict is then all there is to say)."""
     settled = qualification.qualified and qualification.complete
     code = ExitCode.OK if settled else ExitCode.UNQUALIFIED
     if as_json:
@@ -129,7 +135,7 @@ def report(qualification: Qualification, table: list[dict[str, Any]] | None, as_
         typer.echo(qualification.verdict())
         if not qualification.complete:
             typer.echo(qualification.incomplete_reason + " (not stored)")
-    if code != ExitCode.OK:
+    if code != ExitCode.OK and exit_unqualified:
         raise typer.Exit(code)
 
 

@@ -270,3 +270,22 @@ def test_a_qualification_the_server_broke_off_is_not_stored(
     mended = moderate("--json", env=env)
     assert mended.returncode == 0, mended.stderr
     assert read_table(env["MODERATION_DATABASE_URL"], stored) == [(1,)]
+
+
+def test_model_create_qualifies_what_it_built_and_says_the_verdict(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    env = site(tmp_path, ollama)
+    created = moderate("model", "create", env=env)
+    # Built: exit 0 whatever the verdict; the verdict and its table are printed.
+    assert created.returncode == 0, created.stderr
+    assert "'sentiments' on " in created.stdout
+    assert "367 fixtures (139 to hold)" in created.stdout
+    assert created.stdout.rstrip().endswith(
+        "sentiments: unqualified: false approval >= 1.00 at every threshold on 367 fixtures"
+    )
+    # Stored: `moderate qualify` reports it without asking again, and exits 8.
+    before = generated(ollama)
+    again = moderate("qualify", env=env)
+    assert again.returncode == 8 and "qualified before" in again.stdout
+    assert generated(ollama) == before
