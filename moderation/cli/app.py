@@ -183,6 +183,8 @@ def _print_report(report: RunReport) -> None:
         summary += "; stopped at the batch deadline"
     if report.lease_lost:
         summary += f"; lease lost, {report.rejected} decisions not written"
+    if report.unqualified:
+        summary += f"; nothing approved: {report.unqualified}"
     console.print(summary, markup=False, highlight=False)
 
 

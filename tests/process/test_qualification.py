@@ -284,6 +284,12 @@ def test_model_create_qualifies_what_it_built_and_says_the_verdict(
     assert created.stdout.rstrip().endswith(
         "sentiments: unqualified: false approval >= 1.00 at every threshold on 367 fixtures"
     )
+    # The batch's summary says why nothing was approved.
+    batch = moderate(env=env)
+    assert batch.returncode == 8, batch.stderr
+    assert "; nothing approved: unqualified: false approval >= 1.00" in " ".join(
+        batch.stdout.split()
+    )
     # Stored: `moderate qualify` reports it without asking again, and exits 8.
     before = generated(ollama)
     again = moderate("qualify", env=env)
