@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from moderation.vocabulary import APPROVING_LABELS
 
 APPROVE, HOLD, FAIL = "approve", "hold", "fail"
+# How the reasons begin when the model itself may not approve (not qualified on labelled
+# comments, or its reversal-rate brake is on), whatever it answered.
+UNTRUSTED_REASONS = ("unqualified:", "reversal-rate brake:")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from moderation.comment import Comment, read_comment, text_hash
+from moderation.policy import UNTRUSTED_REASONS
 from moderation.site.rows import PENDING_STATE, SiteStates
 from moderation.site.table import CommentsTable
 from moderation.storage import audit
@@ -53,6 +54,11 @@ class ReviewItem:
     decided_at: datetime | None
     coverage: str | None
     edited: bool  # the text changed since the tool's decision
+
+    @property
+    def untrusted(self) -> bool:
+        """Held because the model may not approve at all, whatever it answered."""
+        return (self.error or "").startswith(UNTRUSTED_REASONS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -286,6 +286,23 @@ def test_a_partly_read_long_comment_says_so(site: Settings) -> None:
     run_page(site, check)
 
 
+def test_a_comment_held_because_the_model_may_not_approve_says_why(site: Settings) -> None:
+    reason = "unqualified: false approval >= 1.00 at every threshold on 367 fixtures"
+    engine = create_engine(site.database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE moderation_decisions SET error = ?, label = 'positive' WHERE comment_id = '1'",
+            (reason,),
+        )
+    engine.dispose()
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        assert f"The model may not approve yet: {reason.replace('>', '&gt;')}" in html
+
+    run_page(site, check)
+
+
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Cache-Control")
 
 
