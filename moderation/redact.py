@@ -73,6 +73,26 @@ def remember_secrets(urls: Iterable[str]) -> None:
                 _remembered.add(secret)
 
 
+def remember_whole(urls: Iterable[str]) -> None:
+    """Remember URLs that are secrets as a whole (a notification service's URL carries its
+    token in the path: ``slack://T/B/C``, ``tgram://bot-token/chat``), with their parts."""
+    urls = list(urls)
+    remember_secrets(urls)
+    for url in urls:
+        _scheme, sep, rest = url.partition("://")
+        if len(url) >= _MIN_REMEMBERED:
+            _remembered.add(url)
+        if not sep:
+            continue
+        # A service's host and path segments are often tokens (slack://TokenA/TokenB/TokenC,
+        # tgram://bot-token/chat-id); a host name with dots is not.
+        address = rest.split("?", 1)[0].rsplit("@", 1)[-1]
+        for piece in address.split("/"):
+            piece = piece.split(":", 1)[0] if piece.count(":") == 1 else piece
+            if len(piece) >= 8 and "." not in piece:
+                _remembered.update((piece, unquote(piece)))
+
+
 def url_secrets(url: str) -> set[str]:
     """The credential strings in ``url``, as written and percent-decoded."""
     if "://" not in url:
