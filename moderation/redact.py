@@ -87,10 +87,11 @@ def remember_whole(urls: Iterable[str]) -> None:
         # A service's host and path segments are often tokens (slack://TokenA/TokenB/TokenC,
         # tgram://bot-token/chat-id); a host name with dots is not.
         address = rest.split("?", 1)[0].rsplit("@", 1)[-1]
-        for piece in address.split("/"):
-            piece = piece.split(":", 1)[0] if piece.count(":") == 1 else piece
-            if len(piece) >= 8 and "." not in piece:
-                _remembered.update((piece, unquote(piece)))
+        for segment in address.split("/"):
+            # A port is too short to be taken for one; a bot's "id:secret" is not.
+            for piece in (segment, *segment.split(":")):
+                if len(piece) >= 8 and "." not in piece:
+                    _remembered.update((piece, unquote(piece)))
 
 
 def url_secrets(url: str) -> set[str]:
