@@ -119,7 +119,11 @@ async def run_batch_async(
     except ModerationError as exc:
         if notifier is not None:
             scheduled = scheduled_for is not None
-            await asyncio.to_thread(notify.after_failure, notifier, exc, scheduled=scheduled)
+            tally = await asyncio.to_thread(
+                notify.after_failure, notifier, exc, scheduled=scheduled
+            )
+            if tally is not None:
+                exc.notifications = tally.to_json()
         raise
 
 

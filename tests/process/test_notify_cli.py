@@ -94,6 +94,9 @@ def test_a_refused_batch_notifies_and_keeps_its_exit_code(
     create_site_table(url, ["hello"], table="posts")  # no `comments` table
     result = moderate("--json", env=env_for(url, ollama, webhook.url("/hooks/S3cretPathToken")))
     assert result.returncode == 2, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["status"], document["exit_code"]) == ("failed", 2)
+    assert document["notifications"] == {"sent": 1, "failed": 0, "suppressed": 0}
     [(title, body)] = webhook.messages()
     assert title == "moderation: batch failed (exit 2)"
     assert body.startswith("A batch failed with exit code 2: ")
