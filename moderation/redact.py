@@ -85,13 +85,21 @@ def remember_whole(urls: Iterable[str]) -> None:
         if not sep:
             continue
         # A service's host and path segments are often tokens (slack://TokenA/TokenB/TokenC,
-        # tgram://bot-token/chat-id); a host name with dots is not.
+        # tgram://bot-token/chat-id); a host name with dots is not, nor a plain word
+        # (json://host/hooks/moderation must not hide "moderation" in every message).
         address = rest.split("?", 1)[0].rsplit("@", 1)[-1]
         for segment in address.split("/"):
             # A port is too short to be taken for one; a bot's "id:secret" is not.
             for piece in (segment, *segment.split(":")):
-                if len(piece) >= 8 and "." not in piece:
+                if _looks_like_token(piece):
                     _remembered.update((piece, unquote(piece)))
+
+
+def _looks_like_token(piece: str) -> bool:
+    if len(piece) < 8 or "." in piece:
+        return False
+    mixed_case = piece.lower() != piece and piece.upper() != piece
+    return mixed_case or any(c.isdigit() for c in piece)
 
 
 def url_secrets(url: str) -> set[str]:

@@ -25,6 +25,14 @@ NEGATIVE = '{"label": "negative"}'
 REVIEW = "https://example.com/moderation/review"
 
 
+@pytest.fixture(autouse=True)
+def _forget_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secrets these tests make up must not be hidden in other tests' messages."""
+    from moderation import redact
+
+    monkeypatch.setattr(redact, "_remembered", set(redact._remembered))
+
+
 def fake() -> FakeClassifier:
     return FakeClassifier({"idiot": NEGATIVE}, confidences={"maybe": 0.1}, server_errors={"boom"})
 
@@ -199,3 +207,11 @@ def test_apprise_urls_are_remembered_as_secrets(sqlite_url: str) -> None:
     assert redact(f"failed: {token}") == "failed: ***"
     assert "C3cccccccccccccc" not in redact("posting to C3cccccccccccccc failed")
     assert "ABCdefGHIjkl" not in redact("bot 123456789:ABCdefGHIjkl refused")
+
+
+def test_plain_words_of_a_url_stay_readable(sqlite_url: str) -> None:
+    from moderation.redact import redact
+
+    make_settings(sqlite_url, notify_urls="json://127.0.0.1:9/hooks/moderation")
+    assert redact("pip install 'moderation[notify]'") == "pip install 'moderation[notify]'"
+    assert redact("sent to json://127.0.0.1:9/hooks/moderation") == "sent to ***"
