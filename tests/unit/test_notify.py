@@ -215,3 +215,25 @@ def test_plain_words_of_a_url_stay_readable(sqlite_url: str) -> None:
     make_settings(sqlite_url, notify_urls="json://127.0.0.1:9/hooks/moderation")
     assert redact("pip install 'moderation[notify]'") == "pip install 'moderation[notify]'"
     assert redact("sent to json://127.0.0.1:9/hooks/moderation") == "sent to ***"
+
+
+def test_a_held_lease_is_told_from_cron_but_not_from_a_timer(
+    sqlite_url: str, webhook: Webhook
+) -> None:
+    from moderation.errors import LeaseHeld, TickAlreadyRun
+
+    create_site_table(sqlite_url, ["fine"])
+    notifier = Notifier(settings_for(sqlite_url, webhook.url()))
+    # Replicas' timers share the ticks through the lease: that is no failure.
+    assert notify.after_failure(notifier, LeaseHeld("busy"), scheduled=True) is None
+    assert notify.after_failure(notifier, TickAlreadyRun("done"), scheduled=False) is None
+    assert webhook.posts == []
+    # From cron, a batch still running when the next starts means they overlap.
+    tally = notify.after_failure(notifier, LeaseHeld("busy"), scheduled=False)
+    assert tally is not None and tally.to_json()["sent"] == 1
+    assert webhook.messages() == [
+        (
+            "moderation: batch failed (exit 75)",
+            "A batch failed with exit code 75: busy\nNothing was approved by it.",
+        )
+    ]
