@@ -15,14 +15,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from moderation.batch.run_report import RunReport
 from moderation.batch.trust import UNQUALIFIED_THRESHOLD
-from moderation.errors import LeaseLost, ModerationError, TickAlreadyRun
+from moderation.errors import LeaseHeld, LeaseLost, ModerationError, TickAlreadyRun
+from moderation.humans.queue import CREATED_COLUMNS, as_datetime
+from moderation.humans.queue import WAITING as WAITING_OUTCOMES
 from moderation.redact import redact
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
@@ -35,16 +36,6 @@ log = logging.getLogger(__name__)
 WAITING, FAILED, UNQUALIFIED = "waiting", "failed", "unqualified"
 # The reasons a comment waits, in the order a message lists them.
 REASONS = ("negative", "uncertain", "failed", "unqualified")
-_CREATED_COLUMNS = (
-    "created_at",
-    "created",
-    "comment_date_gmt",
-    "comment_date",
-    "submit_date",
-    "creationDate",
-    "posted_at",
-    "date",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +98,7 @@ class Waiting:
 def waiting_comments(engine: Engine, comments: CommentsTable) -> Waiting:
     """The comments held or failed by the tool that are still pending, by reason."""
     columns = comments.table.c
-    created = next((columns[n] for n in _CREATED_COLUMNS if n in columns), None)
+    created = next((columns[n] for n in CREATED_COLUMNS if n in columns), None)
     key = sa.cast(comments.id, sa.String(255))
     query = (
         sa.select(
@@ -118,14 +109,14 @@ def waiting_comments(engine: Engine, comments: CommentsTable) -> Waiting:
             created if created is not None else sa.null(),
         )
         .join(comment_state, comment_state.c.comment_id == key)
-        .where(comments.is_pending, comment_state.c.outcome.in_((Outcome.HELD, Outcome.FAILED)))
+        .where(comments.is_pending, comment_state.c.outcome.in_(WAITING_OUTCOMES))
     )
     counts = dict.fromkeys(REASONS, 0)
     oldest: datetime | None = None
     with read_transaction(engine) as conn:
         for outcome, label, gate, updated, posted in conn.execute(query):
             counts[_reason(outcome, label, gate)] += 1
-            since = _as_datetime(posted) or _as_datetime(updated)
+            since = as_datetime(posted) or as_datetime(updated)
             if since is not None and (oldest is None or since < oldest):
                 oldest = since
     return Waiting(counts, oldest)
@@ -139,12 +130,6 @@ def _reason(outcome: str, label: str | None, gate: float | None) -> str:
     if gate is not None and gate >= UNQUALIFIED_THRESHOLD:
         return "unqualified"
     return "uncertain"
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    from moderation.humans.queue import as_datetime
-
-    return as_datetime(value)
 
 
 def waiting_notice(waiting: Waiting, settings: Settings, now: float) -> Notice | None:
@@ -336,8 +321,6 @@ def after_failure(notifier: Notifier, error: BaseException, *, scheduled: bool) 
     A timer's tick that finds another replica's batch running is how replicas share the work,
     not a failure: it sends nothing.
     """
-    from moderation.errors import LeaseHeld
-
     if not isinstance(error, ModerationError) or isinstance(error, TickAlreadyRun):
         return None
     if scheduled and isinstance(error, LeaseHeld):
