@@ -15,6 +15,8 @@ class ModerationError(Exception):
     """Moderation failed."""
 
     exit_code: ExitCode = ExitCode.FAILED
+    # Set on a batch's failure once a human was told of it: the deliveries (sent, failed...).
+    notifications: dict[str, int] | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())

@@ -73,6 +73,35 @@ def remember_secrets(urls: Iterable[str]) -> None:
                 _remembered.add(secret)
 
 
+def remember_whole(urls: Iterable[str]) -> None:
+    """Remember URLs that are secrets as a whole (a notification service's URL carries its
+    token in the path: ``slack://T/B/C``, ``tgram://bot-token/chat``), with their parts."""
+    urls = list(urls)
+    remember_secrets(urls)
+    for url in urls:
+        _scheme, sep, rest = url.partition("://")
+        if len(url) >= _MIN_REMEMBERED:
+            _remembered.add(url)
+        if not sep:
+            continue
+        # A service's host and path segments are often tokens (slack://TokenA/TokenB/TokenC,
+        # tgram://bot-token/chat-id); a host name with dots is not, nor a plain word
+        # (json://host/hooks/moderation must not hide "moderation" in every message).
+        address = rest.split("?", 1)[0].rsplit("@", 1)[-1]
+        for segment in address.split("/"):
+            # A port is too short to be taken for one; a bot's "id:secret" is not.
+            for piece in (segment, *segment.split(":")):
+                if _looks_like_token(piece):
+                    _remembered.update((piece, unquote(piece)))
+
+
+def _looks_like_token(piece: str) -> bool:
+    if len(piece) < 8 or "." in piece:
+        return False
+    mixed_case = piece.lower() != piece and piece.upper() != piece
+    return mixed_case or any(c.isdigit() for c in piece)
+
+
 def url_secrets(url: str) -> set[str]:
     """The credential strings in ``url``, as written and percent-decoded."""
     if "://" not in url:

@@ -21,7 +21,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from moderation.redact import redact_url, remember_secrets
+from moderation.redact import redact_url, remember_secrets, remember_whole
 from moderation.site.presets import DEFAULT_TABLE_PREFIX, PRESET_NAMES, preset_values
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -377,6 +377,27 @@ class Settings(BaseSettings):
         description="how long a sign-in to `moderate review` lasts before the token is asked again",
     )
 
+    notify_urls: SecretStr | None = Field(
+        default=None,
+        description=(
+            "where to tell a human that comments wait, that a batch failed or that the model "
+            "may not approve: one or more [Apprise](https://github.com/caronc/apprise/wiki) URLs "
+            "(`mailto://`, `slack://`, `matrix://`, `ntfy://`, `json://`...), comma- or "
+            "space-separated; needs the `notify` extra; a secret, never printed, logged or stored"
+        ),
+    )
+    notify_every: str = Field(
+        default="1h",
+        description=(
+            "at most one notification of the same kind in this period (30m, 1h, 1d) unless "
+            "what it says changed; kept in the database, so it holds across cron runs"
+        ),
+    )
+    review_url: str | None = Field(
+        default=None,
+        description="the review page's address, put in the notification that comments wait",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
@@ -431,6 +452,18 @@ class Settings(BaseSettings):
                         "MODERATION_REVIEW_TRUSTED_PROXIES must list IP addresses"
                     ) from None
         return value
+
+    @field_validator("notify_every")
+    @classmethod
+    def _check_every(cls, value: str) -> str:
+        from moderation.batch.scheduler import parse_duration
+        from moderation.errors import ConfigurationError
+
+        try:
+            parse_duration(value)
+        except ConfigurationError:
+            raise ValueError("use a duration such as 30m, 1h or 1d") from None
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod
@@ -488,7 +521,21 @@ class Settings(BaseSettings):
             _parse_host(spec, self.concurrency)
         # From now on every message, log line and stored error shows these as "***".
         remember_secrets([self.database_url, self.ollama_host, *self.ollama_hosts])
+        remember_whole(self.notify_targets)
         return self
+
+    @property
+    def notify_targets(self) -> list[str]:
+        """The Apprise URLs of MODERATION_NOTIFY_URLS: secrets, never to be printed."""
+        if self.notify_urls is None:
+            return []
+        return [part for part in re.split(r"[\s,]+", self.notify_urls.get_secret_value()) if part]
+
+    @property
+    def notify_seconds(self) -> float:
+        from moderation.batch.scheduler import parse_duration
+
+        return parse_duration(self.notify_every)
 
     @property
     def eval_history_path(self) -> Path:

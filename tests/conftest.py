@@ -33,6 +33,7 @@ from tests.helpers import (
     postgres_base_url,
     psycopg_url,
 )
+from tests.notifyservers import SmtpServer, Webhook
 
 # tests/<folder>/... -> the marker every test in it carries.
 FOLDER_MARKERS = {"process": "process", "live": "live"}
@@ -147,3 +148,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "mariadb":
         return str(request.getfixturevalue("mysql_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A JSON webhook receiver on 127.0.0.1 (Apprise's ``json://``)."""
+    with Webhook() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """An SMTP server on 127.0.0.1 without TLS, accepting the login ``mod``/``s3cr3t-mail``."""
+    with SmtpServer("mod", "s3cr3t-mail") as server:
+        yield server

@@ -18,15 +18,17 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from moderation.batch import notify
 from moderation.batch.decide import STALE
 from moderation.batch.lease import Lease
+from moderation.batch.notify import Notifier
 from moderation.batch.producer import produce
 from moderation.batch.run_record import finish_run, start_run
 from moderation.batch.run_report import DecisionRecord, RunReport
 from moderation.batch.state import BatchState, OnDecision, Progress, Work
 from moderation.batch.trust import UNQUALIFIED_THRESHOLD, establish
 from moderation.batch.writer import write
-from moderation.errors import DatabaseError, LeaseLost
+from moderation.errors import DatabaseError, LeaseLost, ModerationError
 from moderation.logs import current_run_id
 from moderation.model.classifier import Classifier, OllamaClassifier
 from moderation.model.host import Verdict
@@ -60,6 +62,7 @@ def run_batch(
     cancel: threading.Event | None = None,
     scheduled_for: float | None = None,
     progress: Progress | None = None,
+    notifier: Notifier | None = None,
 ) -> RunReport:
     """Run one batch to the end; the synchronous entry point for cron, the CLI and web apps.
 
@@ -76,6 +79,7 @@ def run_batch(
             cancel=cancel,
             scheduled_for=scheduled_for,
             progress=progress,
+            notifier=notifier,
         )
     )
 
@@ -91,6 +95,50 @@ async def run_batch_async(
     cancel: threading.Event | None = None,
     scheduled_for: float | None = None,
     progress: Progress | None = None,
+    notifier: Notifier | None = None,
+) -> RunReport:
+    """One batch, then the notifications it calls for (``notifier``: the default sends to
+    MODERATION_NOTIFY_URLS; a dry run sends nothing)."""
+    if notifier is None and settings.notify_targets and not dry_run:
+        notifier = Notifier(settings)
+    if dry_run:
+        notifier = None
+    try:
+        return await _batch(
+            settings,
+            dry_run=dry_run,
+            limit=limit,
+            classifier=classifier,
+            on_decision=on_decision,
+            clock=clock,
+            cancel=cancel,
+            scheduled_for=scheduled_for,
+            progress=progress,
+            notifier=notifier,
+        )
+    except ModerationError as exc:
+        if notifier is not None:
+            scheduled = scheduled_for is not None
+            tally = await asyncio.to_thread(
+                notify.after_failure, notifier, exc, scheduled=scheduled
+            )
+            if tally is not None:
+                exc.notifications = tally.to_json()
+        raise
+
+
+async def _batch(
+    settings: Settings,
+    *,
+    dry_run: bool,
+    limit: int | None,
+    classifier: Classifier | None,
+    on_decision: OnDecision | None,
+    clock: Callable[[], float],
+    cancel: threading.Event | None,
+    scheduled_for: float | None,
+    progress: Progress | None,
+    notifier: Notifier | None,
 ) -> RunReport:
     # The template first: a broken one is a configuration error before any database work.
     prompt = load_prompt(settings.prompt) if classifier is None else None
@@ -119,9 +167,13 @@ async def run_batch_async(
             progress=progress,
         )
         try:
-            return await _run(state)
+            report = await _run(state)
         finally:
             await classifier.close()
+        if notifier is not None:
+            tally = await asyncio.to_thread(notify.after_batch, notifier, engine, comments, report)
+            report.notifications = tally.to_json()
+        return report
 
 
 def _own_tables_ready(engine: Engine, settings: Settings, dry_run: bool) -> bool:

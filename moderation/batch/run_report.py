@@ -64,6 +64,10 @@ class RunReport:
     unqualified: str | None = None
     # The confidence threshold the batch applied: the floor, or the model's qualified one.
     threshold: float | None = None
+    # Notifications after the batch: deliveries sent, failed and suppressed by the rate limit.
+    notifications: dict[str, int] = field(
+        default_factory=lambda: {"sent": 0, "failed": 0, "suppressed": 0}
+    )
 
     def add(self, decision: Decision) -> None:
         self.decisions.append(DecisionRecord.of(decision))
@@ -116,6 +120,7 @@ class RunReport:
             "model": self.identity.model if self.identity else None,
             "model_digest": self.identity.model_digest if self.identity else None,
             "prompt_hash": self.identity.prompt_hash if self.identity else None,
+            "notifications": dict(self.notifications),
             "decisions": [
                 {
                     "comment_id": d.comment_id,

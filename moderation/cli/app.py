@@ -185,6 +185,8 @@ def _print_report(report: RunReport) -> None:
         summary += f"; lease lost, {report.rejected} decisions not written"
     if report.unqualified:
         summary += f"; nothing approved: {report.unqualified}"
+    if report.notifications["failed"]:
+        summary += f"; {report.notifications['failed']} notifications could not be sent"
     console.print(summary, markup=False, highlight=False)
 
 

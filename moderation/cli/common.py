@@ -49,7 +49,9 @@ def print_json(document: dict[str, Any]) -> None:
     typer.echo(json.dumps(document, ensure_ascii=False, default=str))
 
 
-def failure_document(message: str, code: int) -> dict[str, Any]:
+def failure_document(
+    message: str, code: int, notifications: dict[str, int] | None = None
+) -> dict[str, Any]:
     from moderation.redact import redact
 
     statuses: dict[int, RunStatus] = {
@@ -57,7 +59,15 @@ def failure_document(message: str, code: int) -> dict[str, Any]:
         ExitCode.INTERRUPTED: RunStatus.INTERRUPTED,
     }
     status = statuses.get(code, RunStatus.FAILED)
-    return {"run_id": None, "status": status, "exit_code": code, "error": redact(message)}
+    document: dict[str, Any] = {
+        "run_id": None,
+        "status": status,
+        "exit_code": code,
+        "error": redact(message),
+    }
+    if notifications is not None:  # a batch that failed and told a human
+        document["notifications"] = notifications
+    return document
 
 
 def say_error(message: str, kind: str = "error") -> None:
@@ -71,10 +81,10 @@ def say_error(message: str, kind: str = "error") -> None:
         typer.echo(f"moderate: {kind}: {message}", err=True)
 
 
-def fail(message: str, code: int) -> NoReturn:
+def fail(message: str, code: int, notifications: dict[str, int] | None = None) -> NoReturn:
     say_error(message)
     if _Output.json:
-        print_json(failure_document(message, code))
+        print_json(failure_document(message, code, notifications))
     raise typer.Exit(code)
 
 
@@ -91,7 +101,8 @@ def errors_to_exit_codes() -> Iterator[None]:
     try:
         yield
     except ModerationError as exc:
-        fail(exc.message.splitlines()[0] if exc.message else type(exc).__name__, exc.exit_code)
+        message = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+        fail(message, exc.exit_code, exc.notifications)
     except KeyboardInterrupt:
         fail("interrupted", ExitCode.INTERRUPTED)
 

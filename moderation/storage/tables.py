@@ -156,3 +156,14 @@ qualifications = sa.Table(
     sa.Column("qualified_at", Timestamp, nullable=False),
     **MYSQL_OPTIONS,
 )
+
+# The last notification of each kind (waiting, failed, unqualified): when it was sent and a hash
+# of what it said, so that an hourly cron tells the moderators once per period, not every run.
+notifications = sa.Table(
+    "moderation_notifications",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("sent_at", EpochSeconds, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    **MYSQL_OPTIONS,
+)

@@ -58,6 +58,7 @@ def test_db_upgrade_creates_only_the_tools_tables(env: str) -> None:
         "moderation_lease",
         "moderation_outcomes",
         "moderation_qualifications",
+        "moderation_notifications",
     }
 
 
