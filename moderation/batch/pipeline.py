@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from moderation import rules
 from moderation.batch.decide import STALE
 from moderation.batch.lease import Lease
 from moderation.batch.producer import produce
@@ -117,6 +118,7 @@ async def run_batch_async(
             cancel=cancel,
             scheduled_for=scheduled_for,
             progress=progress,
+            rules=rules.context_from(settings),
         )
         try:
             return await _run(state)
@@ -221,6 +223,9 @@ async def _worker(
             # the reason, is retried up to MODERATION_MAX_ATTEMPTS, and the batch goes on.
             failed = Verdict(None, None, item.comment.problem, 0.0, None)
             reading: Reading | None = Reading(failed, UNREAD)
+        elif (hold := rules.check(item.comment.body, state.rules)) is not None:
+            # Held by a rule: the model is not asked, and the reason goes in the audit row.
+            reading = Reading(None, UNREAD, hold.reason, rule=hold.rule)
         else:
             reading = await read_whole(
                 classifier,
