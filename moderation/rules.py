@@ -29,6 +29,7 @@ class RuleContext:
     """What the rules know beyond the text: the site's settings and the batch's counts."""
 
     hold_links: int = 0
+    hold_hidden: bool = True
     hold_words: tuple[str, ...] = ()
     never_approve_words: tuple[str, ...] = ()
     max_duplicates: int = 0
@@ -129,7 +130,9 @@ def _joins_emoji(text: str, index: int) -> bool:
 
 
 def hidden(text: str, context: RuleContext) -> str | None:
-    return None if hidden_characters(text) is None else "rule: hidden characters"
+    if not context.hold_hidden or hidden_characters(text) is None:
+        return None
+    return "rule: hidden characters"
 
 
 # --- the site's own words ----------------------------------------------------------------
@@ -219,6 +222,7 @@ def context_from(settings: Settings) -> RuleContext:
     """The rules' context from the settings, with no copies counted yet."""
     return RuleContext(
         hold_links=settings.hold_links,
+        hold_hidden=settings.hold_hidden,
         hold_words=read_words(settings.hold_words),
         never_approve_words=read_words(settings.never_approve_words),
         max_duplicates=settings.max_duplicates,

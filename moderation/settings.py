@@ -177,6 +177,13 @@ class Settings(BaseSettings):
             "look-alikes included) is held without asking the model; `0` turns the rule off"
         ),
     )
+    hold_hidden: bool = Field(
+        default=True,
+        description=(
+            "hold, without asking the model, a comment with hidden characters (tag or other "
+            "format characters, more than 4 combining marks in a row); `false` turns the rule off"
+        ),
+    )
     hold_words: str = Field(
         default="",
         description=(

@@ -68,6 +68,7 @@ def test_links_hold_at_the_limit_and_not_below_and_zero_turns_the_rule_off() -> 
 def test_hidden_characters_hold(text: str) -> None:
     assert hidden_characters(text) is not None
     assert hidden(text, RuleContext()) == "rule: hidden characters"
+    assert hidden(text, RuleContext(hold_hidden=False)) is None
 
 
 @pytest.mark.parametrize(
