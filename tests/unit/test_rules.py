@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
+from moderation.resources import resource_path
 from moderation.rules import (
     RULES,
     RuleContext,
@@ -148,3 +150,14 @@ def test_the_context_follows_the_settings(tmp_path: Path) -> None:
     assert context.max_duplicates == 0
     defaults = context_from(make_settings(f"sqlite:///{tmp_path / 'y.db'}"))
     assert (defaults.hold_links, defaults.max_duplicates, defaults.hold_words) == (2, 2, ())
+
+
+def test_the_red_team_set_is_cheerful_spam_outside_the_default_set() -> None:
+    redteam = resource_path("fixtures") / "redteam" / "cheerful-spam.jsonl"
+    assert redteam not in default_fixture_paths()
+    fixtures = load_fixtures([redteam])
+    assert len(fixtures) == 30
+    assert {f.lang for f in fixtures} == {"en", "de", "es"}
+    assert all(f.label == "negative" and set(f.tags) == {"spam", "redteam"} for f in fixtures)
+    held = [f.id for f in fixtures if check(f.text, RuleContext(hold_links=2)) is not None]
+    assert len(held) == 6  # two links or more; a single link or none is left to the model
