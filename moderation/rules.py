@@ -218,12 +218,26 @@ def check(text: str, context: RuleContext) -> Hold | None:
     return None
 
 
-def context_from(settings: Settings) -> RuleContext:
-    """The rules' context from the settings, with no copies counted yet."""
+def context_from(
+    settings: Settings,
+    *,
+    site_hold_words: Iterable[str] = (),
+    site_never_approve_words: Iterable[str] = (),
+    site_max_links: int = 0,
+) -> RuleContext:
+    """The rules' context from the settings, with no copies counted yet; the site's own words
+    are added to the configured ones, and its link limit applies where it is stricter."""
+    limits = [n for n in (settings.hold_links, site_max_links) if n > 0]
     return RuleContext(
-        hold_links=settings.hold_links,
+        hold_links=min(limits) if limits else 0,
         hold_hidden=settings.hold_hidden,
-        hold_words=read_words(settings.hold_words),
-        never_approve_words=read_words(settings.never_approve_words),
+        hold_words=_merged(read_words(settings.hold_words), site_hold_words),
+        never_approve_words=_merged(
+            read_words(settings.never_approve_words), site_never_approve_words
+        ),
         max_duplicates=settings.max_duplicates,
     )
+
+
+def _merged(words: tuple[str, ...], more: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*words, *(w for w in (fold(m) for m in more) if w))))

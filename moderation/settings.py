@@ -208,6 +208,14 @@ class Settings(BaseSettings):
             "turns the rule off"
         ),
     )
+    site_rules: Literal["auto", "off"] = Field(
+        default="auto",
+        description=(
+            "`auto`: with the `wordpress` preset, the site's own `moderation_keys`, "
+            "`disallowed_keys` and `comment_max_links` (from `{prefix}options`) are added to "
+            "the rules; `off`: they are not read"
+        ),
+    )
     qualify: Literal["auto", "off"] = Field(
         default="auto",
         description=(

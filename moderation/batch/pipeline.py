@@ -34,6 +34,7 @@ from moderation.model.host import Verdict
 from moderation.model.prompts import load_prompt
 from moderation.model.reading import UNREAD, Reading, read_whole
 from moderation.settings import Settings
+from moderation.site.options import read_site_rules
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
 from moderation.storage.engines import connected
@@ -98,6 +99,7 @@ async def run_batch_async(
     with connected(settings.database_url, read_only=dry_run, must_exist=True) as engine:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)
+        site = await asyncio.to_thread(read_site_rules, engine, settings)
         progress = progress or Progress()
         if progress.pending is not None:
             progress.pending(await asyncio.to_thread(comments.count_pending, engine))
@@ -118,7 +120,12 @@ async def run_batch_async(
             cancel=cancel,
             scheduled_for=scheduled_for,
             progress=progress,
-            rules=rules.context_from(settings),
+            rules=rules.context_from(
+                settings,
+                site_hold_words=site.hold_words,
+                site_never_approve_words=site.never_approve_words,
+                site_max_links=site.max_links,
+            ),
         )
         try:
             return await _run(state)
