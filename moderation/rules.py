@@ -23,6 +23,9 @@ from pathlib import Path
 from moderation.model.delimiters import normalised_view
 from moderation.settings import Settings
 
+# Every rule's reason starts so: the review page tells a rule's hold from the model's by it.
+RULE_PREFIX = "rule: "
+
 
 @dataclass
 class RuleContext:

@@ -311,6 +311,8 @@ def test_a_comment_held_by_a_rule_says_which(site: Settings) -> None:
     async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
         html = await (await client.get("/")).text()
         assert html.count("Held by a rule: 2 links &gt;= 2") == 1
+        assert html.count("not sent to the model") == 1
+        assert "too long for the model to read" not in html
         assert "rule: 2 links" not in html.replace("Held by a rule: 2 links", "")
 
     run_page(site, check)
