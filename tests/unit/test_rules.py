@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from moderation.batch.decide import decide
+from moderation.comment import Comment
 from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
+from moderation.model.reading import UNREAD, Reading
 from moderation.resources import resource_path
 from moderation.rules import (
     RULES,
@@ -23,6 +26,7 @@ from moderation.rules import (
     never_approve_word,
     read_words,
 )
+from moderation.vocabulary import Outcome
 from tests.helpers import make_settings
 
 
@@ -161,3 +165,20 @@ def test_the_red_team_set_is_cheerful_spam_outside_the_default_set() -> None:
     assert all(f.label == "negative" and set(f.tags) == {"spam", "redteam"} for f in fixtures)
     held = [f.id for f in fixtures if check(f.text, RuleContext(hold_links=2)) is not None]
     assert len(held) == 6  # two links or more; a single link or none is left to the model
+
+
+@pytest.mark.parametrize("unqualified", [None, "unqualified: not yet"])
+def test_a_rules_hold_is_never_an_approval(unqualified: str | None) -> None:
+    hold = check("Great post! http://a.example http://b.example", RuleContext(hold_links=2))
+    assert hold is not None
+    reading = Reading(None, UNREAD, hold.reason, rule=hold.rule)
+    for gate in (0.0, 0.5, 1.0):
+        decision = decide(
+            Comment(1, "x"),
+            reading,
+            would_approve=True,
+            min_confidence=gate,
+            unqualified=unqualified,
+        )
+        assert (decision.outcome, decision.label, decision.rule) == (Outcome.HELD, None, "links")
+        assert decision.error == "rule: 2 links >= 2" and decision.raw_answer is None
