@@ -169,6 +169,53 @@ class Settings(BaseSettings):
             "`MODERATION_MAX_COMMENT_CHARS`)"
         ),
     )
+    hold_links: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "a comment with this many links or more (anchors, markdown links, bare URLs, "
+            "look-alikes included) is held without asking the model; `0` turns the rule off"
+        ),
+    )
+    hold_hidden: bool = Field(
+        default=True,
+        description=(
+            "hold, without asking the model, a comment with hidden characters (tag or other "
+            "format characters, more than 4 combining marks in a row); `false` turns the rule off"
+        ),
+    )
+    hold_words: str = Field(
+        default="",
+        description=(
+            "words (a file with one per line, or a comma-separated list) that hold a comment "
+            "containing one without asking the model; matched case-insensitively in the "
+            "Unicode-folded text"
+        ),
+    )
+    never_approve_words: str = Field(
+        default="",
+        description=(
+            "as `MODERATION_HOLD_WORDS`, for words the site never wants approved; the audit "
+            "row's reason names which list matched"
+        ),
+    )
+    max_duplicates: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "the same text (folded, whitespace collapsed, any case) read more often than this "
+            "in one batch is held, every copy from the first page it passes the limit; `0` "
+            "turns the rule off"
+        ),
+    )
+    site_rules: Literal["auto", "off"] = Field(
+        default="auto",
+        description=(
+            "`auto`: with the `wordpress` preset, the site's own `moderation_keys`, "
+            "`disallowed_keys` and `comment_max_links` (from `{prefix}options`) are added to "
+            "the rules; `off`: they are not read"
+        ),
+    )
     qualify: Literal["auto", "off"] = Field(
         default="auto",
         description=(

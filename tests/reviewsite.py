@@ -21,7 +21,8 @@ HOSTILE = (
     '<img src="http://203.0.113.9/x.png" onerror="alert(2)">'
     '<a href="javascript:alert(3)">click</a> \u202egnp.exe'
 )
-# Held (negative), failed (unparseable), approved by the tool, and the hostile one (held).
+# Held (negative), failed (unparseable), approved by the tool, and the hostile one (held by the
+# links rule, before the model is asked).
 BODIES = [
     "You are an idiot and this post is garbage.",
     "Thanks, this helped me a lot!",

@@ -30,7 +30,8 @@ def decide(
     """``would_approve``: the approval was (or, in a dry run, would be) written."""
     verdict = reading.verdict
     if verdict is None:
-        # Not read (too long): a human decides, and no model output is recorded.
+        # Not read (too long, or held by a rule): a human decides, and no model output is
+        # recorded. A rule only ever holds.
         return Decision(
             comment=comment,
             label=None,
@@ -40,6 +41,7 @@ def decide(
             latency=None,
             host=None,
             coverage=reading.coverage,
+            rule=reading.rule,
         )
     label = verdict.label
     ruling = policy.rule(

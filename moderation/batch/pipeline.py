@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from moderation import rules
 from moderation.batch import notify
 from moderation.batch.decide import STALE
 from moderation.batch.lease import Lease
@@ -35,6 +36,7 @@ from moderation.model.host import Verdict
 from moderation.model.prompts import load_prompt
 from moderation.model.reading import UNREAD, Reading, read_whole
 from moderation.settings import Settings
+from moderation.site.options import read_site_rules
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
 from moderation.storage.engines import connected
@@ -145,6 +147,7 @@ async def _batch(
     with connected(settings.database_url, read_only=dry_run, must_exist=True) as engine:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)
+        site = await asyncio.to_thread(read_site_rules, engine, settings)
         progress = progress or Progress()
         if progress.pending is not None:
             progress.pending(await asyncio.to_thread(comments.count_pending, engine))
@@ -165,6 +168,12 @@ async def _batch(
             cancel=cancel,
             scheduled_for=scheduled_for,
             progress=progress,
+            rules=rules.context_from(
+                settings,
+                site_hold_words=site.hold_words,
+                site_never_approve_words=site.never_approve_words,
+                site_max_links=site.max_links,
+            ),
         )
         try:
             report = await _run(state)
@@ -273,6 +282,9 @@ async def _worker(
             # the reason, is retried up to MODERATION_MAX_ATTEMPTS, and the batch goes on.
             failed = Verdict(None, None, item.comment.problem, 0.0, None)
             reading: Reading | None = Reading(failed, UNREAD)
+        elif (hold := rules.check(item.comment.body, state.rules)) is not None:
+            # Held by a rule: the model is not asked, and the reason goes in the audit row.
+            reading = Reading(None, UNREAD, hold.reason, rule=hold.rule)
         else:
             reading = await read_whole(
                 classifier,

@@ -34,6 +34,9 @@ async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) ->
         page = await asyncio.to_thread(next, pages, None)
         if page is None:
             return
+        # A whole page is counted before any of it is queued: every copy of a text that
+        # floods this page is held, not only those after the limit.
+        state.rules.count(c.body for c in page if c.problem is None)
         for item in await asyncio.to_thread(select, state, page):
             if state.stop.is_set() or (state.limit is not None and queued >= state.limit):
                 return

@@ -27,6 +27,7 @@ class DecisionRecord:
     excerpt: str
     coverage: str
     confidence: float | None = None
+    rule: str | None = None
 
     @classmethod
     def of(cls, decision: Decision) -> DecisionRecord:
@@ -40,6 +41,7 @@ class DecisionRecord:
             excerpt,
             decision.coverage,
             decision.confidence,
+            decision.rule,
         )
 
 
@@ -129,6 +131,7 @@ class RunReport:
                     "error": d.error,
                     "coverage": d.coverage,
                     "confidence": d.confidence,
+                    "rule": d.rule,
                 }
                 for d in self.decisions
             ],

@@ -15,6 +15,7 @@ from moderation.batch.run_report import RunReport
 from moderation.comment import Comment
 from moderation.model.classifier import Classifier
 from moderation.model.reading import Reading
+from moderation.rules import RuleContext
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage.audit import Decision
@@ -69,6 +70,8 @@ class BatchState:
     unqualified: str | None = None
     # Set by any stage that must end the batch early: the others stop taking new work.
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # The rules applied before the model, with the copies of each text read so far.
+    rules: RuleContext = field(default_factory=RuleContext)
 
     def decide(self, comment: Comment, reading: Reading, *, would_approve: bool) -> Decision:
         """The decision on one reading under this batch's gate (see ``batch.decide``)."""

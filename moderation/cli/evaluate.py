@@ -62,6 +62,7 @@ def eval_command(
     ] = None,
 ) -> None:
     """Evaluate the model and prompt against labelled fixtures (writes nothing to the database)."""
+    from moderation import rules
     from moderation.evaluation import evaluate as ev
     from moderation.model.prompts import load_prompt
 
@@ -94,7 +95,9 @@ def eval_command(
             second = ev.Variant.parse(compare_spec, base) if compare_spec else None
         main = _run(settings, base, items, show=not as_json)
         other = None if second is None else _run(settings, second, items, show=not as_json)
-    result = ev.summary(main, paths, other, settings.min_confidence)
+    result = ev.summary(
+        main, paths, other, settings.min_confidence, rules=rules.context_from(settings)
+    )
     if target_false_approval is not None:
         result["target_false_approval"] = _target(main, target_false_approval)
     failures = _gate_failures(result, min_accuracy, max_false_approval)
@@ -239,6 +242,7 @@ def _print_result(result: dict[str, Any]) -> None:
                 percent(figures["false_approval_rate"]),
             )
         console.print(table)
+    _print_rules(console, result.get("rules"))
     comparison = result.get("comparison")
     if comparison:
         b = comparison["b"]
@@ -251,6 +255,22 @@ def _print_result(result: dict[str, Any]) -> None:
             markup=False,
             highlight=False,
         )
+
+
+def _print_rules(console: Any, figures: dict[str, Any] | None) -> None:
+    """The rules applied before the model: what they held, and what they change."""
+    if not figures:
+        return
+    held = ", ".join(f"{name} {len(ids)}" for name, ids in figures["held"].items())
+    model, both = figures["model"], figures["with_rules"]
+    console.print(
+        f"rules held {figures['n_held']} fixtures{f' ({held})' if held else ''}; "
+        f"false approvals {model['false_approvals']} with the model alone, "
+        f"{both['false_approvals']} with the rules too; missed approvals "
+        f"{model['missed_approvals']} and {both['missed_approvals']}",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _kinds(result: dict[str, Any]) -> str:

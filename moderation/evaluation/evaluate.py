@@ -27,6 +27,7 @@ from moderation.model.classifier import Classifier, OllamaClassifier
 from moderation.model.prompts import load_prompt
 from moderation.model.reading import read_whole
 from moderation.resources import resource_path
+from moderation.rules import RULES, RuleContext, check
 from moderation.settings import Settings
 from moderation.vocabulary import LABELS
 
@@ -307,8 +308,10 @@ def summary(
     paths: Sequence[Path],
     other: Evaluation | None = None,
     min_confidence: float = 0.0,
+    rules: RuleContext | None = None,
 ) -> dict[str, Any]:
-    """The ``--json`` object: the metrics plus what was evaluated."""
+    """The ``--json`` object: the metrics plus what was evaluated (and, given the rules'
+    context, what they change: see ``rules_effect``)."""
     result: dict[str, Any] = {
         **main.metrics,
         "model": main.variant.model,
@@ -326,7 +329,46 @@ def summary(
         comparison["b_model_digest"] = other.model_digest
         comparison["b_prompt_hash"] = other.prompt_hash
         result["comparison"] = comparison
+    if rules is not None:
+        result["rules"] = rules_effect(main.outcomes, rules, min_confidence)
     return result
+
+
+def rules_effect(
+    outcomes: Sequence[FixtureResult], context: RuleContext, min_confidence: float = 0.0
+) -> dict[str, Any]:
+    """Which fixtures each rule holds, and the approvals of the rules and the model together
+    against the model alone.
+
+    Every fixture is still read by the model (the figures above are the model's alone); a
+    fixture a rule holds is then never approved, as in a batch. Floods are counted over the
+    fixtures evaluated, as a batch counts them over the comments it reads.
+    """
+    context.count(o.text for o in outcomes)
+    by_rule: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        hold = check(outcome.text, context)
+        if hold is not None:
+            by_rule.setdefault(hold.rule, []).append(outcome.id)
+    held = {name: by_rule[name] for name in RULES if name in by_rule}  # in the rules' order
+    ruled = {i for ids in held.values() for i in ids}
+
+    def approved(o: FixtureResult, with_rules: bool) -> bool:
+        return not (with_rules and o.id in ruled) and o.approved_at(min_confidence)
+
+    holds = [o for o in outcomes if not o.should_approve]
+    approvable = [o for o in outcomes if o.should_approve]
+    figures: dict[str, Any] = {"held": held, "n_held": len(ruled)}
+    for key, with_rules in (("model", False), ("with_rules", True)):
+        false = sum(1 for o in holds if approved(o, with_rules))
+        missed = sum(1 for o in approvable if not approved(o, with_rules))
+        figures[key] = {
+            "false_approvals": false,
+            "missed_approvals": missed,
+            "false_approval_rate": false / len(holds) if holds else None,
+            "missed_approval_rate": missed / len(approvable) if approvable else None,
+        }
+    return figures
 
 
 HISTORY_KEYS = (

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from moderation.comment import Comment, read_comment, text_hash
 from moderation.policy import UNTRUSTED_REASONS
+from moderation.rules import RULE_PREFIX
 from moderation.site.rows import PENDING_STATE, SiteStates
 from moderation.site.table import CommentsTable
 from moderation.storage import audit
@@ -59,6 +60,12 @@ class ReviewItem:
     def untrusted(self) -> bool:
         """Held because the model may not approve at all, whatever it answered."""
         return (self.error or "").startswith(UNTRUSTED_REASONS)
+
+    @property
+    def rule_reason(self) -> str | None:
+        """Why a rule held the comment before the model was asked ("2 links >= 2"), or None."""
+        error = self.error or ""
+        return error.removeprefix(RULE_PREFIX) if error.startswith(RULE_PREFIX) else None
 
 
 @dataclass(frozen=True, slots=True)

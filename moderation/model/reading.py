@@ -34,6 +34,8 @@ class Reading:
     coverage: str
     # Why the text was not read (only when ``verdict`` is None).
     unread_reason: str | None = None
+    # The rule that held the comment before the model was asked (see moderation.rules).
+    rule: str | None = None
 
 
 def window_starts(length: int, size: int, overlap: int) -> list[int]:

@@ -33,6 +33,8 @@ class Decision:
     # How much of the text the model read: "whole", "N windows", "K of N windows" or "none".
     coverage: str = "whole"
     confidence: float | None = None
+    # The rule that held the comment without asking the model (see moderation.rules).
+    rule: str | None = None
 
 
 def record(

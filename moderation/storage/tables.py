@@ -68,8 +68,8 @@ decisions = sa.Table(
     sa.Column("latency_ms", sa.Double),
     sa.Column("error", sa.Text),
     sa.Column("decided_at", Timestamp, nullable=False),
-    # "whole", "N windows", "K of N windows" or "none" (too long, not read); null on rows
-    # written before long comments were read in windows.
+    # "whole", "N windows", "K of N windows" or "none" (too long, or held by a rule: not read);
+    # null on rows written before long comments were read in windows.
     sa.Column("coverage", sa.String(32)),
     # Probability of the label among the three, from the model's token log probabilities.
     sa.Column("confidence", sa.Double),

@@ -271,8 +271,11 @@ def fixtures_file(tmp_path: Path) -> Path:
     return write(tmp_path / "set.jsonl", "\n".join(lines) + "\n")
 
 
-def moderate(*args: str, ollama: FakeOllama | str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def moderate(
+    *args: str, ollama: FakeOllama | str, cwd: Path, **extra: str
+) -> subprocess.CompletedProcess[str]:
     env = {
+        **extra,
         "OLLAMA_HOST": ollama if isinstance(ollama, str) else ollama.url,
         "MODERATION_TIMEOUT": "5",
         "MODERATION_LOAD_TIMEOUT": "10",
@@ -355,6 +358,40 @@ def test_json_figures_equal_the_hand_computed_ones(
     # One model call per fixture (A's 500 is not retried), nothing else generated.
     assert generated(ollama) == 12
     assert ollama.stats()["faults_served"] == 1
+
+
+def test_rules_report_what_they_held_and_the_approvals_with_and_without_them(
+    tmp_path: Path, ollama: FakeOllama, fixtures_file: Path
+) -> None:
+    words = {"MODERATION_NEVER_APPROVE_WORDS": "cheap followers", "MODERATION_HOLD_WORDS": "ARM"}
+    run = moderate(str(fixtures_file), "--json", ollama=ollama, cwd=tmp_path, **words)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    # The model's own figures are unchanged: every fixture is still read.
+    assert result["false_approval_rate"] == 0.4 and generated(ollama) == 12
+    rules = result["rules"]
+    # g4 (spam, approved by the model) and n1 (neutral, "ARM"): both held by a word.
+    assert rules["held"] == {"never_approve_word": ["g4"], "hold_word": ["n1"]}
+    assert rules["n_held"] == 2
+    assert rules["model"] == {
+        "false_approvals": 2,  # g3 g4
+        "missed_approvals": 2,  # p4 n3
+        "false_approval_rate": 0.4,
+        "missed_approval_rate": 2 / 7,
+    }
+    assert rules["with_rules"] == {
+        "false_approvals": 1,  # g3: the rules never approve, so they only take approvals away
+        "missed_approvals": 3,  # p4 n3, and n1 held by its word
+        "false_approval_rate": 0.2,
+        "missed_approval_rate": 3 / 7,
+    }
+
+    table = moderate(str(fixtures_file), ollama=ollama, cwd=tmp_path, COLUMNS="200", **words)
+    assert table.returncode == 0, table.stderr
+    assert (
+        "rules held 2 fixtures (never_approve_word 1, hold_word 1); false approvals 2 with the "
+        "model alone, 1 with the rules too; missed approvals 2 and 3"
+    ) in " ".join(table.stdout.split())
 
 
 def test_gates_exit_6_after_printing_the_result(

@@ -175,7 +175,10 @@ def test_look_alike_markers_are_defused_in_the_prompt_and_only_there(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'site.db'}"
     create_site_table(url, LOOK_ALIKES)
-    result = moderate(env=env_for(url, ollama.url))
+    # The rules would hold these before the model (a zero-width space is hidden text, and the
+    # five fold to one text): turned off, so that the prompt's own defence is what is tested.
+    rules_off = {"MODERATION_HOLD_HIDDEN": "false", "MODERATION_MAX_DUPLICATES": "0"}
+    result = moderate(env={**env_for(url, ollama.url), **rules_off})
     assert result.returncode == 0, result.stderr
     sent = prompts(ollama)
     assert len(sent) == len(LOOK_ALIKES)

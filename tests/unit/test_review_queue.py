@@ -42,12 +42,13 @@ def test_lists_held_and_failed_pending_newest_first_with_the_decision(db_url: st
     assert page.total == 4 and not page.has_next
     assert [(i.key, i.outcome, i.label) for i in page.items] == [
         ("5", "held", "negative"),
-        ("4", "held", "negative"),
+        ("4", "held", None),  # its anchor and image URL: held by a rule, the model not asked
         ("3", "failed", None),
         ("1", "held", "negative"),
     ]
     failed = page.items[2]
     assert failed.error == "unparseable answer" and failed.raw_answer == "It could be anything."
+    assert page.items[1].error == "rule: 2 links >= 2"
     assert page.items[1].body == BODIES[3] and page.items[1].text_hash == text_hash(BODIES[3])
     assert not any(i.edited for i in page.items)
 

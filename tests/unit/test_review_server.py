@@ -306,6 +306,18 @@ def test_a_comment_held_because_the_model_may_not_approve_says_why(site: Setting
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Cache-Control")
 
 
+def test_a_comment_held_by_a_rule_says_which(site: Settings) -> None:
+    # The hostile comment (4) has two links: the links rule held it, the model was not asked.
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        assert html.count("Held by a rule: 2 links &gt;= 2") == 1
+        assert html.count("not sent to the model") == 1
+        assert "too long for the model to read" not in html
+        assert "rule: 2 links" not in html.replace("Held by a rule: 2 links", "")
+
+    run_page(site, check)
+
+
 def assert_secured(response: Any) -> None:
     assert response.headers["Content-Security-Policy"] == CSP
     for name in SECURITY_HEADERS:

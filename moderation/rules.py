@@ -1,0 +1,246 @@
+"""Rules applied before the model: a comment one of them holds is never sent to it.
+
+Sentiment is not acceptability: cheerful spam ("Great post! Cheap watches at http://...") reads
+as positive. So each comment first meets a few rules, each a small named function
+``(text, context) -> reason | None``; the first that gives a reason holds the comment for a
+human, with that reason (it always starts with ``rule:``) in its audit row. A rule can only hold:
+it never approves anything, and a comment no rule holds goes to the model as before.
+
+Rules are data: ``RULES`` lists them in the order they are tried, and a rule with nothing to do
+(its setting is 0 or empty) gives no reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moderation.model.delimiters import normalised_view
+from moderation.settings import Settings
+
+# Every rule's reason starts so: the review page tells a rule's hold from the model's by it.
+RULE_PREFIX = "rule: "
+
+
+@dataclass
+class RuleContext:
+    """What the rules know beyond the text: the site's settings and the batch's counts."""
+
+    hold_links: int = 0
+    hold_hidden: bool = True
+    hold_words: tuple[str, ...] = ()
+    never_approve_words: tuple[str, ...] = ()
+    max_duplicates: int = 0
+    # How many times each normalised text (its hash) was read so far in this batch.
+    copies: Counter[str] = field(default_factory=Counter)
+
+    def count(self, texts: Iterable[str]) -> None:
+        """Count the copies of each text among comments the batch has read."""
+        if self.max_duplicates:
+            self.copies.update(flood_key(t) for t in texts)
+
+
+Rule = Callable[[str, RuleContext], str | None]
+
+
+def fold(text: str) -> str:
+    """The text as the delimiter defence reads it: NFKC, HTML entities decoded, format
+    characters and combining marks dropped; then lower case."""
+    return normalised_view(text)[0].casefold()
+
+
+# --- links -------------------------------------------------------------------------------
+
+# An HTML anchor with an href, as WordPress's check_comment counts them ("<a " ... "href").
+_ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']?([^\"'\s>]*)", re.IGNORECASE)
+# A markdown link [text](url).
+_MARKDOWN = re.compile(r"\[[^\]\n]*\]\(\s*([^)\s]+)[^)]*\)")
+# A bare URL: a scheme (and its disguises: hxxp, h t t p, fullwidth once folded) or www.
+_SCHEME = r"h\s?[tx]\s?[tx]\s?p\s?s?\s?(?::|\[:\])\s?/\s?/"
+_BARE = re.compile(rf"(?:{_SCHEME}|\bwww\s?\.)[^\s<>\"'()\[\]]+", re.IGNORECASE)
+
+
+def count_links(text: str) -> int:
+    """Anchors, markdown links and bare URLs in the folded text, each link counted once: the
+    URL of an anchor or a markdown link is not counted again as a bare URL."""
+    view = fold(text)
+    count = 0
+    spans: list[tuple[int, int]] = []
+    for pattern in (_ANCHOR, _MARKDOWN):
+        for match in pattern.finditer(view):
+            if any(s <= match.start() < e for s, e in spans):
+                continue
+            count += 1
+            spans.append(match.span())
+    for match in _BARE.finditer(view):
+        if not any(s <= match.start() < e for s, e in spans):
+            count += 1
+    return count
+
+
+def links(text: str, context: RuleContext) -> str | None:
+    if context.hold_links <= 0:
+        return None
+    found = count_links(text)
+    if found >= context.hold_links:
+        return f"rule: {found} links >= {context.hold_links}"
+    return None
+
+
+# --- hidden characters -------------------------------------------------------------------
+
+_ZWJ, _VS16 = "\u200d", "\ufe0f"
+_MAX_MARKS = 4
+
+
+def _is_emoji(char: str) -> bool:
+    return unicodedata.category(char) == "So" or "\U0001f000" <= char <= "\U0001faff"
+
+
+def hidden_characters(text: str) -> str | None:
+    """Why the visible text differs from what the model reads, or None: a tag character
+    (U+E0000 to U+E007F), any other format character (category Cf) except a zero-width joiner
+    between two emoji, or more than four combining marks in a row."""
+    if text.isascii():
+        return None
+    marks = 0
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in ("Mn", "Me"):
+            marks += 1
+            if marks > _MAX_MARKS:
+                return f"more than {_MAX_MARKS} combining marks in a row"
+            continue
+        marks = 0
+        if "\U000e0000" <= char <= "\U000e007f":
+            return f"tag character U+{ord(char):04X}"
+        if category == "Cf" and not (char == _ZWJ and _joins_emoji(text, index)):
+            return f"format character U+{ord(char):04X}"
+    return None
+
+
+def _joins_emoji(text: str, index: int) -> bool:
+    before = text[index - 1] if index > 0 else ""
+    if before == _VS16 and index > 1:
+        before = text[index - 2]
+    after = text[index + 1] if index + 1 < len(text) else ""
+    return bool(before) and bool(after) and _is_emoji(before) and _is_emoji(after)
+
+
+def hidden(text: str, context: RuleContext) -> str | None:
+    if not context.hold_hidden or hidden_characters(text) is None:
+        return None
+    return "rule: hidden characters"
+
+
+# --- the site's own words ----------------------------------------------------------------
+
+
+def read_words(value: str) -> tuple[str, ...]:
+    """A setting's words: the lines of a file when the value names one, else a comma list.
+
+    Blank lines and lines starting with ``#`` in a file are left out; each word is folded as
+    the text is."""
+    value = value.strip()
+    if not value:
+        return ()
+    path = Path(value).expanduser()
+    if "," not in value and path.is_file():
+        parts = [
+            line.strip()
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    else:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+    return tuple(dict.fromkeys(w for w in (fold(p) for p in parts) if w))
+
+
+def _word_in(text: str, words: tuple[str, ...]) -> str | None:
+    if not words:
+        return None
+    view = fold(text)
+    return next((w for w in words if w in view), None)
+
+
+def hold_word(text: str, context: RuleContext) -> str | None:
+    word = _word_in(text, context.hold_words)
+    return None if word is None else f'rule: hold word "{word}"'
+
+
+def never_approve_word(text: str, context: RuleContext) -> str | None:
+    word = _word_in(text, context.never_approve_words)
+    return None if word is None else f'rule: never-approve word "{word}"'
+
+
+# --- floods ------------------------------------------------------------------------------
+
+
+def flood_key(text: str) -> str:
+    """The hash of the text folded, whitespace collapsed, in lower case."""
+    normal = " ".join(fold(text).split())
+    return hashlib.sha256(normal.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def flood(text: str, context: RuleContext) -> str | None:
+    if context.max_duplicates <= 0:
+        return None
+    copies = context.copies.get(flood_key(text), 0)
+    if copies > context.max_duplicates:
+        return f"rule: {copies} copies pending"
+    return None
+
+
+# In the order they are tried; the names are those the reports and the docs use.
+RULES: dict[str, Rule] = {
+    "links": links,
+    "hidden": hidden,
+    "never_approve_word": never_approve_word,
+    "hold_word": hold_word,
+    "flood": flood,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    rule: str
+    reason: str
+
+
+def check(text: str, context: RuleContext) -> Hold | None:
+    """The first rule that holds ``text``, with its reason; None when none does."""
+    for name, rule in RULES.items():
+        reason = rule(text, context)
+        if reason is not None:
+            return Hold(name, reason)
+    return None
+
+
+def context_from(
+    settings: Settings,
+    *,
+    site_hold_words: Iterable[str] = (),
+    site_never_approve_words: Iterable[str] = (),
+    site_max_links: int = 0,
+) -> RuleContext:
+    """The rules' context from the settings, with no copies counted yet; the site's own words
+    are added to the configured ones, and its link limit applies where it is stricter."""
+    limits = [n for n in (settings.hold_links, site_max_links) if n > 0]
+    return RuleContext(
+        hold_links=min(limits) if limits else 0,
+        hold_hidden=settings.hold_hidden,
+        hold_words=_merged(read_words(settings.hold_words), site_hold_words),
+        never_approve_words=_merged(
+            read_words(settings.never_approve_words), site_never_approve_words
+        ),
+        max_duplicates=settings.max_duplicates,
+    )
+
+
+def _merged(words: tuple[str, ...], more: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*words, *(w for w in (fold(m) for m in more) if w))))

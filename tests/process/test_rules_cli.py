@@ -1,0 +1,135 @@
+"""Rules before the model, through the `moderate` program on SQLite: a held comment carries
+the rule's reason, the model is never asked about it, and a rule never approves anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moderation.model.host import PROBE_PROMPT
+from tests.fakeollama import FakeOllama
+from tests.helpers import create_site_table, read_table
+from tests.processes import moderate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def ollama_rules() -> list[dict[str, Any]]:
+    # The test server calls everything positive: only the rules can hold.
+    return []
+
+
+@pytest.fixture(scope="module")
+def ollama_settings() -> dict[str, Any]:
+    return {
+        "faults": [],
+        "latency": 0.0,
+        "parallel": 1,
+        "models": {"sentiments": None},
+        "logprobs": True,
+        "default_confidence": 0.99,
+    }
+
+
+def env_for(url: str, ollama: FakeOllama, **extra: str) -> dict[str, str]:
+    return {
+        "MODERATION_DATABASE_URL": url,
+        "OLLAMA_HOST": ollama.url,
+        "MODERATION_TIMEOUT": "5",
+        "MODERATION_LOAD_TIMEOUT": "10",
+        **extra,
+    }
+
+
+def prompts_sent(ollama: FakeOllama) -> list[str]:
+    """The comments' prompts: not the warm-up (empty) nor the start-up probe."""
+    bodies = ollama.stats()["generate_bodies"]
+    return [b["prompt"] for b in bodies if b.get("prompt") and b["prompt"] != PROBE_PROMPT]
+
+
+BODIES = [
+    "Thanks, this helped me a lot!",  # 1: approved by the model
+    "Great post! Cheap watches at http://watches.example and www.more.example",  # 2: links
+    "Lovely\u200b article",  # 3: hidden
+    "Wonderful, visit our CASINO tonight",  # 4: hold word
+    "I love ｖｉａｇｒａ",  # 5: never-approve word
+    "Same cheerful text",  # 6-8: a flood of three
+    "same   CHEERFUL text",
+    "Same cheerful text",
+    "Only one link: https://fine.example",  # 9: approved by the model
+]
+
+
+def test_rules_hold_with_their_reason_and_the_model_is_never_asked(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    create_site_table(url, BODIES)
+    env = env_for(
+        url, ollama, MODERATION_HOLD_WORDS="casino", MODERATION_NEVER_APPROVE_WORDS="viagra"
+    )
+
+    result = moderate("--json", env=env)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    decisions = {d["comment_id"]: d for d in report["decisions"]}
+    assert set(decisions[1]) == {
+        "comment_id",
+        "label",
+        "outcome",
+        "error",
+        "coverage",
+        "confidence",
+        "rule",
+    }
+    expected = {
+        2: ("links", "rule: 2 links >= 2"),
+        3: ("hidden", "rule: hidden characters"),
+        4: ("hold_word", 'rule: hold word "casino"'),
+        5: ("never_approve_word", 'rule: never-approve word "viagra"'),
+        6: ("flood", "rule: 3 copies pending"),
+        7: ("flood", "rule: 3 copies pending"),
+        8: ("flood", "rule: 3 copies pending"),
+    }
+    for comment_id, (rule, reason) in expected.items():
+        decision = decisions[comment_id]
+        assert (decision["outcome"], decision["label"], decision["rule"]) == ("held", None, rule)
+        assert decision["error"] == reason and decision["coverage"] == "none"
+    for comment_id in (1, 9):
+        assert decisions[comment_id]["outcome"] == "approved"
+        assert decisions[comment_id]["rule"] is None
+    assert (report["approved"], report["held"]) == (2, 7)
+
+    # Only the two comments no rule held reached the model.
+    sent = prompts_sent(ollama)
+    assert len(sent) == 2
+    assert any(BODIES[0] in p for p in sent) and any(BODIES[8] in p for p in sent)
+
+    # The held ones stay pending, with the reason in their audit rows.
+    assert read_table(url, "SELECT id FROM comments WHERE approved = 1 ORDER BY id") == [(1,), (9,)]
+    rows = dict(read_table(url, "SELECT comment_id, error FROM moderation_decisions"))
+    assert rows["2"] == "rule: 2 links >= 2" and rows["1"] is None
+
+
+def test_a_dry_run_shows_the_rules_reason(tmp_path: Path, ollama: FakeOllama) -> None:
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    create_site_table(url, [BODIES[1], BODIES[0]])
+    result = moderate("--dry-run", env=env_for(url, ollama, COLUMNS="250"))
+    assert result.returncode == 0, result.stderr
+    assert "2 links >= 2" in result.stdout
+    assert len(prompts_sent(ollama)) == 1
+
+
+def test_rules_turned_off_leave_everything_to_the_model(tmp_path: Path, ollama: FakeOllama) -> None:
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    create_site_table(url, [BODIES[1], BODIES[5], BODIES[6], BODIES[7]])
+    env = env_for(url, ollama, MODERATION_HOLD_LINKS="0", MODERATION_MAX_DUPLICATES="0")
+    report = json.loads(moderate("--json", env=env).stdout)
+    assert [d["rule"] for d in report["decisions"]] == [None] * 4
+    assert report["approved"] == 4
+    assert len(prompts_sent(ollama)) == 4
