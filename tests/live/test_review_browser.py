@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.processes import start_moderate
-from tests.reviewsite import BODIES, edit_comment, held_site, rulings, status_of
+from tests.reviewsite import (
+    BODIES,
+    edit_comment,
+    held_site,
+    rulings,
+    status_of,
+    status_settings,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -64,9 +71,12 @@ class Served:
 
 
 def serve(db_url: str, bodies: list[str] = BODIES, **env: str) -> Served:
-    # Playwright's sync API runs an event loop in this thread; the batch needs its own.
+    # Playwright's sync API runs an event loop in this thread; the batch needs its own. The
+    # links and hidden-characters rules are off, so that the hostile comment (two links and a
+    # right-to-left override) reaches the model and its answer is shown.
+    settings = status_settings(db_url, hold_links=0, hold_hidden=False)
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(held_site, db_url, None, bodies).result()
+        pool.submit(held_site, db_url, settings, bodies).result()
     process = start_moderate(
         "review",
         "--port",
