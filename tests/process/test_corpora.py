@@ -119,6 +119,11 @@ def env_for(url: str, ollama: FakeOllama) -> dict[str, str]:
         # failure that would change the exact counts.
         "MODERATION_TIMEOUT": "30",
         "MODERATION_LOAD_TIMEOUT": "30",
+        # These tests follow every text to the model and back intact; the rules that hold
+        # some before the model (links, hidden characters, floods) have tests of their own.
+        "MODERATION_HOLD_LINKS": "0",
+        "MODERATION_HOLD_HIDDEN": "false",
+        "MODERATION_MAX_DUPLICATES": "0",
     }
 
 
