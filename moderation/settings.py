@@ -470,7 +470,9 @@ class Settings(BaseSettings):
     @field_validator("reversal_window")
     @classmethod
     def _window(cls, value: str) -> str:
-        if not re.fullmatch(r"\s*\d{1,6}\s*[hdw]\s*", value, re.IGNORECASE):
+        from moderation.humans.since import duration
+
+        if duration(value) is None:
             raise ValueError("use a duration such as 24h, 7d, 30d or 2w")
         return value.strip()
 

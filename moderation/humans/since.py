@@ -12,6 +12,12 @@ _RELATIVE = re.compile(r"^\s*(\d{1,6})\s*([hdw])\s*$", re.IGNORECASE)
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 
+def duration(value: str) -> timedelta | None:
+    """``24h``, ``7d``, ``2w`` as a time span; None when ``value`` is not such a duration."""
+    match = _RELATIVE.match(value)
+    return None if match is None else int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     since: datetime
@@ -25,9 +31,9 @@ class Window:
 
 def parse_since(value: str, now: datetime) -> datetime:
     """The start of the window; a date without a time is midnight UTC, a naive time is UTC."""
-    match = _RELATIVE.match(value)
-    if match:
-        start = now - int(match.group(1)) * _UNITS[match.group(2).lower()]
+    span = duration(value)
+    if span is not None:
+        start = now - span
     else:
         try:
             start = datetime.fromisoformat(value.strip())
