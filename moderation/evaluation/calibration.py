@@ -88,13 +88,7 @@ def target_threshold(outcomes: Sequence[Judged], max_rate: float) -> dict[str, A
     """
     if all(o.should_approve for o in outcomes):
         return None
-    candidates = {0.0}
-    for o in outcomes:
-        if o.confidence is not None and o.approved_at(0.0):
-            at = _round_up(o.confidence)
-            candidates.add(at)
-            candidates.add(at if at > o.confidence else round(at + _STEP, _DECIMALS))
-    for threshold in sorted(c for c in candidates if c <= 1.0):
+    for threshold in _candidates(outcomes, 0.0):
         figures = at_threshold(outcomes, threshold)
         rate = figures["false_approval_rate"]
         if rate is not None and rate <= max_rate:
@@ -156,21 +150,32 @@ def bounded_threshold(
     holds = sum(1 for o in outcomes if not o.should_approve)
     if holds == 0:
         return None
+    for threshold in _candidates(outcomes, floor):
+        figures = with_bound(outcomes, threshold)
+        if figures["auto_approved_count"] and figures["false_approval_bound"] <= max_bound:
+            return figures
+    return None
+
+
+def with_bound(outcomes: Sequence[Judged], threshold: float) -> dict[str, Any]:
+    """``at_threshold``'s figures and the 95% upper bound of the false-approval rate (None
+    when nothing was to be held)."""
+    holds = [o for o in outcomes if not o.should_approve]
+    wrong = sum(1 for o in holds if o.approved_at(threshold))
+    bound = false_approval_bound(wrong, len(holds)) if holds else None
+    return {**at_threshold(outcomes, threshold), "false_approval_bound": bound}
+
+
+def _candidates(outcomes: Sequence[Judged], floor: float) -> list[float]:
+    """The thresholds worth trying, lowest first: the floor, and at each approving answer's
+    confidence the threshold that keeps it and the one just above that drops it."""
     candidates = {floor}
     for o in outcomes:
         if o.confidence is not None and o.approved_at(0.0):
             at = _round_up(o.confidence)
             candidates.add(at)
             candidates.add(at if at > o.confidence else round(at + _STEP, _DECIMALS))
-    for threshold in sorted(c for c in candidates if floor <= c <= 1.0):
-        figures = at_threshold(outcomes, threshold)
-        if not figures["auto_approved_count"]:
-            continue
-        wrong = round(figures["false_approval_rate"] * holds)
-        bound = false_approval_bound(wrong, holds)
-        if bound <= max_bound:
-            return {**figures, "false_approval_bound": bound}
-    return None
+    return sorted(c for c in candidates if floor <= c <= 1.0)
 
 
 def _round_up(value: float) -> float:

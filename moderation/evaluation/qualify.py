@@ -27,8 +27,8 @@ from typing import Any
 from moderation.evaluation.calibration import (
     at_threshold,
     bounded_threshold,
-    false_approval_bound,
     threshold_grid,
+    with_bound,
 )
 from moderation.evaluation.evaluate import (
     Fixture,
@@ -92,16 +92,7 @@ def bound_table(
 ) -> list[dict[str, Any]]:
     """Per threshold of the grid (and the chosen one): what a batch would approve, the
     false-approval rate and its 95% upper bound."""
-    holds = qualification.n_hold
-    grid = threshold_grid(qualification.threshold)
-    rows = []
-    for threshold in grid:
-        row = at_threshold(outcomes, threshold)
-        rate = row["false_approval_rate"]
-        wrong = 0 if rate is None else round(rate * holds)
-        row["false_approval_bound"] = None if rate is None else false_approval_bound(wrong, holds)
-        rows.append(row)
-    return rows
+    return [with_bound(outcomes, t) for t in threshold_grid(qualification.threshold)]
 
 
 def judge(
