@@ -35,8 +35,7 @@ NOT_YET = "unqualified: not qualified yet (a batch qualifies it; or run `moderat
 
 async def establish(state: BatchState) -> None:
     """Set the batch's gate: ``state.threshold`` and, if it may not approve, why not."""
-    settings, identity = state.settings, state.identity
-    assert identity is not None
+    settings = state.settings
     state.threshold = settings.min_confidence
     if settings.qualify == "off":
         log.warning(
