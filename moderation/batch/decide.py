@@ -69,4 +69,5 @@ def decide(
         host=verdict.host,
         coverage=reading.coverage,
         confidence=verdict.confidence,
+        answer_of=reading.answer_of,
     )

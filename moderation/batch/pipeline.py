@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -286,13 +287,17 @@ async def _worker(
             # Held by a rule: the model is not asked, and the reason goes in the audit row.
             reading = Reading(None, UNREAD, hold.reason, rule=hold.rule)
         else:
-            reading = await read_whole(
-                classifier,
-                item.comment.body,
-                size=settings.max_comment_chars,
-                overlap=settings.window_overlap,
-                max_windows=settings.max_windows,
-                stop=state.stop,
+            reading = await state.answers.read(
+                item.comment,
+                functools.partial(
+                    read_whole,
+                    classifier,
+                    item.comment.body,
+                    size=settings.max_comment_chars,
+                    overlap=settings.window_overlap,
+                    max_windows=settings.max_windows,
+                    stop=state.stop,
+                ),
             )
         if reading is not None:
             results.put_nowait((item, reading))

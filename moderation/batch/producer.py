@@ -7,6 +7,7 @@ import asyncio
 from moderation.batch.state import BatchState, Work
 from moderation.comment import Comment
 from moderation.storage import memory
+from moderation.storage.audit import PreviousAnswer, previous_answers
 from moderation.storage.engines import read_transaction
 
 
@@ -37,7 +38,9 @@ async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) ->
         # A whole page is counted before any of it is queued: every copy of a text that
         # floods this page is held, not only those after the limit.
         state.rules.count(c.body for c in page if c.problem is None)
-        for item in await asyncio.to_thread(select, state, page):
+        selected, answers = await asyncio.to_thread(select, state, page)
+        state.answers.add_previous(answers)
+        for item in selected:
             if state.stop.is_set() or (state.limit is not None and queued >= state.limit):
                 return
             if not warmed:
@@ -48,22 +51,24 @@ async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) ->
             queued += 1
 
 
-def select(state: BatchState, page: list[Comment]) -> list[Work]:
-    """Leave out comments that memory says need not be asked again."""
+def select(state: BatchState, page: list[Comment]) -> tuple[list[Work], list[PreviousAnswer]]:
+    """Leave out comments that memory says need not be asked again; with the rest, the
+    answers earlier batches had on the same texts (see batch.answers)."""
     assert state.identity is not None
-    recalled: dict[str, memory.Memory] = {}
-    if state.memory_available:
-        with read_transaction(state.engine) as conn:
-            recalled = memory.recall(conn, [c.key for c in page])
-    selected = []
-    for comment in page:
-        remembered = recalled.get(comment.key)
-        digest = comment.text_hash
-        if memory.skip_reason(remembered, digest, state.identity, state.settings.max_attempts):
-            state.report.skipped += 1
-            if state.progress.skipped is not None:
-                state.progress.skipped(1)
-            continue
-        failures = memory.previous_failures(remembered, digest, state.identity)
-        selected.append(Work(comment, failures))
-    return selected
+    if not state.memory_available:
+        return [Work(comment, 0) for comment in page], []
+    with read_transaction(state.engine) as conn:
+        recalled = memory.recall(conn, [c.key for c in page])
+        selected = []
+        for comment in page:
+            remembered = recalled.get(comment.key)
+            digest = comment.text_hash
+            if memory.skip_reason(remembered, digest, state.identity, state.settings.max_attempts):
+                state.report.skipped += 1
+                if state.progress.skipped is not None:
+                    state.progress.skipped(1)
+                continue
+            failures = memory.previous_failures(remembered, digest, state.identity)
+            selected.append(Work(comment, failures))
+        readable = [w.comment.text_hash for w in selected if w.comment.problem is None]
+        return selected, previous_answers(conn, readable, state.identity)

@@ -28,6 +28,7 @@ class DecisionRecord:
     coverage: str
     confidence: float | None = None
     rule: str | None = None
+    answer_of: str | None = None
 
     @classmethod
     def of(cls, decision: Decision) -> DecisionRecord:
@@ -42,6 +43,7 @@ class DecisionRecord:
             decision.coverage,
             decision.confidence,
             decision.rule,
+            decision.answer_of,
         )
 
 
@@ -58,6 +60,8 @@ class RunReport:
     )
     skipped: int = 0
     rejected: int = 0
+    # Decisions on another copy's model answer (same text, model, prompt): requests saved.
+    reused: int = 0
     circuit_open: bool = False
     deadline_reached: bool = False
     lease_lost: bool = False
@@ -74,6 +78,8 @@ class RunReport:
     def add(self, decision: Decision) -> None:
         self.decisions.append(DecisionRecord.of(decision))
         self.tally[decision.outcome] += 1
+        if decision.answer_of is not None:
+            self.reused += 1
 
     def count(self, outcome: str) -> int:
         return self.tally[outcome]
@@ -116,6 +122,7 @@ class RunReport:
             "dry_run": self.dry_run,
             **self.counts(),
             "rejected": self.rejected,
+            "reused": self.reused,
             "status": self.status,
             "threshold": self.threshold,
             "unqualified": self.unqualified,
@@ -132,6 +139,7 @@ class RunReport:
                     "coverage": d.coverage,
                     "confidence": d.confidence,
                     "rule": d.rule,
+                    "answer_of": d.answer_of,
                 }
                 for d in self.decisions
             ],

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from moderation.batch.answers import Answers
 from moderation.batch.decide import decide
 from moderation.batch.lease import Lease
 from moderation.batch.run_report import RunReport
@@ -72,6 +73,8 @@ class BatchState:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     # The rules applied before the model, with the copies of each text read so far.
     rules: RuleContext = field(default_factory=RuleContext)
+    # The model's answers by text, shared by every copy of a text (see batch.answers).
+    answers: Answers = field(default_factory=Answers)
 
     def decide(self, comment: Comment, reading: Reading, *, would_approve: bool) -> Decision:
         """The decision on one reading under this batch's gate (see ``batch.decide``)."""

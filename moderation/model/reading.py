@@ -36,6 +36,9 @@ class Reading:
     unread_reason: str | None = None
     # The rule that held the comment before the model was asked (see moderation.rules).
     rule: str | None = None
+    # The comment whose model answer this reading reuses (same text, model, prompt and
+    # options; see moderation.batch.answers); None when the model was asked for this one.
+    answer_of: str | None = None
 
 
 def window_starts(length: int, size: int, overlap: int) -> list[int]:

@@ -35,6 +35,76 @@ class Decision:
     confidence: float | None = None
     # The rule that held the comment without asking the model (see moderation.rules).
     rule: str | None = None
+    # The comment whose model answer was reused for this one (see moderation.batch.answers).
+    answer_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousAnswer:
+    """The model's answer on a text in an earlier decision, as its audit row keeps it."""
+
+    text_hash: str
+    comment_id: str
+    label: str
+    confidence: float | None
+    raw_answer: str | None
+    coverage: str
+
+
+def previous_answers(
+    conn: Connection, text_hashes: Sequence[str], identity: Identity
+) -> list[PreviousAnswer]:
+    """The latest answer of this model, prompt and options on each of these texts, if any.
+
+    Only answers: a row with a label that did not fail (a failure is the request's, not the
+    text's); a row that reused an answer names the comment the model was asked for. A model
+    without a digest is never matched: the same name may have been rebuilt since.
+    """
+    if not text_hashes or identity.model_digest is None:
+        return []
+    rows = conn.execute(
+        sa.select(
+            decisions.c.text_hash,
+            decisions.c.comment_id,
+            decisions.c.label,
+            decisions.c.confidence,
+            decisions.c.raw_answer,
+            decisions.c.coverage,
+            decisions.c.options,
+            decisions.c.answer_of,
+        )
+        .where(
+            decisions.c.text_hash.in_(sorted(set(text_hashes))),
+            decisions.c.model == identity.model,
+            decisions.c.model_digest == identity.model_digest,
+            decisions.c.prompt_hash == identity.prompt_hash,
+            decisions.c.label.is_not(None),
+            decisions.c.outcome != Outcome.FAILED,
+            decisions.c.reviewer.is_(None),
+        )
+        .order_by(decisions.c.id.desc())
+    )
+    found: dict[str, PreviousAnswer] = {}
+    for text, comment_id, label, confidence, raw, coverage, options, source in rows:
+        if text in found or _request_options(options) != identity.options:
+            continue
+        # The comment the model was asked for, also when this row reused its answer.
+        found[text] = PreviousAnswer(
+            text, source or comment_id, label, confidence, raw, coverage or "whole"
+        )
+    return list(found.values())
+
+
+def _request_options(stored: str | None) -> dict[str, object] | None:
+    """The request options of an audit row, without the gate the row was decided under."""
+    try:
+        options = json.loads(stored) if stored else None
+    except ValueError:
+        return None
+    if not isinstance(options, dict):
+        return None
+    options.pop("min_confidence", None)
+    return options
 
 
 def record(
@@ -70,6 +140,7 @@ def record(
                 "latency_ms": None if d.latency is None else round(d.latency * 1000, 3),
                 "error": None if d.error is None else redact(d.error),
                 "confidence": d.confidence,
+                "answer_of": d.answer_of,
                 "decided_at": now,
             }
             for d, _ in items

@@ -56,7 +56,8 @@ decisions = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(36), nullable=False, index=True),
     sa.Column("comment_id", sa.String(255), nullable=False, index=True),
-    sa.Column("text_hash", sa.String(64), nullable=False),
+    # Indexed: an answer is looked up by its text's hash to serve the text's other copies.
+    sa.Column("text_hash", sa.String(64), nullable=False, index=True),
     sa.Column("label", sa.String(16)),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("raw_answer", sa.Text),
@@ -74,6 +75,8 @@ decisions = sa.Table(
     # Probability of the label among the three, from the model's token log probabilities.
     sa.Column("confidence", sa.Double),
     sa.Column("reviewer", sa.String(255)),
+    # The comment whose model answer this decision reused (same text, model, prompt, options).
+    sa.Column("answer_of", sa.String(255)),
     **MYSQL_OPTIONS,
 )
 

@@ -11,7 +11,7 @@ import pytest
 
 from moderation.model.host import PROBE_PROMPT
 from tests.fakeollama import FakeOllama
-from tests.helpers import create_site_table, read_table
+from tests.helpers import create_site_table, execute, read_table
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
@@ -86,6 +86,7 @@ def test_rules_hold_with_their_reason_and_the_model_is_never_asked(
         "coverage",
         "confidence",
         "rule",
+        "answer_of",
     }
     expected = {
         2: ("links", "rule: 2 links >= 2"),
@@ -132,4 +133,31 @@ def test_rules_turned_off_leave_everything_to_the_model(tmp_path: Path, ollama: 
     report = json.loads(moderate("--json", env=env).stdout)
     assert [d["rule"] for d in report["decisions"]] == [None] * 4
     assert report["approved"] == 4
-    assert len(prompts_sent(ollama)) == 4
+    # Two copies of one text ("Same cheerful text"): one request serves both.
+    assert len(prompts_sent(ollama)) == 3
+    assert [d["answer_of"] for d in report["decisions"]] == [None, None, None, "2"]
+    assert report["reused"] == 1
+
+
+def test_copies_below_the_flood_limit_cost_one_request_across_batches(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    create_site_table(url, ["Thanks, this helped!", "Thanks, this helped!"])
+    env = env_for(url, ollama)
+    first = json.loads(moderate("--json", env=env).stdout)
+    assert (first["approved"], first["reused"]) == (2, 1)
+    assert len(prompts_sent(ollama)) == 1
+
+    # Posted once more, next hour: still no request, and the audit row names its source.
+    execute(url, "INSERT INTO comments (id, body, approved) VALUES (3, 'Thanks, this helped!', 0)")
+    second = json.loads(moderate("--json", env=env).stdout)
+    assert [(d["comment_id"], d["outcome"], d["answer_of"]) for d in second["decisions"]] == [
+        (3, "approved", "1")
+    ]
+    assert len(prompts_sent(ollama)) == 1
+    assert read_table(url, "SELECT comment_id, answer_of FROM moderation_decisions") == [
+        ("1", None),
+        ("2", "1"),
+        ("3", "1"),
+    ]

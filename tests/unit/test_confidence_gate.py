@@ -64,11 +64,14 @@ def test_uncertain_comments_are_not_asked_again_until_the_threshold_changes(db_u
     report = run_batch(at_80, classifier=again)
     assert again.asked == [] and report.skipped == 2
 
-    # A lower threshold may approve the uncertain one; the negative stays held at any.
+    # A lower threshold may approve the uncertain one; the negative stays held at any. The
+    # model's answer does not depend on the threshold: the stored one is judged again.
     lower = FakeClassifier(answers, confidence=0.7)
     report = run_batch(make_settings(db_url, min_confidence=0.6), classifier=lower)
-    assert lower.asked == ["unsure praise"]
-    assert [(d.comment_id, d.outcome) for d in report.decisions] == [(1, "approved")]
+    assert lower.asked == []
+    assert [(d.comment_id, d.outcome, d.confidence, d.answer_of) for d in report.decisions] == [
+        (1, "approved", 0.7, "1")
+    ]
     state = read_table(
         db_url, "SELECT comment_id, outcome, min_confidence FROM moderation_comment_state"
     )

@@ -89,6 +89,7 @@ def test_failures_stay_pending_and_are_retried_a_bounded_number_of_times(db_url:
         "coverage": "whole",
         "confidence": None,
         "rule": None,
+        "answer_of": None,
     }
     assert [bool(v) for v in approved_flags(db_url)] == [True, False]
 
