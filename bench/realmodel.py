@@ -303,9 +303,9 @@ def throughput(fake: FakeOllama, work: Path, texts: list[str], env: dict[str, st
     )
 
 
-def evaluation(env: dict[str, str], work: Path) -> None:
+def evaluation(env: dict[str, str], work: Path, fixtures: list[str]) -> None:
     run = run_program(
-        [sys.executable, "-m", "moderation", "eval", "--json"],
+        [sys.executable, "-m", "moderation", "eval", "--json", *fixtures],
         child_env({**env, "MODERATION_EVAL_HISTORY": str(work / "h.jsonl")}),
         work,
     )
@@ -324,6 +324,13 @@ def evaluation(env: dict[str, str], work: Path) -> None:
             f"  threshold {row['threshold']:.2f}: auto-approved {row['auto_approved']:.3f}"
             f"  false approvals {'-' if far is None else f'{far:.3f}'}"
         )
+    rules = result.get("rules")
+    if rules:
+        held = ", ".join(f"{name} {len(ids)}" for name, ids in rules["held"].items())
+        print(f"  rules held {rules['n_held']} fixtures ({held or 'none'})")
+        for key, name in (("model", "model alone"), ("with_rules", "rules + model")):
+            figures = rules[key]
+            print(f"  {name:<14} {json.dumps(figures, sort_keys=True)}")
 
 
 def spread(items: list[Any], count: int) -> list[Any]:
@@ -339,6 +346,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--comments", type=int, default=60, help="comments in the batch")
     parser.add_argument("--skip-formats", action="store_true")
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--eval-fixtures",
+        nargs="*",
+        default=[],
+        help="fixture files for the evaluation (default: the shipped ones)",
+    )
     args = parser.parse_args(argv)
     reason = unavailable_reason()
     if reason:
@@ -361,12 +375,14 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_formats:
             print(f"answer formats ({len(sample)} fixtures, one request at a time):")
             formats(fake.url, sample)
-        texts = [f.text for f in spread(fixtures[1:], args.comments)]
-        print(f"throughput (moderate vs bare loop, {len(texts)} comments, one slot):")
-        throughput(fake, work, texts, env)
+        if not args.skip_throughput:
+            texts = [f.text for f in spread(fixtures[1:], args.comments)]
+            print(f"throughput (moderate vs bare loop, {len(texts)} comments, one slot):")
+            throughput(fake, work, texts, env)
         if not args.skip_eval:
-            print(f"moderate eval, shipped Modelfile, all {len(fixtures)} shipped fixtures:")
-            evaluation(env, work)
+            paths = [str(Path(f).resolve()) for f in args.eval_fixtures]
+            print(f"moderate eval, shipped Modelfile, {' '.join(paths) or 'all shipped fixtures'}:")
+            evaluation(env, work, paths)
         print(f"server token counts: {fake.stats()['backend']}")
 
 

@@ -13,6 +13,7 @@ from moderation.model.host import PROBE_PROMPT
 from tests.fakeollama import FakeOllama
 from tests.helpers import create_site_table, execute, read_table
 from tests.processes import moderate
+from tests.site_schemas import wordpress_ddl
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +162,103 @@ def test_copies_below_the_flood_limit_cost_one_request_across_batches(
         ("2", "1"),
         ("3", "1"),
     ]
+
+
+# --- the WordPress preset, with the site's own options ------------------------------------------
+
+WP_OPTIONS_DDL = {
+    "sqlite": (
+        "CREATE TABLE wp_options (option_id INTEGER PRIMARY KEY, "
+        "option_name VARCHAR(191) UNIQUE NOT NULL, option_value TEXT NOT NULL, "
+        "autoload VARCHAR(20) NOT NULL DEFAULT 'yes')"
+    ),
+    # As wp-admin/includes/schema.php creates it.
+    "mariadb": (
+        "CREATE TABLE wp_options (option_id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT, "
+        "option_name VARCHAR(191) NOT NULL DEFAULT '', option_value LONGTEXT NOT NULL, "
+        "autoload VARCHAR(20) NOT NULL DEFAULT 'yes', PRIMARY KEY (option_id), "
+        "UNIQUE KEY option_name (option_name)) "
+        "ENGINE=InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci"
+    ),
+}
+WP_BODIES = [
+    "Thanks, this helped me a lot!",  # 1: approved by the model
+    "One link only: https://shop.example",  # 2: the site's comment_max_links is 1
+    "Lovely\U000e0041 article",  # 3: hidden (a tag character)
+    "Nice post, see my Cheap Pills offer",  # 4: the site's moderation_keys
+    "Wonderful! Visit my casino",  # 5: the site's disallowed_keys
+    "So true, so true",  # 6-8: a flood of three
+    "So true, so true",
+    "so TRUE,   so true",
+    "Totally agree with the conclusion",  # 9: the operator's own hold word "conclusion"
+]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
+def test_every_rule_holds_on_the_wordpress_preset_with_the_sites_own_options(
+    dialect: str, tmp_path: Path, ollama: FakeOllama, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'wp.db'}"
+        if dialect == "sqlite"
+        else str(request.getfixturevalue("mysql_url"))
+    )
+    option = "INSERT INTO wp_options (option_name, option_value) VALUES (:name, :value)"
+    comment = (
+        "INSERT INTO wp_comments (comment_post_ID, comment_author, comment_content, "
+        "comment_approved, comment_agent, comment_author_url, comment_author_IP) "
+        "VALUES (1, 'a reader', :body, '0', '', '', '')"
+    )
+    options = {
+        "moderation_keys": "cheap pills\nviagra",
+        "disallowed_keys": "casino",
+        "comment_max_links": "1",
+    }
+    execute(
+        url,
+        wordpress_ddl("mariadb" if dialect == "mariadb" else "sqlite"),
+        WP_OPTIONS_DDL[dialect],
+        rows=[(option, {"name": k, "value": v}) for k, v in options.items()]
+        + [(comment, {"body": b}) for b in WP_BODIES],
+    )
+    env = env_for(url, ollama, MODERATION_PRESET="wordpress", MODERATION_HOLD_WORDS="conclusion")
+
+    result = moderate("--json", env=env)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    decisions = {
+        d["comment_id"]: (d["outcome"], d["rule"], d["error"]) for d in report["decisions"]
+    }
+    assert decisions == {
+        1: ("approved", None, None),
+        2: ("held", "links", "rule: 1 links >= 1"),
+        3: ("held", "hidden", "rule: hidden characters"),
+        4: ("held", "hold_word", 'rule: hold word "cheap pills"'),
+        5: ("held", "never_approve_word", 'rule: never-approve word "casino"'),
+        6: ("held", "flood", "rule: 3 copies pending"),
+        7: ("held", "flood", "rule: 3 copies pending"),
+        8: ("held", "flood", "rule: 3 copies pending"),
+        9: ("held", "hold_word", 'rule: hold word "conclusion"'),
+    }
+    assert len(prompts_sent(ollama)) == 1
+    statuses = read_table(url, "SELECT comment_ID, comment_approved FROM wp_comments")
+    assert sorted(statuses) == [(1, "1")] + [(i, "0") for i in range(2, 10)]
+
+    # MODERATION_SITE_RULES=off: the site's options are left out, the operator's word stays.
+    execute(
+        url, "DELETE FROM moderation_comment_state", "UPDATE wp_comments SET comment_approved = '0'"
+    )
+    off = json.loads(moderate("--json", env={**env, "MODERATION_SITE_RULES": "off"}).stdout)
+    rules_off = {d["comment_id"]: d["rule"] for d in off["decisions"]}
+    assert rules_off == {
+        1: None,
+        2: None,
+        3: "hidden",
+        4: None,
+        5: None,
+        6: "flood",
+        7: "flood",
+        8: "flood",
+        9: "hold_word",
+    }
