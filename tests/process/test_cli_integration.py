@@ -82,7 +82,7 @@ def test_import_then_batch_with_json_report(tmp_path: Path, ollama: FakeOllama) 
         0,
     )
     assert report["dry_run"] is False
-    whole = {"error": None, "coverage": "whole", "rule": None}
+    whole = {"error": None, "coverage": "whole", "rule": None, "answer_of": None}
     assert [{k: v for k, v in d.items() if k != "confidence"} for d in report["decisions"]] == [
         {"comment_id": 1, "label": "positive", "outcome": "approved", **whole},
         {"comment_id": 2, "label": "negative", "outcome": "held", **whole},
