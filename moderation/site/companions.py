@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -171,7 +172,7 @@ class SiteCompanions:
             ],
         )
 
-    def _flag(self, conn: Connection, ids: Sequence[Any], which: Any) -> None:
+    def _flag(self, conn: Connection, ids: Sequence[Any], which: Callable[[Flags], str]) -> None:
         """As django-contrib-comments' ``get_or_create``: one flag per (user, comment, flag)."""
         spec = self.spec.flags
         if spec is None or self.moderator is None or spec.table not in self.tables:
@@ -188,14 +189,19 @@ class SiteCompanions:
                 )
             )
         }
-        now = sa.func.current_timestamp()
+        # Django keeps times in UTC (USE_TZ): aware where the column has a time zone, naive
+        # UTC where it has none (SQLite, MySQL), never the database session's local time.
+        date = flags.c[spec.date]
+        now = datetime.now(UTC)
+        if not getattr(date.type, "timezone", False):
+            now = now.replace(tzinfo=None)
         rows = [
-            {spec.comment: i, spec.user: self.moderator, spec.flag: flag}
+            {spec.comment: i, spec.user: self.moderator, spec.flag: flag, spec.date: now}
             for i in ids
             if i not in existing
         ]
         if rows:
-            conn.execute(sa.insert(flags).values({spec.date: now}), rows)
+            conn.execute(sa.insert(flags), rows)
 
     def check_moderator(self, engine: Engine) -> None:
         """The moderator must be a user: the flag's foreign key says in which table."""
