@@ -31,6 +31,7 @@ from tests.site_schemas import (
     DJANGO_FLAGS_DDL,
     ISSO_DDL,
     ISSO_THREAD,
+    WORDPRESS_NAMES_ONLY_SQLITE_DDL,
     wordpress_companions_ddl,
     wordpress_ddl,
 )
@@ -221,6 +222,22 @@ def test_a_custom_mapping_of_a_wordpress_table_writes_only_its_status(sqlite_url
     rule(queue_for(settings), 2, CLOWN, Outcome.REJECTED)
     assert read_table(sqlite_url, "SELECT comment_count FROM wp_posts") == [(9,)]
     assert read_table(sqlite_url, "SELECT count(*) FROM wp_commentmeta") == [(0,)]
+
+
+def test_wordpress_tables_a_site_lacks_are_left_out_with_a_warning(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table that only borrows WordPress's names has no posts to count and no meta."""
+    execute(
+        sqlite_url,
+        WORDPRESS_NAMES_ONLY_SQLITE_DDL[0],
+        "INSERT INTO wp_comments (comment_content, comment_approved) VALUES ('Thanks', '0')",
+    )
+    report = batch(make_settings(sqlite_url, preset="wordpress"))
+    assert report["approved"] == 1
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("'wp_posts'" in line and "leave it out" in line for line in warned)
+    assert any("'wp_commentmeta'" in line for line in warned)
 
 
 # Isso ----------------------------------------------------------------------------------------
