@@ -78,7 +78,8 @@ def isso(tmp_path: Path) -> Iterator[Isso]:
     config.write_text(
         "[general]\n"
         f"dbpath = {db}\n"
-        "host = http://example.org/\n"
+        # The site Isso serves, which it tries to reach at start: loopback, never the network.
+        f"host = http://127.0.0.1:{port}/\n"
         "[server]\n"
         f"listen = http://127.0.0.1:{port}/\n"
         "[moderation]\n"
