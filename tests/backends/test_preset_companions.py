@@ -18,7 +18,7 @@ import pytest
 
 from moderation.batch.pipeline import run_batch
 from moderation.comment import text_hash
-from moderation.errors import SchemaError
+from moderation.errors import DatabaseError, SchemaError
 from moderation.humans.queue import ReviewQueue
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
@@ -120,6 +120,24 @@ def test_wordpress_approvals_recount_the_posts_they_touched(
     # A human approves the held one: post 2 is recounted in the same transaction.
     rule(queue_for(settings), 4, IDIOT, Outcome.APPROVED)
     assert read_table(url, counts) == [(1, 3), (2, 2), (3, 9)]
+
+
+def test_wordpress_approvals_and_recount_commit_together_or_not_at_all(
+    request: pytest.FixtureRequest,
+) -> None:
+    url = wordpress_site(request, "sqlite", [(1, POSITIVE, "0", "comment")])
+    execute(
+        url,
+        "CREATE TRIGGER posts_locked BEFORE UPDATE ON wp_posts"
+        " BEGIN SELECT RAISE(ABORT, 'the posts are locked'); END",
+    )
+
+    with pytest.raises(DatabaseError):
+        batch(make_settings(url, preset="wordpress"))
+
+    # The recount failed, so the approval beside it was rolled back: fail closed.
+    assert read_table(url, "SELECT comment_approved FROM wp_comments") == [("0",)]
+    assert read_table(url, "SELECT count(*) FROM moderation_decisions") == [(0,)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
