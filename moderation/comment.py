@@ -17,6 +17,9 @@ class Comment:
     body: str
     # Why this row cannot be classified (its body is not text); None for a normal comment.
     problem: str | None = None
+    # The kind of row, where the site's table says (WordPress's comment_type: "comment",
+    # "pingback", "trackback"...); None where it does not.
+    kind: str | None = None
 
     @property
     def key(self) -> str:
@@ -32,16 +35,18 @@ def text_hash(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def read_comment(comment_id: Any, value: Any) -> Comment:
+def read_comment(comment_id: Any, value: Any, *, kind: Any = None) -> Comment:
     """One row as a Comment; a value that is not text becomes a comment that fails alone."""
+    kind = None if kind is None else str(kind)
     if isinstance(value, str):
-        return Comment(comment_id, value)
+        return Comment(comment_id, value, kind=kind)
     if value is None:
-        return Comment(comment_id, "")
+        return Comment(comment_id, "", kind=kind)
     # Its repr stands in for the text in the audit row's hash, so a later fix to real text
     # counts as an edit and is asked afresh.
     return Comment(
         comment_id,
         f"<{type(value).__name__}: {repr(value)[:200]}>",
         problem=f"the body is not text ({type(value).__name__})",
+        kind=kind,
     )

@@ -36,6 +36,9 @@ class RuleContext:
     hold_words: tuple[str, ...] = ()
     never_approve_words: tuple[str, ...] = ()
     max_duplicates: int = 0
+    # Kinds of rows (the site's type column) held whatever their text: WordPress's pingbacks
+    # and trackbacks, whose text is an excerpt the linking site chose.
+    held_types: tuple[str, ...] = ()
     # How many times each normalised text (its hash) was read so far in this batch.
     copies: Counter[str] = field(default_factory=Counter)
 
@@ -196,6 +199,20 @@ def flood(text: str, context: RuleContext) -> str | None:
     return None
 
 
+# --- the kind of row -----------------------------------------------------------------------
+
+COMMENT_TYPE = "comment_type"
+
+
+def comment_type(kind: str | None, context: RuleContext) -> str | None:
+    """A row of a kind the preset holds (a pingback, a trackback): not a reader's comment, and
+    its text is no reader's words, so its sentiment approves nothing. Only where the site's
+    table has a type column (the ``wordpress`` preset's ``comment_type``)."""
+    if kind is None or kind not in context.held_types:
+        return None
+    return f"rule: a {kind}, never approved unread"
+
+
 # In the order they are tried; the names are those the reports and the docs use.
 RULES: dict[str, Rule] = {
     "links": links,
@@ -212,8 +229,12 @@ class Hold:
     reason: str
 
 
-def check(text: str, context: RuleContext) -> Hold | None:
-    """The first rule that holds ``text``, with its reason; None when none does."""
+def check(text: str, context: RuleContext, *, kind: str | None = None) -> Hold | None:
+    """The first rule that holds ``text``, with its reason; None when none does. The row's
+    kind (``comment_type``) is tried first: it holds whatever the text says."""
+    reason = comment_type(kind, context)
+    if reason is not None:
+        return Hold(COMMENT_TYPE, reason)
     for name, rule in RULES.items():
         reason = rule(text, context)
         if reason is not None:
@@ -227,6 +248,7 @@ def context_from(
     site_hold_words: Iterable[str] = (),
     site_never_approve_words: Iterable[str] = (),
     site_max_links: int = 0,
+    held_types: Iterable[str] = (),
 ) -> RuleContext:
     """The rules' context from the settings, with no copies counted yet; the site's own words
     are added to the configured ones, and its link limit applies where it is stricter."""
@@ -239,6 +261,7 @@ def context_from(
             read_words(settings.never_approve_words), site_never_approve_words
         ),
         max_duplicates=settings.max_duplicates,
+        held_types=tuple(held_types),
     )
 
 

@@ -400,6 +400,17 @@ class Settings(BaseSettings):
         ),
     )
 
+    # django-contrib-comments' moderation views record the moderator of each ruling.
+    django_moderator_id: int | None = Field(
+        default=None,
+        description=(
+            "with the `django` preset: the id of the Django user (`auth_user`, or the site's "
+            "user model) named as moderator in the `CommentFlag` each ruling writes "
+            "(`moderator approval`, `moderator deletion`), as django-contrib-comments' own "
+            "moderation views do; unset, no flag is written"
+        ),
+    )
+
     # Needed by `moderate review` on any address but loopback; never printed.
     review_token: SecretStr | None = Field(
         default=None,

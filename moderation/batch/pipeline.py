@@ -174,6 +174,7 @@ async def _batch(
                 site_hold_words=site.hold_words,
                 site_never_approve_words=site.never_approve_words,
                 site_max_links=site.max_links,
+                held_types=comments.held_types,
             ),
         )
         try:
@@ -283,7 +284,7 @@ async def _worker(
             # the reason, is retried up to MODERATION_MAX_ATTEMPTS, and the batch goes on.
             failed = Verdict(None, None, item.comment.problem, 0.0, None)
             reading: Reading | None = Reading(failed, UNREAD)
-        elif (hold := rules.check(item.comment.body, state.rules)) is not None:
+        elif hold := rules.check(item.comment.body, state.rules, kind=item.comment.kind):
             # Held by a rule: the model is not asked, and the reason goes in the audit row.
             reading = Reading(None, UNREAD, hold.reason, rule=hold.rule)
         else:

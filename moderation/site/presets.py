@@ -17,10 +17,18 @@ operator still wins. Every mapping was read from the system's own schema and cod
   AND is_removed = false``, approving sets ``is_public = true``.
 - ``tr``: the blog table this tool started from: ``comments.approved`` is a boolean, NULL is
   not pending.
+
+Beside the status column, a ruling writes what the system's own moderation writes (its
+``Companions``, read from the same sources): WordPress recounts the post's ``comment_count``
+(``wp_update_comment_count_now``) and marks a trashed comment for its daily purge
+(``wp_trash_comment``), and its pingbacks and trackbacks are held unread; Isso's delete removes
+the row, or blanks it when it has replies; django-contrib-comments' moderation views write a
+``CommentFlag``. A custom mapping (no preset) writes only its status column.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 PRESET_NAMES = ("wordpress", "isso", "commento", "django", "tr")
@@ -69,6 +77,113 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "comments_approved_column": "approved",
     },
 }
+
+
+@dataclass(frozen=True, slots=True)
+class PostCounts:
+    """A count of approved comments kept on each post, recounted after a ruling."""
+
+    table: str  # "{prefix}posts"
+    key: str  # the post's id
+    count: str  # the count column
+    post: str  # the comments table's column naming its post
+
+
+@dataclass(frozen=True, slots=True)
+class TrashMeta:
+    """Meta rows marking a rejected comment for the system's own purge: the status it had and
+    when it was rejected (Unix seconds), written when the rejected value is one of ``values``."""
+
+    table: str  # "{prefix}commentmeta"
+    comment: str
+    key: str
+    value: str
+    status_key: str
+    time_key: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """A rejection deletes the row; one with replies (rows whose ``parent`` is its id) keeps
+    the rejected status with ``blanked`` written over its text and author, and a rejected row
+    left without replies is then deleted in turn."""
+
+    parent: str
+    blanked: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """A row naming the moderator for each ruling, once per (user, comment, flag)."""
+
+    table: str
+    comment: str
+    user: str
+    flag: str
+    date: str
+    approved: str  # the flag an approval writes
+    rejected: str  # the flag a rejection writes
+
+
+@dataclass(frozen=True, slots=True)
+class Companions:
+    """What a preset's system writes beside the status column; all optional."""
+
+    post_counts: PostCounts | None = None
+    trash_meta: TrashMeta | None = None
+    # A column telling comments from other kinds of rows, and the kinds never approved unread.
+    type_column: str | None = None
+    held_types: tuple[str, ...] = ()
+    deletion: Deletion | None = None
+    flags: Flags | None = None
+
+
+_COMPANIONS: dict[str, Companions] = {
+    "wordpress": Companions(
+        post_counts=PostCounts("{prefix}posts", "ID", "comment_count", "comment_post_ID"),
+        trash_meta=TrashMeta(
+            "{prefix}commentmeta",
+            "comment_id",
+            "meta_key",
+            "meta_value",
+            "_wp_trash_meta_status",
+            "_wp_trash_meta_time",
+            # wp_trash_comment and wp_spam_comment both write them; the purge empties trash.
+            ("trash", "spam"),
+        ),
+        # A pingback's or trackback's text is an excerpt of the linking page, chosen by its
+        # author: its sentiment says nothing about whether the link belongs on the post.
+        type_column="comment_type",
+        held_types=("pingback", "trackback"),
+    ),
+    "isso": Companions(
+        deletion=Deletion("parent", {"text": "", "author": None, "website": None}),
+    ),
+    "django": Companions(
+        flags=Flags(
+            "django_comment_flags",
+            "comment_id",
+            "user_id",
+            "flag",
+            "flag_date",
+            "moderator approval",
+            "moderator deletion",
+        ),
+    ),
+}
+
+
+def preset_companions(name: str | None, table_prefix: str) -> Companions:
+    """What the preset's system writes beside the status; nothing for no preset."""
+    found = _COMPANIONS.get(name or "", Companions())
+    if found.post_counts is not None:
+        table = found.post_counts.table.format(prefix=table_prefix)
+        found = replace(found, post_counts=replace(found.post_counts, table=table))
+    if found.trash_meta is not None:
+        table = found.trash_meta.table.format(prefix=table_prefix)
+        found = replace(found, trash_meta=replace(found.trash_meta, table=table))
+    return found
 
 
 def preset_values(name: str, table_prefix: str) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from sqlalchemy.engine import Connection, Engine
 from moderation.comment import Comment, read_comment
 from moderation.errors import SchemaError
 from moderation.settings import Settings
+from moderation.site.companions import SiteCompanions
+from moderation.site.deletion import delete_or_blank
 from moderation.site.status import (
     StatusValues,
     body_type_problem,
@@ -30,8 +32,13 @@ from moderation.storage.engines import read_transaction, translate_errors
 class CommentsTable:
     """Queries on the site's table, built once from the reflected columns."""
 
-    def __init__(self, table: sa.Table, settings: Settings) -> None:
+    def __init__(
+        self, table: sa.Table, settings: Settings, companions: SiteCompanions | None = None
+    ) -> None:
         self.table = table
+        # What the system writes beside the status (see companions.py); nothing by default.
+        self.companions = companions or SiteCompanions.none()
+        self.kind = self.companions.type_column(table)
         self.id = table.c[settings.comments_id_column]
         self.body = table.c[settings.comments_body_column]
         self.approved = table.c[settings.comments_approved_column]
@@ -87,7 +94,7 @@ class CommentsTable:
                 f"the comments table {name!r} has no column {', '.join(missing)}; "
                 f"its columns are {', '.join(table.c.keys())}"
             )
-        return cls(table, settings)
+        return cls(table, settings, SiteCompanions.reflect(engine, table, settings))
 
     @property
     def is_pending(self) -> sa.ColumnElement[bool]:
@@ -95,6 +102,11 @@ class CommentsTable:
         if self.removed is None:
             return pending
         return sa.and_(pending, self.removed.is_not(sa.true()))
+
+    @property
+    def held_types(self) -> tuple[str, ...]:
+        """Kinds of rows (the type column's values) never approved unread: WordPress's pings."""
+        return self.companions.held_types
 
     @property
     def can_reject(self) -> bool:
@@ -125,7 +137,8 @@ class CommentsTable:
         """
         last: Any = None
         while True:
-            query = sa.select(self.id, self.body).where(self.is_pending)
+            kind = self.kind if self.kind is not None else sa.null()
+            query = sa.select(self.id, self.body, kind).where(self.is_pending)
             if last is not None:
                 query = query.where(self.id > last)
             query = query.order_by(self.id).limit(page_size)
@@ -133,7 +146,7 @@ class CommentsTable:
                 rows = conn.execute(query).all()
             if not rows:
                 return
-            yield [read_comment(row[0], row[1]) for row in rows]
+            yield [read_comment(row[0], row[1], kind=row[2]) for row in rows]
             if len(rows) < page_size:
                 return
             last = rows[-1][0]
@@ -147,22 +160,46 @@ class CommentsTable:
     def approve(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
         """Approve those still pending with the body they were classified on; return their keys."""
         approved = sa.literal(self.approved_value, self.approved.type)
-        return self._update_if_unchanged(
+        done = self._update_if_unchanged(
             conn, comments, {self.approved: approved}, self.approved == approved
         )
+        self.companions.approved(conn, self, [c.id for c in comments if c.key in done])
+        return done
 
     def reject(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
-        """Reject those still pending and unchanged: the first rejected value, else the flag."""
+        """Reject those still pending and unchanged: the first rejected value, else the flag;
+        where the system deletes rejected comments (Isso), as its own delete does."""
         if self.rejected_value is not None:
             rejected = sa.literal(self.rejected_value, self.approved.type)
-            return self._update_if_unchanged(
-                conn, comments, {self.approved: rejected}, self.approved == rejected
-            )
-        if self.removed is not None:
-            return self._update_if_unchanged(
+            if self.companions.spec.deletion is not None:
+                done = delete_or_blank(self, conn, comments)
+            else:
+                done = self._update_if_unchanged(
+                    conn, comments, {self.approved: rejected}, self.approved == rejected
+                )
+        elif self.removed is not None:
+            done = self._update_if_unchanged(
                 conn, comments, {self.removed: sa.true()}, self.removed.is_(sa.true())
             )
-        raise ValueError("the comments mapping has no rejected state")
+        else:
+            raise ValueError("the comments mapping has no rejected state")
+        ids = [c.id for c in comments if c.key in done]
+        self.companions.rejected(conn, self, ids, self.pending_value, self.rejected_value)
+        return done
+
+    def unchanged(self, conn: Connection) -> sa.ColumnElement[bool]:
+        """The edit guard, for one row: its id (``_id``), still pending, its body the bytes
+        that were judged (``_body``); see ``guard_params``."""
+        return sa.and_(
+            self.id == sa.bindparam("_id"),
+            self.is_pending,
+            _utf8_bytes(self.body, conn.dialect.name)
+            == sa.bindparam("_body", type_=sa.LargeBinary),
+        )
+
+    @staticmethod
+    def guard_params(comment: Comment) -> dict[str, Any]:
+        return {"_id": comment.id, "_body": comment.body.encode("utf-8", "surrogatepass")}
 
     def _update_if_unchanged(
         self,
@@ -181,17 +218,8 @@ class CommentsTable:
         comments = [c for c in comments if c.problem is None]
         if not comments:
             return set()
-        statement = (
-            sa.update(self.table)
-            .where(
-                self.id == sa.bindparam("_id"),
-                self.is_pending,
-                _utf8_bytes(self.body, conn.dialect.name)
-                == sa.bindparam("_body", type_=sa.LargeBinary),
-            )
-            .values(values)
-        )
-        params = [{"_id": c.id, "_body": c.body.encode("utf-8", "surrogatepass")} for c in comments]
+        statement = sa.update(self.table).where(self.unchanged(conn)).values(values)
+        params = [self.guard_params(c) for c in comments]
         if conn.dialect.supports_sane_multi_rowcount and len(comments) > 1:
             # Fast path: one executemany. Only when some row no longer matched do we need to
             # know which, so undo it and go row by row.

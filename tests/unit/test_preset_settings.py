@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from moderation.settings import Settings
+from moderation.site.presets import Companions, preset_companions
 
 
 def test_a_preset_fills_the_mapping_and_single_variables_still_win() -> None:
@@ -59,3 +60,27 @@ def test_preset_and_rejected_values_from_the_environment(monkeypatch: pytest.Mon
 def test_bad_preset_settings_are_refused(values: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings(**values)
+
+
+def test_a_preset_names_what_its_system_writes_beside_the_status() -> None:
+    wordpress = preset_companions("wordpress", "site2_")
+    assert wordpress.post_counts is not None and wordpress.trash_meta is not None
+    assert (wordpress.post_counts.table, wordpress.trash_meta.table) == (
+        "site2_posts",
+        "site2_commentmeta",
+    )
+    assert (wordpress.type_column, wordpress.held_types) == (
+        "comment_type",
+        ("pingback", "trackback"),
+    )
+    isso = preset_companions("isso", "wp_")
+    assert isso.deletion is not None and isso.deletion.parent == "parent"
+    django = preset_companions("django", "wp_")
+    assert django.flags is not None
+    assert (django.flags.approved, django.flags.rejected) == (
+        "moderator approval",
+        "moderator deletion",
+    )
+    # A custom mapping, and the presets whose systems write nothing more: the status alone.
+    for name in (None, "commento", "tr"):
+        assert preset_companions(name, "wp_") == Companions()

@@ -13,6 +13,7 @@ from moderation.model.reading import UNREAD, Reading
 from moderation.resources import resource_path
 from moderation.rules import (
     RULES,
+    Hold,
     RuleContext,
     check,
     context_from,
@@ -182,3 +183,17 @@ def test_a_rules_hold_is_never_an_approval(unqualified: str | None) -> None:
         )
         assert (decision.outcome, decision.label, decision.rule) == (Outcome.HELD, None, "links")
         assert decision.error == "rule: 2 links >= 2" and decision.raw_answer is None
+
+
+def test_comment_type_holds_the_kinds_the_site_names_whatever_the_text() -> None:
+    context = RuleContext(held_types=("pingback", "trackback"))
+    assert check("Great post, thanks!", context, kind="pingback") == Hold(
+        "comment_type", "rule: a pingback, never approved unread"
+    )
+    assert check("Great post, thanks!", context, kind="trackback") is not None
+    # A reader's comment, a plugin's own type, or no type column at all: the text decides.
+    assert check("Great post, thanks!", context, kind="comment") is None
+    assert check("Great post, thanks!", context, kind="") is None
+    assert check("Great post, thanks!", context) is None
+    # Without held kinds (any mapping but the wordpress preset) the rule does nothing.
+    assert check("Great post, thanks!", RuleContext(), kind="pingback") is None
