@@ -368,7 +368,9 @@ def main(argv: list[str] | None = None) -> None:
             "MODERATION_LOAD_TIMEOUT": str(TIMEOUT),
         }
         created = run_program(
-            [sys.executable, "-m", "moderation", "model", "create"], child_env(env), work
+            [sys.executable, "-m", "moderation", "model", "create", "--no-qualify"],
+            child_env(env),
+            work,
         )
         if created.returncode != 0:
             sys.exit(f"model create failed:\n{created.stderr[-3000:]}")
