@@ -54,7 +54,7 @@ def select(state: BatchState, page: list[Comment]) -> list[Work]:
     recalled: dict[str, memory.Memory] = {}
     if state.memory_available:
         with read_transaction(state.engine) as conn:
-            recalled = memory.recall(conn, [c.key for c in page])
+            recalled = memory.recall(conn, state.comments.site, [c.key for c in page])
     selected = []
     for comment in page:
         remembered = recalled.get(comment.key)

@@ -39,6 +39,7 @@ from aiohttp.web_request import BaseRequest
 
 from moderation.errors import ConfigurationError, ModerationError
 from moderation.humans.queue import ReviewQueue
+from moderation.storage.claim import claim
 from moderation.humans.render import render
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
@@ -602,6 +603,7 @@ async def serve(
     with connected(settings.database_url) as engine:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         await asyncio.to_thread(migrate.ensure_current, engine, settings.auto_migrate)
+        await asyncio.to_thread(claim, engine, comments.site)
         token = settings.review_token.get_secret_value() if settings.review_token else None
         # The session id stands in for a run id on the reviewer's audit rows.
         queue = ReviewQueue(engine, comments, str(uuid.uuid4()))

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from moderation.comment import Comment, read_comment
 from moderation.errors import SchemaError
 from moderation.settings import Settings
+from moderation.site.key import site_key
 from moderation.site.status import (
     StatusValues,
     body_type_problem,
@@ -32,6 +33,8 @@ class CommentsTable:
 
     def __init__(self, table: sa.Table, settings: Settings) -> None:
         self.table = table
+        # What the tool's memory, audit rows, outcomes and lease of this site are keyed by.
+        self.site = site_key(settings)
         self.id = table.c[settings.comments_id_column]
         self.body = table.c[settings.comments_body_column]
         self.approved = table.c[settings.comments_approved_column]
@@ -53,6 +56,12 @@ class CommentsTable:
         self.rejected_values: list[Any] = [
             coerce_status(self.approved, value) for value in settings.comments_rejected_values
         ]
+
+        # Set by the comment system itself, not by a human (see ``moderation.site.presets``).
+        self.system_values: list[Any] = [
+            coerce_status(self.approved, value) for value in settings.comments_system_values
+        ]
+        self.purges_pending = settings.comments_purges_pending
 
     @property
     def rejected_value(self) -> Any:

@@ -42,8 +42,10 @@ def record(
     run_id: str,
     identity: Identity,
     items: Sequence[tuple[Decision, int]],
+    *,
+    site: str,
 ) -> None:
-    """Audit rows and memory for a chunk of decisions, in the caller's transaction."""
+    """Audit rows and memory for a chunk of decisions of ``site``, in the caller's transaction."""
     if not items:
         return
     now = datetime.now(UTC)
@@ -55,6 +57,7 @@ def record(
         sa.insert(decisions),
         [
             {
+                "site": site,
                 "run_id": run_id,
                 "comment_id": d.comment.key,
                 "text_hash": d.comment.text_hash,
@@ -77,6 +80,7 @@ def record(
     )
     states = [
         {
+            "site": site,
             "comment_id": d.comment.key,
             "text_hash": d.comment.text_hash,
             "outcome": d.outcome,
@@ -92,7 +96,7 @@ def record(
     ]
     # A reviewer's ruling outlives any later answer of the model (one that was in flight while
     # the human ruled, say): its memory row is kept so the model is never asked again.
-    ruled = ruled_by_humans(conn, [str(s["comment_id"]) for s in states])
+    ruled = ruled_by_humans(conn, site, [str(s["comment_id"]) for s in states])
     states = [s for s in states if s["comment_id"] not in ruled]
     if states:
         remember(conn, states)
@@ -104,6 +108,8 @@ def record_ruling(
     comment: Comment,
     outcome: str,
     reviewer: str,
+    *,
+    site: str,
 ) -> None:
     """A reviewer's approval or rejection: its audit row and the memory that ends model calls.
 
@@ -112,7 +118,11 @@ def record_ruling(
     """
     latest = conn.execute(
         sa.select(decisions.c.model, decisions.c.model_digest, decisions.c.prompt_hash)
-        .where(decisions.c.comment_id == comment.key, decisions.c.reviewer.is_(None))
+        .where(
+            decisions.c.site == site,
+            decisions.c.comment_id == comment.key,
+            decisions.c.reviewer.is_(None),
+        )
         .order_by(decisions.c.id.desc())
         .limit(1)
     ).first()
@@ -120,6 +130,7 @@ def record_ruling(
     now = datetime.now(UTC)
     conn.execute(
         sa.insert(decisions).values(
+            site=site,
             run_id=session_id,
             comment_id=comment.key,
             text_hash=comment.text_hash,
@@ -132,6 +143,7 @@ def record_ruling(
         )
     )
     state = {
+        "site": site,
         "comment_id": comment.key,
         "text_hash": comment.text_hash,
         "outcome": outcome,
