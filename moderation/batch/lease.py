@@ -45,6 +45,7 @@ def lease_name(site: str) -> str:
     """The batch lease of one site."""
     return f"{BATCH_LEASE}:{site}"
 
+
 Clock = Callable[[], float]
 # /proc's process start time is in clock ticks after a boot time given in whole seconds.
 START_TIME_SLACK = 2.0

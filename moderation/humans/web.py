@@ -39,11 +39,11 @@ from aiohttp.web_request import BaseRequest
 
 from moderation.errors import ConfigurationError, ModerationError
 from moderation.humans.queue import ReviewQueue
-from moderation.storage.claim import claim
 from moderation.humans.render import render
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
+from moderation.storage.claim import claim
 from moderation.storage.engines import connected
 from moderation.vocabulary import Outcome
 
