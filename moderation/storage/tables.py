@@ -55,6 +55,8 @@ runs = sa.Table(
     sa.Column("exit_code", sa.Integer),
     sa.Column("error", sa.Text),
     site_column(),
+    # A site's recent runs (`moderate history`), its ticks, its runs left running.
+    sa.Index("ix_moderation_runs_site_started_at", "site", "started_at"),
     **MYSQL_OPTIONS,
 )
 

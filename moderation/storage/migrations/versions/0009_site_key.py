@@ -51,6 +51,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_moderation_decisions_site_comment_id", "moderation_decisions", ["site", "comment_id"]
     )
+    op.create_index("ix_moderation_runs_site_started_at", "moderation_runs", ["site", "started_at"])
     for table, old_key in KEYED.items():
         _rekey(table, ["site", *old_key], add_site=True)
     with op.batch_alter_table("moderation_lease") as batch:
@@ -70,6 +71,7 @@ def downgrade() -> None:
         first = f"SELECT m FROM (SELECT MIN(site) AS m FROM {table}) AS first_site"
         op.execute(sa.text(f"DELETE FROM {table} WHERE site <> ({first})"))
         _rekey(table, old_key, add_site=False)
+    op.drop_index("ix_moderation_runs_site_started_at", "moderation_runs")
     op.drop_index("ix_moderation_decisions_site_comment_id", "moderation_decisions")
     op.create_index("ix_moderation_decisions_comment_id", "moderation_decisions", ["comment_id"])
     for table in SITE_ONLY:
