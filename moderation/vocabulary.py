@@ -144,8 +144,7 @@ class ExitCode(enum.IntEnum):
     LEASE_HELD = (
         75,
         "another batch holds the lease; the message says whether the holder looks alive",
-        "retry after the lease (60 s); repeated, a second scheduler runs batches on the same "
-        "database",
+        "retry after the lease (60 s); repeated, a second scheduler runs batches of the same site",
     )
     INTERRUPTED = 130, "interrupted (Ctrl-C)", ""
 
