@@ -394,9 +394,26 @@ class Settings(BaseSettings):
         default_factory=list,
         description=(
             "comma-separated status values meaning a human rejected the comment, the first "
-            "being what the review page's Reject writes (WordPress `trash,spam,post-trashed`); "
-            "such rows are never pending, and `moderate outcomes` counts them as rejected by a "
-            "human"
+            "being what the review page's Reject writes (WordPress `trash,spam`); such rows are "
+            "never pending, and `moderate outcomes` counts them as rejected by a human"
+        ),
+    )
+    # What the comment system sets by itself: never a human's ruling on the comment.
+    comments_system_values: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "comma-separated status values the comment system sets by itself, not a human "
+            "ruling on the comment (WordPress `post-trashed`: the post went to the trash); such "
+            "rows are never pending, and `moderate outcomes` counts them as `system`, neither "
+            "reversed nor confirmed"
+        ),
+    )
+    comments_purges_pending: bool = Field(
+        default=False,
+        description=(
+            "the comment system deletes old pending comments by itself (Isso's `purge-after`): "
+            "a held comment whose row is gone then counts as `system` in `moderate outcomes`, "
+            "not as confirmed by a human"
         ),
     )
 
@@ -473,7 +490,13 @@ class Settings(BaseSettings):
             filled.setdefault(key, value)
         return filled
 
-    @field_validator("comments_rejected_values", "qualify_fixtures", "ollama_hosts", mode="before")
+    @field_validator(
+        "comments_rejected_values",
+        "comments_system_values",
+        "qualify_fixtures",
+        "ollama_hosts",
+        mode="before",
+    )
     @classmethod
     def _split_values(cls, value: object) -> object:
         return _comma_list(value)
@@ -577,6 +600,12 @@ class Settings(BaseSettings):
             raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the approved value")
         if given[1] is not None and given[1] in self.comments_rejected_values:
             raise ValueError("MODERATION_COMMENTS_REJECTED_VALUES must not hold the pending value")
+        # A value in both the system and the rejected lists (WordPress `post-trashed`, once
+        # documented as rejected) is the system's: the system list is checked first.
+        if set(self.comments_system_values) & set(given):
+            raise ValueError(
+                "MODERATION_COMMENTS_SYSTEM_VALUES must not hold the approved or pending value"
+            )
         for spec in self.ollama_hosts:
             _parse_host(spec, self.concurrency)
         # From now on every message, log line and stored error shows these as "***".
@@ -612,6 +641,13 @@ class Settings(BaseSettings):
         if self.ollama_hosts:
             return [_parse_host(spec, self.concurrency) for spec in self.ollama_hosts]
         return [HostSpec(_normalise_host(self.ollama_host), self.concurrency)]
+
+    @property
+    def site_key(self) -> str:
+        """Which site the tool's memory, audit rows, outcomes, runs and lease belong to."""
+        from moderation.site.key import site_key
+
+        return site_key(self)
 
     @property
     def safe_database_url(self) -> str:

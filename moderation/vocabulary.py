@@ -56,6 +56,10 @@ class HumanOutcome(enum.StrEnum):
     WAITING = "waiting"  # a held comment nobody has ruled on yet
     EDITED = "edited"  # the comment changed after the decision
     OTHER = "other"  # gone, or in a state no rule covers
+    # Not a human's ruling: the comment system's own doing (WordPress trashed the comment's
+    # post; Isso purged an old pending comment). Neither reversed nor confirmed, and left out
+    # of both rates' denominators.
+    SYSTEM = "system"
 
 
 # The outcomes that are a human's verdict on the tool, as opposed to the passing of time.
@@ -140,8 +144,7 @@ class ExitCode(enum.IntEnum):
     LEASE_HELD = (
         75,
         "another batch holds the lease; the message says whether the holder looks alive",
-        "retry after the lease (60 s); repeated, a second scheduler runs batches on the same "
-        "database",
+        "retry after the lease (60 s); repeated, a second scheduler runs batches of the same site",
     )
     INTERRUPTED = 130, "interrupted (Ctrl-C)", ""
 

@@ -1,4 +1,7 @@
-"""One batch at a time per database: a lease row with an owner, an expiry and a fencing token.
+"""One batch at a time per site: a lease row with an owner, an expiry and a fencing token.
+
+The lease is named after the site (``batch:<site key>``, see ``moderation.site.key``): two
+sites sharing one database run their batches at the same time, each under its own lease.
 
 Works the same on SQLite and PostgreSQL because it relies only on single-row conditional
 UPDATEs inside write transactions (SQLite: BEGIN IMMEDIATE; PostgreSQL: the row lock the UPDATE
@@ -36,6 +39,13 @@ from moderation.vocabulary import RunStatus
 log = logging.getLogger(__name__)
 
 BATCH_LEASE = "batch"
+
+
+def lease_name(site: str) -> str:
+    """The batch lease of one site."""
+    return f"{BATCH_LEASE}:{site}"
+
+
 Clock = Callable[[], float]
 # /proc's process start time is in clock ticks after a boot time given in whole seconds.
 START_TIME_SLACK = 2.0
@@ -67,13 +77,14 @@ class Lease:
         *,
         owner: str | None = None,
         clock: Clock = time.time,
-        name: str = BATCH_LEASE,
+        site: str = "",
     ) -> None:
         self.engine = engine
         self.ttl = ttl
         self.owner = owner or new_owner()
         self.clock = clock
-        self.name = name
+        self.site = site
+        self.name = lease_name(site)
         self.token: int | None = None
 
     def acquire(self, run_id: str | None = None) -> int:
@@ -132,11 +143,11 @@ class Lease:
             )
             if taken.rowcount != 1:
                 raise LeaseHeld("another batch took the lease at the same moment")
-        # Whoever holds the lease is the only batch that can be running: any run still marked
-        # running was left behind by a holder that died.
+        # Whoever holds the site's lease is the only batch of the site that can be running: any
+        # run of the site still marked running was left behind by a holder that died.
         conn.execute(
             sa.update(runs)
-            .where(runs.c.status == "running")
+            .where(runs.c.site == self.site, runs.c.status == RunStatus.RUNNING)
             .values(status=RunStatus.ABANDONED, finished_at=datetime.now(UTC))
         )
         self.token = token

@@ -108,7 +108,10 @@ def waiting_comments(engine: Engine, comments: CommentsTable) -> Waiting:
             comment_state.c.updated_at,
             created if created is not None else sa.null(),
         )
-        .join(comment_state, comment_state.c.comment_id == key)
+        .join(
+            comment_state,
+            sa.and_(comment_state.c.site == comments.site, comment_state.c.comment_id == key),
+        )
         .where(comments.is_pending, comment_state.c.outcome.in_(WAITING_OUTCOMES))
     )
     counts = dict.fromkeys(REASONS, 0)
@@ -198,6 +201,8 @@ class Notifier:
         self.every = settings.notify_seconds
         self.clock = clock
         self.send = send or apprise_send
+        # Each site has its own rate limit: one site's message must not silence another's.
+        self.site = settings.site_key
 
     @property
     def enabled(self) -> bool:
@@ -250,7 +255,7 @@ class Notifier:
         with read_transaction(engine) as conn:
             row = conn.execute(
                 sa.select(notifications.c.sent_at, notifications.c.fingerprint).where(
-                    notifications.c.kind == notice.kind
+                    notifications.c.site == self.site, notifications.c.kind == notice.kind
                 )
             ).first()
         if row is None or row.fingerprint != notice.fingerprint:
@@ -259,10 +264,14 @@ class Notifier:
 
     def _record(self, engine: Engine, notice: Notice, now: float) -> None:
         def write(conn: sa.Connection) -> None:
-            conn.execute(sa.delete(notifications).where(notifications.c.kind == notice.kind))
+            conn.execute(
+                sa.delete(notifications).where(
+                    notifications.c.site == self.site, notifications.c.kind == notice.kind
+                )
+            )
             conn.execute(
                 sa.insert(notifications).values(
-                    kind=notice.kind, sent_at=now, fingerprint=notice.fingerprint
+                    site=self.site, kind=notice.kind, sent_at=now, fingerprint=notice.fingerprint
                 )
             )
 
@@ -273,7 +282,11 @@ class Notifier:
         kinds = list(kinds)
 
         def write(conn: sa.Connection) -> None:
-            conn.execute(sa.delete(notifications).where(notifications.c.kind.in_(kinds)))
+            conn.execute(
+                sa.delete(notifications).where(
+                    notifications.c.site == self.site, notifications.c.kind.in_(kinds)
+                )
+            )
 
         run_write(engine, write)
 

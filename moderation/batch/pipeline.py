@@ -40,6 +40,7 @@ from moderation.settings import Settings
 from moderation.site.options import read_site_rules
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
+from moderation.storage.claim import claim
 from moderation.storage.engines import connected
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,9 @@ async def _batch(
     prompt = load_prompt(settings.prompt) if classifier is None else None
     with connected(settings.database_url, read_only=dry_run, must_exist=True) as engine:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
-        memory_available = await asyncio.to_thread(_own_tables_ready, engine, settings, dry_run)
+        memory_available = await asyncio.to_thread(
+            _own_tables_ready, engine, settings, comments.site, dry_run
+        )
         site = await asyncio.to_thread(read_site_rules, engine, settings)
         progress = progress or Progress()
         if progress.pending is not None:
@@ -162,7 +165,9 @@ async def _batch(
             classifier=classifier,
             dry_run=dry_run,
             report=RunReport(run_id=None if dry_run else str(uuid.uuid4()), dry_run=dry_run),
-            lease=None if dry_run else Lease(engine, settings.lease_seconds, clock=clock),
+            lease=None
+            if dry_run
+            else Lease(engine, settings.lease_seconds, clock=clock, site=comments.site),
             limit=limit or settings.limit,
             memory_available=memory_available,
             on_decision=on_decision,
@@ -187,11 +192,13 @@ async def _batch(
         return report
 
 
-def _own_tables_ready(engine: Engine, settings: Settings, dry_run: bool) -> bool:
-    """Bring the tool's tables up to date (unless told not to); a dry run only looks."""
+def _own_tables_ready(engine: Engine, settings: Settings, site: str, dry_run: bool) -> bool:
+    """Bring the tool's tables up to date (unless told not to) and claim rows from before the
+    site key for this site; a dry run only looks."""
     if dry_run:
         return migrate.current_revision(engine) is not None
     migrate.ensure_current(engine, settings.auto_migrate)
+    claim(engine, site)
     return True
 
 

@@ -58,7 +58,7 @@ def select(state: BatchState, page: list[Comment]) -> tuple[list[Work], list[Pre
     if not state.memory_available:
         return [Work(comment, 0) for comment in page], []
     with read_transaction(state.engine) as conn:
-        recalled = memory.recall(conn, [c.key for c in page])
+        recalled = memory.recall(conn, state.comments.site, [c.key for c in page])
         selected = []
         for comment in page:
             remembered = recalled.get(comment.key)
@@ -71,4 +71,4 @@ def select(state: BatchState, page: list[Comment]) -> tuple[list[Work], list[Pre
             failures = memory.previous_failures(remembered, digest, state.identity)
             selected.append(Work(comment, failures))
         readable = [w.comment.text_hash for w in selected if w.comment.problem is None]
-        return selected, previous_answers(conn, readable, state.identity)
+        return selected, previous_answers(conn, state.comments.site, readable, state.identity)

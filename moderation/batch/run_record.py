@@ -22,13 +22,14 @@ def start_run(state: BatchState, token: int) -> None:
     run_id, owner = state.report.run_id, state.lease.owner
     identity = Identity(state.settings.model, None, "", {})
     tick = state.scheduled_for
+    site = state.comments.site
 
     def _start(conn: Connection) -> None:
         # Replicas' timers fire at the same tick; the lease serialises them, and this check
         # makes the later ones stand down instead of running a second batch for that tick.
-        if tick is not None and runs.tick_already_run(conn, tick):
+        if tick is not None and runs.tick_already_run(conn, site, tick):
             raise TickAlreadyRun()
-        runs.start_run(conn, run_id, owner, token, identity, tick)
+        runs.start_run(conn, run_id, owner, token, identity, tick, site=site)
 
     run_write(state.engine, _start)
 

@@ -101,5 +101,6 @@ def apply(state: BatchState, conn: Connection, chunk: list[Answer]) -> list[tupl
         state.report.run_id,
         state.identity,
         [(d, w.failures_before) for d, w in decisions],
+        site=state.comments.site,
     )
     return decisions

@@ -14,8 +14,9 @@ def history_command(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List recent runs with their counts."""
+    """List recent runs of this site with their counts."""
     from moderation.storage import migrate, runs
+    from moderation.storage.claim import claim
     from moderation.storage.engines import connected, read_transaction
 
     promise_json(as_json)
@@ -23,8 +24,11 @@ def history_command(
     with errors_to_exit_codes(), connected(settings.database_url, must_exist=True) as engine:
         recent = []
         if migrate.current_revision(engine) is not None:
+            # Older tables have no site key yet: bring them up to date (as a batch would).
+            migrate.ensure_current(engine, settings.auto_migrate)
+            claim(engine, settings.site_key)
             with read_transaction(engine) as conn:
-                recent = runs.recent_runs(conn, limit)
+                recent = runs.recent_runs(conn, settings.site_key, limit)
     recent = [_with_time_zones(run) for run in recent]
     if as_json:
         typer.echo(json.dumps(recent, default=str))

@@ -3,7 +3,9 @@
 The reversal rate is reversed / approved by the tool: the share of the tool's approvals that a
 human took back, i.e. the false-approval rate on the site's own traffic. The release rate is
 released / held by the tool (held or failed): the share of holds a human overruled. Both are
-None when their denominator is 0.
+None when their denominator is 0. A decision whose comment the system itself took away
+(``system``: a trashed post, a purged pending comment) says nothing about the tool: it is in
+``decided`` but in neither denominator.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moderation.formatting import percent
-from moderation.humans.outcomes import OUTCOMES, PAGE_SIZE, RELEASED, REVERSED, Judged, judge_pages
+from moderation.humans.outcomes import (
+    OUTCOMES,
+    PAGE_SIZE,
+    RELEASED,
+    REVERSED,
+    SYSTEM,
+    Judged,
+    judge_pages,
+)
 from moderation.humans.since import Window
 from moderation.settings import Settings
 from moderation.storage.engines import connected
@@ -26,11 +36,14 @@ Variant = tuple[str | None, str]  # (model digest, prompt hash)
 @dataclass
 class Tally:
     counts: Counter[str] = field(default_factory=Counter)
+    # The denominators of the rates: decisions whose outcome is not the system's doing.
     approved_by_tool: int = 0
     held_by_tool: int = 0
 
     def add(self, judged: Judged) -> None:
         self.counts[judged.outcome] += 1
+        if judged.outcome == SYSTEM:
+            return
         if judged.approved_by_tool:
             self.approved_by_tool += 1
         else:
@@ -38,7 +51,7 @@ class Tally:
 
     @property
     def decided(self) -> int:
-        return self.approved_by_tool + self.held_by_tool
+        return self.approved_by_tool + self.held_by_tool + self.counts[SYSTEM]
 
     @property
     def reversal_rate(self) -> float | None:

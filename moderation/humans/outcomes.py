@@ -3,8 +3,12 @@
 For every comment whose latest decision by the tool falls in a window, the comment's current row
 (read-only) says what happened since: still approved (``kept``), taken back (``reversed``),
 approved by a human after the tool held it (``released``), rejected or deleted after a hold
-(``confirmed``), still pending (``waiting``), changed text (``edited``), or a state that is none
-of these (``other``, never guessed).
+(``confirmed``), still pending (``waiting``), changed text (``edited``), taken away by the
+comment system itself rather than a human (``system``: WordPress's ``post-trashed``, or a held
+comment's row gone where the system purges old pending comments, as Isso's ``purge-after``
+does), or a state that is none of these (``other``, never guessed).
+
+Only the site's own decisions count: every query is within one site (``moderation.site.key``).
 
 A human outcome (reversed, released, confirmed) is recorded in ``moderation_outcomes`` the first
 time it is seen, and from then on that record is the answer: the site may purge the row later
@@ -23,16 +27,25 @@ from sqlalchemy.engine import Connection, Engine
 
 from moderation.humans.since import Window
 from moderation.settings import Settings
-from moderation.site.rows import APPROVED_STATE, PENDING_STATE, REJECTED_STATE, SiteRow, SiteStates
+from moderation.site.rows import (
+    APPROVED_STATE,
+    PENDING_STATE,
+    REJECTED_STATE,
+    SYSTEM_STATE,
+    SiteRow,
+    SiteStates,
+)
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
+from moderation.storage.claim import claim
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import decisions, outcomes
-from moderation.vocabulary import Outcome
+from moderation.vocabulary import HumanOutcome, Outcome
 
 KEPT, REVERSED, RELEASED, CONFIRMED = "kept", "reversed", "released", "confirmed"
 WAITING, EDITED, OTHER = "waiting", "edited", "other"
-OUTCOMES = (KEPT, REVERSED, RELEASED, CONFIRMED, WAITING, EDITED, OTHER)
+SYSTEM = HumanOutcome.SYSTEM.value
+OUTCOMES = (KEPT, REVERSED, RELEASED, CONFIRMED, WAITING, EDITED, OTHER, SYSTEM)
 HUMAN_OUTCOMES = frozenset({REVERSED, RELEASED, CONFIRMED})
 # A human's ruling from the review page is an audit row with a reviewer and one of these.
 RULING_APPROVED, RULING_REJECTED = "approved", "rejected"
@@ -59,12 +72,25 @@ class Judged:
         return self.tool_outcome == Outcome.APPROVED
 
 
-def classify(approved_by_tool: bool, row: SiteRow | None, decided_text_hash: str) -> str:
+def classify(
+    approved_by_tool: bool,
+    row: SiteRow | None,
+    decided_text_hash: str,
+    *,
+    purges_pending: bool = False,
+) -> str:
     """The outcome of one decision given the comment's row now (None: the row is gone).
 
     A rejected state wins over a text change: Isso blanks a deleted comment's text and
-    Commento replaces it, yet the human's ruling is what happened.
+    Commento replaces it, yet the human's ruling is what happened. A state the system set by
+    itself is nobody's ruling (``system``); so is a held comment's missing row on a site that
+    purges old pending comments (``purges_pending``): there a moderator's deletion and the
+    purge leave the same trace, and a confirmation that cannot be told apart is not counted.
     """
+    if row is None and purges_pending and not approved_by_tool:
+        return SYSTEM
+    if row is not None and row.state == SYSTEM_STATE:
+        return SYSTEM
     if row is None or row.state == REJECTED_STATE:
         return REVERSED if approved_by_tool else CONFIRMED
     if row.text_hash != decided_text_hash:
@@ -87,7 +113,9 @@ def _is_tool_row(table: sa.FromClause) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.reviewer.is_(None), table.c.outcome.in_(TOOL_OUTCOMES))
 
 
-def _decision_page(conn: Connection, window: Window, after: int, limit: int) -> list[Any]:
+def _decision_page(
+    conn: Connection, site: str, window: Window, after: int, limit: int
+) -> list[Any]:
     """The next page (by id) of tool decisions in the window that no later tool decision replaced,
     each with its recorded outcome and the latest human ruling after it (or None).
 
@@ -99,6 +127,7 @@ def _decision_page(conn: Connection, window: Window, after: int, limit: int) -> 
     replaced = (
         sa.select(sa.literal(1))
         .where(
+            later.c.site == decisions.c.site,
             later.c.comment_id == decisions.c.comment_id,
             later.c.id > decisions.c.id,
             _is_tool_row(later),
@@ -109,6 +138,7 @@ def _decision_page(conn: Connection, window: Window, after: int, limit: int) -> 
     latest_ruling = (
         sa.select(ruling.c.outcome)
         .where(
+            ruling.c.site == decisions.c.site,
             ruling.c.comment_id == decisions.c.comment_id,
             ruling.c.id > decisions.c.id,
             ruling.c.reviewer.is_not(None),
@@ -135,6 +165,7 @@ def _decision_page(conn: Connection, window: Window, after: int, limit: int) -> 
             latest_ruling,
         )
         .where(
+            decisions.c.site == site,
             decisions.c.id > after,
             decisions.c.decided_at >= window.since,
             decisions.c.decided_at <= window.until,
@@ -147,7 +178,7 @@ def _decision_page(conn: Connection, window: Window, after: int, limit: int) -> 
     return list(conn.execute(query).all())
 
 
-def _record(conn: Connection, judged: Sequence[Judged]) -> None:
+def _record(conn: Connection, site: str, judged: Sequence[Judged]) -> None:
     """Insert the first sighting of each human outcome; a concurrent run's row is kept.
 
     Only SQLite, PostgreSQL and MySQL/MariaDB are supported; each has its own insert-or-skip.
@@ -156,6 +187,7 @@ def _record(conn: Connection, judged: Sequence[Judged]) -> None:
     rows: list[dict[str, Any]] = [
         {
             "decision_id": j.decision_id,
+            "site": site,
             "comment_id": j.comment_id,
             "outcome": j.outcome,
             "seen_at": now,
@@ -187,12 +219,14 @@ def judge_pages(
     seen again, and recorded, by the next run.
     """
     migrate.ensure_current(engine, settings.auto_migrate)
-    states = SiteStates(CommentsTable.reflect(engine, settings))
+    comments = CommentsTable.reflect(engine, settings)
+    claim(engine, comments.site)
+    states = SiteStates(comments)
     unrecorded: list[Judged] = []
     after = 0
     while True:
         with read_transaction(engine) as conn:
-            page = _decision_page(conn, window, after, page_size)
+            page = _decision_page(conn, comments.site, window, after, page_size)
             rows = states.lookup(conn, [d[1] for d in page])
         judged = []
         for decision_id, key, hash_, tool, digest, prompt, recorded, ruling in page:
@@ -203,13 +237,13 @@ def judge_pages(
             elif ruling is not None:
                 outcome = from_ruling(approved, ruling)
             else:
-                outcome = classify(approved, row, hash_)
+                outcome = classify(approved, row, hash_, purges_pending=comments.purges_pending)
             item = Judged(decision_id, key, hash_, tool, digest, prompt, outcome, row)
             if recorded is None and outcome in HUMAN_OUTCOMES:
                 unrecorded.append(item)
             judged.append(item)
         if unrecorded and (len(unrecorded) >= RECORD_EVERY or len(page) < page_size):
-            run_write(engine, lambda conn, new=unrecorded: _record(conn, new))  # type: ignore[misc]
+            run_write(engine, lambda conn, new=unrecorded: _record(conn, comments.site, new))  # type: ignore[misc]
             unrecorded = []
         if judged:
             yield judged

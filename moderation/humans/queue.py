@@ -108,7 +108,13 @@ class ReviewQueue:
                 comment_state.c.outcome,
                 comment_state.c.text_hash,
             )
-            .join(comment_state, comment_state.c.comment_id == key)
+            .join(
+                comment_state,
+                sa.and_(
+                    comment_state.c.site == self.comments.site,
+                    comment_state.c.comment_id == key,
+                ),
+            )
             .where(self.comments.is_pending, comment_state.c.outcome.in_(WAITING))
         )
 
@@ -123,7 +129,7 @@ class ReviewQueue:
                 sa.select(sa.func.count()).select_from(self._waiting().subquery())
             ).scalar_one()
             rows = conn.execute(query).all()
-            latest = _latest_decisions(conn, [str(row[0]) for row in rows])
+            latest = _latest_decisions(conn, self.comments.site, [str(row[0]) for row in rows])
         items = []
         for comment_id, value, author, created, outcome, state_hash in rows:
             # Read as the batch reads it: a value that is not text (a BLOB) shows as its repr.
@@ -171,24 +177,33 @@ class ReviewQueue:
             return Ruling(False, "its text was edited since the page was shown")
         comment = Comment(comment_id, row.body)
         state = conn.execute(
-            sa.select(comment_state.c.outcome).where(comment_state.c.comment_id == comment.key)
+            sa.select(comment_state.c.outcome).where(
+                comment_state.c.site == self.comments.site,
+                comment_state.c.comment_id == comment.key,
+            )
         ).scalar()
         if state not in WAITING:
             return Ruling(False, "it is not waiting for a human")
         update = self.comments.approve if outcome == Outcome.APPROVED else self.comments.reject
         if not update(conn, [comment]):
             return Ruling(False, "it changed while the ruling was written")
-        audit.record_ruling(conn, self.session_id, comment, outcome, reviewer)
+        audit.record_ruling(
+            conn, self.session_id, comment, outcome, reviewer, site=self.comments.site
+        )
         return Ruling(True)
 
 
-def _latest_decisions(conn: Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
+def _latest_decisions(conn: Connection, site: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     """The tool's latest decision row for each of these comments (optional columns included)."""
     if not keys:
         return {}
     latest = (
         sa.select(sa.func.max(decisions.c.id))
-        .where(decisions.c.comment_id.in_(keys), decisions.c.reviewer.is_(None))
+        .where(
+            decisions.c.site == site,
+            decisions.c.comment_id.in_(keys),
+            decisions.c.reviewer.is_(None),
+        )
         .group_by(decisions.c.comment_id)
     )
     wanted = ["comment_id", "label", "error", "raw_answer", "decided_at"]

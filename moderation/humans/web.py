@@ -43,6 +43,7 @@ from moderation.humans.render import render
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
+from moderation.storage.claim import claim
 from moderation.storage.engines import connected
 from moderation.vocabulary import Outcome
 
@@ -602,6 +603,7 @@ async def serve(
     with connected(settings.database_url) as engine:
         comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
         await asyncio.to_thread(migrate.ensure_current, engine, settings.auto_migrate)
+        await asyncio.to_thread(claim, engine, comments.site)
         token = settings.review_token.get_secret_value() if settings.review_token else None
         # The session id stands in for a run id on the reviewer's audit rows.
         queue = ReviewQueue(engine, comments, str(uuid.uuid4()))

@@ -4,10 +4,17 @@ Each preset fills the table and column settings for one system; any single varia
 operator still wins. Every mapping was read from the system's own schema and code:
 
 - WordPress (``wp-admin/includes/schema.php``): ``{prefix}comments.comment_approved`` is a
-  ``varchar(20)``; ``'0'`` awaits moderation, ``'1'`` is approved; ``'spam'``, ``'trash'`` and
-  ``'post-trashed'`` are a human's (or a plugin's) rejection. Any other value is left alone.
+  ``varchar(20)``; ``'0'`` awaits moderation, ``'1'`` is approved; ``'spam'`` and ``'trash'``
+  are a human's (or a plugin's) rejection. ``'post-trashed'`` is WordPress's own doing
+  (``wp_trash_post_comments`` in ``wp-includes/post.php`` sets it on every comment of a post
+  sent to the trash, and restores the old status when the post comes back): not a human's
+  ruling on the comment. Any other value is left alone.
 - Isso (``isso/db/comments.py``): ``comments.mode`` is an INTEGER; 1 accepted, 2 pending,
-  4 deleted (the text is blanked, the row kept for its replies).
+  4 deleted (the text is blanked, the row kept for its replies). A deleted comment without
+  replies loses its row, and so does a pending one older than ``purge-after`` (``purge`` deletes
+  ``mode = 2`` rows by age): a held comment's missing row cannot be told to be a moderator's
+  deletion, so it is the system's doing. An approved (mode 1) row is never purged: its missing
+  row is a human's deletion.
 - Commento (``db/*.sql``, PostgreSQL only): ``comments.commentHex`` is a TEXT primary key
   (PostgreSQL folds the unquoted name to ``commenthex``), the text is ``markdown``, ``state`` is
   ``'unapproved'``/``'approved'``/``'flagged'`` (flagged as spam), and ``deleted`` marks a
@@ -42,7 +49,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "comments_approved_column": "comment_approved",
         "comments_approved_value": "1",
         "comments_pending_value": "0",
-        "comments_rejected_values": ["trash", "spam", "post-trashed"],
+        "comments_rejected_values": ["trash", "spam"],
+        "comments_system_values": ["post-trashed"],
     },
     "isso": {
         "comments_table": "comments",
@@ -52,6 +60,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "comments_approved_value": "1",
         "comments_pending_value": "2",
         "comments_rejected_values": ["4"],
+        "comments_purges_pending": True,
     },
     "commento": {
         "comments_table": "comments",

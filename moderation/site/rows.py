@@ -18,11 +18,12 @@ from sqlalchemy.engine import Connection
 from moderation.comment import read_comment, text_hash
 from moderation.site.table import CommentsTable
 
-APPROVED_STATE, PENDING_STATE, REJECTED_STATE, OTHER_STATE = (
+APPROVED_STATE, PENDING_STATE, REJECTED_STATE, OTHER_STATE, SYSTEM_STATE = (
     "approved",
     "pending",
     "rejected",
     "other",
+    "system",  # set by the comment system itself (WordPress `post-trashed`), not by a human
 )
 
 
@@ -32,7 +33,7 @@ class SiteRow:
 
     key: str
     body: str
-    state: str  # APPROVED_STATE, PENDING_STATE, REJECTED_STATE or OTHER_STATE
+    state: str  # APPROVED_STATE, PENDING_STATE, REJECTED_STATE, SYSTEM_STATE or OTHER_STATE
     status: Any = None  # the status column's value, as the site wrote it
     removed: bool = False  # flagged by the removed column (django's is_removed)
 
@@ -48,6 +49,7 @@ class SiteStates:
         self.comments = comments
         # Coerced to the status column's type, and checked against it, by CommentsTable.
         self.rejected_values = frozenset(comments.rejected_values)
+        self.system_values = frozenset(comments.system_values)
 
     def state_of(self, status: Any, removed: Any) -> str:
         if removed:
@@ -58,6 +60,8 @@ class SiteStates:
             return APPROVED_STATE
         if status == self.comments.pending_value:
             return PENDING_STATE
+        if status in self.system_values:
+            return SYSTEM_STATE
         if status in self.rejected_values:
             return REJECTED_STATE
         return OTHER_STATE

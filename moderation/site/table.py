@@ -18,6 +18,7 @@ from moderation.errors import SchemaError
 from moderation.settings import Settings
 from moderation.site.companions import SiteCompanions
 from moderation.site.deletion import delete_or_blank
+from moderation.site.key import site_key
 from moderation.site.status import (
     StatusValues,
     body_type_problem,
@@ -39,6 +40,8 @@ class CommentsTable:
         # What the system writes beside the status (see companions.py); nothing by default.
         self.companions = companions or SiteCompanions.none()
         self.kind = self.companions.type_column(table)
+        # What the tool's memory, audit rows, outcomes and lease of this site are keyed by.
+        self.site = site_key(settings)
         self.id = table.c[settings.comments_id_column]
         self.body = table.c[settings.comments_body_column]
         self.approved = table.c[settings.comments_approved_column]
@@ -60,6 +63,12 @@ class CommentsTable:
         self.rejected_values: list[Any] = [
             coerce_status(self.approved, value) for value in settings.comments_rejected_values
         ]
+
+        # Set by the comment system itself, not by a human (see ``moderation.site.presets``).
+        self.system_values: list[Any] = [
+            coerce_status(self.approved, value) for value in settings.comments_system_values
+        ]
+        self.purges_pending = settings.comments_purges_pending
 
     @property
     def rejected_value(self) -> Any:

@@ -52,9 +52,12 @@ class PreviousAnswer:
 
 
 def previous_answers(
-    conn: Connection, text_hashes: Sequence[str], identity: Identity
+    conn: Connection, site: str, text_hashes: Sequence[str], identity: Identity
 ) -> list[PreviousAnswer]:
-    """The latest answer of this model, prompt and options on each of these texts, if any.
+    """The site's latest answer of this model, prompt and options on each of these texts.
+
+    Within the site: ``answer_of`` names a comment of the same site, so the decision can be
+    followed back to it.
 
     Only answers: a row with a label that did not fail (a failure is the request's, not the
     text's); a row that reused an answer names the comment the model was asked for. A model
@@ -74,6 +77,7 @@ def previous_answers(
             decisions.c.answer_of,
         )
         .where(
+            decisions.c.site == site,
             decisions.c.text_hash.in_(sorted(set(text_hashes))),
             decisions.c.model == identity.model,
             decisions.c.model_digest == identity.model_digest,
@@ -112,8 +116,10 @@ def record(
     run_id: str,
     identity: Identity,
     items: Sequence[tuple[Decision, int]],
+    *,
+    site: str,
 ) -> None:
-    """Audit rows and memory for a chunk of decisions, in the caller's transaction."""
+    """Audit rows and memory for a chunk of decisions of ``site``, in the caller's transaction."""
     if not items:
         return
     now = datetime.now(UTC)
@@ -125,6 +131,7 @@ def record(
         sa.insert(decisions),
         [
             {
+                "site": site,
                 "run_id": run_id,
                 "comment_id": d.comment.key,
                 "text_hash": d.comment.text_hash,
@@ -148,6 +155,7 @@ def record(
     )
     states = [
         {
+            "site": site,
             "comment_id": d.comment.key,
             "text_hash": d.comment.text_hash,
             "outcome": d.outcome,
@@ -163,7 +171,7 @@ def record(
     ]
     # A reviewer's ruling outlives any later answer of the model (one that was in flight while
     # the human ruled, say): its memory row is kept so the model is never asked again.
-    ruled = ruled_by_humans(conn, [str(s["comment_id"]) for s in states])
+    ruled = ruled_by_humans(conn, site, [str(s["comment_id"]) for s in states])
     states = [s for s in states if s["comment_id"] not in ruled]
     if states:
         remember(conn, states)
@@ -175,6 +183,8 @@ def record_ruling(
     comment: Comment,
     outcome: str,
     reviewer: str,
+    *,
+    site: str,
 ) -> None:
     """A reviewer's approval or rejection: its audit row and the memory that ends model calls.
 
@@ -183,7 +193,11 @@ def record_ruling(
     """
     latest = conn.execute(
         sa.select(decisions.c.model, decisions.c.model_digest, decisions.c.prompt_hash)
-        .where(decisions.c.comment_id == comment.key, decisions.c.reviewer.is_(None))
+        .where(
+            decisions.c.site == site,
+            decisions.c.comment_id == comment.key,
+            decisions.c.reviewer.is_(None),
+        )
         .order_by(decisions.c.id.desc())
         .limit(1)
     ).first()
@@ -191,6 +205,7 @@ def record_ruling(
     now = datetime.now(UTC)
     conn.execute(
         sa.insert(decisions).values(
+            site=site,
             run_id=session_id,
             comment_id=comment.key,
             text_hash=comment.text_hash,
@@ -203,6 +218,7 @@ def record_ruling(
         )
     )
     state = {
+        "site": site,
         "comment_id": comment.key,
         "text_hash": comment.text_hash,
         "outcome": outcome,

@@ -1,9 +1,15 @@
 """Engines, transactions and database error translation.
 
-SQLite needs care to be a safe shared store: WAL so readers do not block the writer, a busy
-timeout, and write transactions that take the write lock up front (``BEGIN IMMEDIATE``): a
-deferred transaction that reads and then writes can fail with SQLITE_BUSY without waiting.
-pysqlite's own transaction handling is switched off so that SQLAlchemy's BEGIN is the one used.
+SQLite needs care to be a safe shared store: a busy timeout, and write transactions that take
+the write lock up front (``BEGIN IMMEDIATE``): a deferred transaction that reads and then
+writes can fail with SQLITE_BUSY without waiting. pysqlite's own transaction handling is
+switched off so that SQLAlchemy's BEGIN is the one used.
+
+WAL (readers do not block the writer) is a property of the file, kept for good, and it adds
+``-wal``/``-shm`` files beside it: the tool switches to it only on a database file it creates
+itself (absent or empty when the engine is made, e.g. ``moderate import``'s new file). A
+site's own file (Isso's ``comments.db``) keeps the journal mode its owner chose; the busy
+timeout covers the waits of a rollback journal.
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ def create_engine(url: str, *, read_only: bool = False, must_exist: bool = False
         where = redact_url(parsed.render_as_string(hide_password=False))
         raise ConfigurationError(f"cannot use database {where}: {redact(str(exc))}") from exc
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine, read_only)
+        _configure_sqlite(engine, read_only, wal=not read_only and _creates_file(parsed))
     elif read_only and engine.dialect.name == "postgresql":
         engine = engine.execution_options(postgresql_readonly=True)
     elif read_only:
@@ -105,7 +111,17 @@ def _configure_mysql_read_only(engine: Engine) -> None:
         cursor.close()
 
 
-def _configure_sqlite(engine: Engine, read_only: bool) -> None:
+def _creates_file(url: sa.URL) -> bool:
+    """Whether connecting creates this SQLite file (or fills an empty one): only then is the
+    file the tool's own, to put in WAL mode."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or "uri" in url.query:
+        return False
+    path = Path(database)
+    return not path.exists() or (path.is_file() and path.stat().st_size == 0)
+
+
+def _configure_sqlite(engine: Engine, read_only: bool, *, wal: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
@@ -118,7 +134,7 @@ def _configure_sqlite(engine: Engine, read_only: bool) -> None:
         if read_only:
             # Even switching to WAL rewrites the file header: a dry run must not.
             cursor.execute("PRAGMA query_only = ON")
-        elif engine.url.database not in (None, "", ":memory:"):
+        elif wal:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
 

@@ -1,5 +1,8 @@
 """The tool's memory of each comment (``moderation_comment_state``): what it last decided, on
-which text, model and prompt, and whether a human has ruled since; read before asking again."""
+which text, model and prompt, and whether a human has ruled since; read before asking again.
+
+Keyed by the site and the comment id: two sites in one database have ids in common, and one
+site's memory must never decide for the other (``moderation.site.key``)."""
 
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ class Memory:
     reviewer: str | None = None
 
 
-def recall(conn: Connection, keys: Sequence[str]) -> dict[str, Memory]:
+def recall(conn: Connection, site: str, keys: Sequence[str]) -> dict[str, Memory]:
     """The remembered state of these comments: one indexed primary-key lookup per page."""
     if not keys:
         return {}
@@ -53,7 +56,7 @@ def recall(conn: Connection, keys: Sequence[str]) -> dict[str, Memory]:
             comment_state.c.label,
             comment_state.c.min_confidence,
             comment_state.c.reviewer,
-        ).where(comment_state.c.comment_id.in_(keys))
+        ).where(comment_state.c.site == site, comment_state.c.comment_id.in_(keys))
     )
     return {row[0]: Memory(*row[1:]) for row in rows}
 
@@ -97,14 +100,20 @@ def previous_failures(memory: Memory | None, text_hash: str, identity: Identity)
     return memory.failures
 
 
-def ruled_by_humans(conn: Connection, keys: Sequence[str]) -> set[str]:
+def ruled_by_humans(conn: Connection, site: str, keys: Sequence[str]) -> set[str]:
     query = sa.select(comment_state.c.comment_id).where(
-        comment_state.c.comment_id.in_(keys), comment_state.c.reviewer.is_not(None)
+        comment_state.c.site == site,
+        comment_state.c.comment_id.in_(keys),
+        comment_state.c.reviewer.is_not(None),
     )
     return set(conn.execute(query).scalars())
 
 
+KEY = ("site", "comment_id")
+
+
 def remember(conn: Connection, states: list[dict[str, Any]]) -> None:
+    """Upsert the memory of these comments; each state names its ``site`` and ``comment_id``."""
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
         if dialect == "sqlite":
@@ -112,9 +121,9 @@ def remember(conn: Connection, states: list[dict[str, Any]]) -> None:
         else:
             from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         statement = insert(comment_state)
-        updated = {c: statement.excluded[c] for c in states[0] if c != "comment_id"}
+        updated = {c: statement.excluded[c] for c in states[0] if c not in KEY}
         conn.execute(
-            statement.on_conflict_do_update(index_elements=["comment_id"], set_=updated), states
+            statement.on_conflict_do_update(index_elements=list(KEY), set_=updated), states
         )
         return
     if dialect in ("mysql", "mariadb"):
@@ -123,12 +132,17 @@ def remember(conn: Connection, states: list[dict[str, Any]]) -> None:
         upsert = mysql_insert(comment_state)
         conn.execute(
             upsert.on_duplicate_key_update(
-                {c: upsert.inserted[c] for c in states[0] if c != "comment_id"}
+                {c: upsert.inserted[c] for c in states[0] if c not in KEY}
             ),
             states,
         )
         return
     # Portable fallback for other databases: same effect, two statements.
-    keys = [s["comment_id"] for s in states]
-    conn.execute(sa.delete(comment_state).where(comment_state.c.comment_id.in_(keys)))
+    for state in states:
+        conn.execute(
+            sa.delete(comment_state).where(
+                comment_state.c.site == state["site"],
+                comment_state.c.comment_id == state["comment_id"],
+            )
+        )
     conn.execute(sa.insert(comment_state), states)

@@ -15,10 +15,12 @@ from moderation.storage.tables import runs
 from moderation.vocabulary import RunStatus
 
 
-def tick_already_run(conn: Connection, scheduled_for: float) -> bool:
-    """Did another replica's timer already run the batch for this tick?"""
+def tick_already_run(conn: Connection, site: str, scheduled_for: float) -> bool:
+    """Did another replica's timer already run this site's batch for this tick?"""
     query = sa.select(sa.literal(1)).where(
-        runs.c.scheduled_for >= scheduled_for, runs.c.status != RunStatus.ABANDONED
+        runs.c.site == site,
+        runs.c.scheduled_for >= scheduled_for,
+        runs.c.status != RunStatus.ABANDONED,
     )
     return conn.execute(query.limit(1)).first() is not None
 
@@ -30,10 +32,13 @@ def start_run(
     token: int | None,
     identity: Identity,
     scheduled_for: float | None = None,
+    *,
+    site: str,
 ) -> None:
     conn.execute(
         sa.insert(runs).values(
             id=run_id,
+            site=site,
             scheduled_for=scheduled_for,
             started_at=datetime.now(UTC),
             status=RunStatus.RUNNING,
@@ -75,6 +80,7 @@ def set_run_identity(conn: Connection, run_id: str, identity: Identity) -> None:
     )
 
 
-def recent_runs(conn: Connection, limit: int) -> list[dict[str, Any]]:
-    rows = conn.execute(sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit))
+def recent_runs(conn: Connection, site: str, limit: int) -> list[dict[str, Any]]:
+    query = sa.select(runs).where(runs.c.site == site)
+    rows = conn.execute(query.order_by(runs.c.started_at.desc()).limit(limit))
     return [dict(row._mapping) for row in rows]

@@ -12,6 +12,15 @@ from sqlalchemy.dialects import mysql
 
 metadata = sa.MetaData()
 
+
+def site_column() -> sa.Column[str]:
+    """The site a row belongs to (``moderation.site.key``): two sites can share a database.
+
+    Rows written before revision 0009 hold the empty marker until the first site claims them.
+    """
+    return sa.Column("site", sa.String(255), nullable=False, server_default="")
+
+
 # Exact types on every database. Times of day are DATETIME(6) on MySQL (its DATETIME drops the
 # fraction); epoch seconds are DOUBLE, never FLOAT (single precision on MySQL: 128-second steps).
 Timestamp = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
@@ -45,6 +54,9 @@ runs = sa.Table(
     sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
     sa.Column("exit_code", sa.Integer),
     sa.Column("error", sa.Text),
+    site_column(),
+    # A site's recent runs (`moderate history`), its ticks, its runs left running.
+    sa.Index("ix_moderation_runs_site_started_at", "site", "started_at"),
     **MYSQL_OPTIONS,
 )
 
@@ -55,9 +67,8 @@ decisions = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(36), nullable=False, index=True),
-    sa.Column("comment_id", sa.String(255), nullable=False, index=True),
-    # Indexed: an answer is looked up by its text's hash to serve the text's other copies.
-    sa.Column("text_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("comment_id", sa.String(255), nullable=False),
+    sa.Column("text_hash", sa.String(64), nullable=False),
     sa.Column("label", sa.String(16)),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("raw_answer", sa.Text),
@@ -77,14 +88,20 @@ decisions = sa.Table(
     sa.Column("reviewer", sa.String(255)),
     # The comment whose model answer this decision reused (same text, model, prompt, options).
     sa.Column("answer_of", sa.String(255)),
+    site_column(),
+    # Every lookup of a comment's decisions is within one site.
+    sa.Index("ix_moderation_decisions_site_comment_id", "site", "comment_id"),
+    # An answer is looked up by its text's hash to serve the text's other copies.
+    sa.Index("ix_moderation_decisions_site_text_hash", "site", "text_hash"),
     **MYSQL_OPTIONS,
 )
 
-# Decision memory: the latest state per comment, so a rerun knows in one indexed lookup what
-# not to ask again (held with the same text, model and prompt; or out of attempts).
+# Decision memory: the latest state per comment of a site, so a rerun knows in one indexed
+# lookup what not to ask again (held with the same text, model and prompt; or out of attempts).
 comment_state = sa.Table(
     "moderation_comment_state",
     metadata,
+    sa.Column("site", sa.String(255), primary_key=True, server_default=""),
     sa.Column("comment_id", sa.String(255), primary_key=True),
     sa.Column("text_hash", sa.String(64), nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
@@ -101,11 +118,12 @@ comment_state = sa.Table(
     **MYSQL_OPTIONS,
 )
 
-# One row per lease name. `token` only ever grows: it fences off a holder that lost the lease.
+# One row per lease name (one per site: ``batch:<site key>``). `token` only ever grows: it
+# fences off a holder that lost the lease.
 leases = sa.Table(
     "moderation_lease",
     metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(320), primary_key=True),
     sa.Column("owner", sa.String(255), nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False),
     sa.Column("acquired_at", EpochSeconds, nullable=False),
@@ -124,6 +142,7 @@ outcomes = sa.Table(
     sa.Column("comment_id", sa.String(255), nullable=False, index=True),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("seen_at", Timestamp, nullable=False),
+    site_column(),
     **MYSQL_OPTIONS,
 )
 
@@ -160,11 +179,13 @@ qualifications = sa.Table(
     **MYSQL_OPTIONS,
 )
 
-# The last notification of each kind (waiting, failed, unqualified): when it was sent and a hash
-# of what it said, so that an hourly cron tells the moderators once per period, not every run.
+# The last notification of each kind (waiting, failed, unqualified) per site: when it was sent
+# and a hash of what it said, so that an hourly cron tells the moderators once per period, not
+# every run.
 notifications = sa.Table(
     "moderation_notifications",
     metadata,
+    sa.Column("site", sa.String(255), primary_key=True, server_default=""),
     sa.Column("kind", sa.String(32), primary_key=True),
     sa.Column("sent_at", EpochSeconds, nullable=False),
     sa.Column("fingerprint", sa.String(64), nullable=False),

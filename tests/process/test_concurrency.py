@@ -124,6 +124,33 @@ def test_eight_processes_decide_each_comment_exactly_once(db_url: str, ollama: F
     assert ollama.stats()["peak_in_flight"] <= 8
 
 
+def test_two_sites_in_one_database_run_their_batches_at_the_same_time(
+    db_url: str, ollama: FakeOllama
+) -> None:
+    """One lease per site: neither batch waits for the other, nor exits 75."""
+    import json
+
+    texts = bodies(0, 12)
+    for table in ("site_a_comments", "site_b_comments"):
+        create_site_table(db_url, texts, table=table)  # the same ids on both
+    ollama.configure(latency=0.2)
+    started = [
+        start(environment(db_url, ollama, MODERATION_COMMENTS_TABLE=table))
+        for table in ("site_a_comments", "site_b_comments")
+    ]
+    results = [(p.wait(timeout=120), p.communicate()) for p in started]
+    assert [code for code, _ in results] == [0, 0], [err for _, (_, err) in results]
+    reports = [json.loads(out) for _, (out, _) in results]
+    assert [(r["considered"], r["approved"]) for r in reports] == [(12, 9), (12, 9)]
+    runs = read_table(db_url, "SELECT site, started_at, finished_at FROM moderation_runs")
+    assert sorted(site for site, _, _ in runs) == ["site_a_comments", "site_b_comments"]
+    (_, start_a, end_a), (_, start_b, end_b) = runs
+    assert start_a < end_b and start_b < end_a, "the two batches did not overlap"
+    for table in ("site_a_comments", "site_b_comments"):
+        pending = read_table(db_url, f"SELECT count(*) FROM {table} WHERE approved = false")
+        assert pending == [(3,)]
+
+
 def test_kill_minus_nine_at_random_moments_loses_nothing(db_url: str, ollama: FakeOllama) -> None:
     create_site_table(db_url, bodies(0, 80))
     # The default lease: a killed holder on this host is taken over at once, no expiry needed.

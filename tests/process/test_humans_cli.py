@@ -39,6 +39,7 @@ TOP_KEYS = {
     "waiting",
     "edited",
     "other",
+    "system",
     "reversal_rate",
     "release_rate",
     "by_variant",

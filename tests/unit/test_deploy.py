@@ -707,3 +707,15 @@ def test_serve_service_runs_the_foreground_scheduler() -> None:
     )
     assert timespan_seconds(single(unit, "Service", "TimeoutStopSec")) > timeout + 15
     assert single(unit, "Install", "WantedBy") == "multi-user.target"
+
+
+@pytest.mark.parametrize("name", ["moderation.service", "moderation-serve.service"])
+def test_the_sqlite_databases_the_readme_names_are_writable(name: str) -> None:
+    """ProtectSystem=strict makes every other path read-only: a batch on the README's Isso
+    database must be able to write it and its journal beside it (the directory)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    databases = {PurePosixPath(path) for path in re.findall(r"sqlite:///(/[^'\"\s]+)", readme)}
+    assert PurePosixPath("/var/lib/isso/comments.db") in databases
+    writable = {path.lstrip("-") for path in words(load_unit(name), "Service", "ReadWritePaths")}
+    for database in databases:
+        assert str(database.parent) in writable, f"{database.parent} is read-only in {name}"

@@ -297,7 +297,7 @@ def test_a_second_sighting_keeps_the_first_record(db_url: str) -> None:
     decision_id = first[0][0]
     late = Judged(decision_id, "x", "h", "approved", None, "p", CONFIRMED, None)
     engine = create_engine(db_url)
-    run_write(engine, lambda conn: _record(conn, [late]))
+    run_write(engine, lambda conn: _record(conn, "comments", [late]))
     engine.dispose()
     assert (
         read_table(db_url, "SELECT decision_id, outcome, seen_at FROM moderation_outcomes") == first

@@ -20,6 +20,7 @@ def test_a_preset_fills_the_mapping_and_single_variables_still_win() -> None:
         wordpress.comments_pending_value,
         wordpress.comments_approved_value,
         wordpress.comments_rejected_values,
+        wordpress.comments_system_values,
     ) == (
         "wp_comments",
         "comment_ID",
@@ -27,7 +28,8 @@ def test_a_preset_fills_the_mapping_and_single_variables_still_win() -> None:
         "comment_approved",
         "0",
         "1",
-        ["trash", "spam", "post-trashed"],
+        ["trash", "spam"],
+        ["post-trashed"],
     )
     assert Settings(preset="wordpress", table_prefix="site2_").comments_table == "site2_comments"
     overridden = Settings(preset="wordpress", comments_table="legacy", comments_approved_value="2")

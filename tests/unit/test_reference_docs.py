@@ -141,3 +141,14 @@ def test_reference_module_imports_neither_typer_nor_rich() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_readme_grants_name_every_table_of_the_tool() -> None:
+    from moderation.storage.migrate import VERSION_TABLE
+    from moderation.storage.tables import metadata
+
+    readme = README.read_text(encoding="utf-8")
+    grants = readme[readme.index("## Database grants") :]
+    grants = grants[: grants.index("\n## ", 1)]
+    for table in [*metadata.tables, VERSION_TABLE]:
+        assert f"`{table}`" in grants, table

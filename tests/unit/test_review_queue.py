@@ -185,8 +185,8 @@ def test_a_late_model_answer_does_not_undo_a_ruling(sqlite_url: str) -> None:
         Comment(1, BODIES[0]), "negative", Outcome.HELD, None, RULES["idiot"], 0.1, "h"
     )
     with engine.begin() as conn:
-        audit.record(conn, "late-run", identity, [(late, 0)])
-        remembered = memory.recall(conn, ["1"])["1"]
+        audit.record(conn, "late-run", identity, [(late, 0)], site=settings.site_key)
+        remembered = memory.recall(conn, settings.site_key, ["1"])["1"]
     engine.dispose()
 
     assert (remembered.outcome, remembered.reviewer) == ("approved", "gus")
