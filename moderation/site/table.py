@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    from moderation.site.rows import SiteRow
 
 from moderation.comment import Comment, read_comment
 from moderation.errors import SchemaError
@@ -137,6 +140,12 @@ class CommentsTable:
             if len(rows) < page_size:
                 return
             last = rows[-1][0]
+
+    def current_rows(self, conn: Connection, keys: Sequence[str]) -> dict[str, SiteRow]:
+        """The rows that still exist among ``keys``, as the table holds them now."""
+        from moderation.site.rows import SiteStates
+
+        return SiteStates(self).lookup(conn, keys)
 
     def count_pending(self, engine: Engine) -> int:
         """How many comments are pending now (for a progress total; one COUNT query)."""

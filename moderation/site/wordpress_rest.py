@@ -1,0 +1,337 @@
+"""A WordPress site through its own REST API (``MODERATION_PRESET=wordpress-rest``).
+
+Every approval and ruling is a ``POST /wp/v2/comments/<id>`` with ``status``, so WordPress
+runs ``wp_set_comment_status`` (or ``wp_trash_comment``/``wp_spam_comment``) itself: its
+object cache, the post's ``comment_count``, the ``transition_comment_status`` hooks and the
+mail to the post's author all follow, as when a moderator clicks Approve. The only module that
+knows httpx's and WordPress's errors: 401/403 become :class:`SiteRefused` (exit 2), anything
+else that fails on the wire :class:`SiteUnavailable` (exit 5); nothing fails open.
+
+Reading: the ids of the pending comments first (``status=hold``, ``orderby=id``, 100 a page:
+WordPress's largest), then their texts 100 at a time with ``include=``. WordPress pages by
+offset and knows no "id after"; listing the ids up front keeps the batch's own approvals from
+shifting the pages under it. Only comments of type ``comment`` are listed (the API's default):
+pingbacks and trackbacks stay for a human.
+
+The edit guard: right before writing, the comment is read again (``context=edit``: its raw
+text and status) and written only if the raw text is, byte for byte, the text that was judged
+and it is still pending. A window remains between that read and the write (one round trip):
+an edit or a ruling landing in it is overwritten by the tool's status, as two moderators
+clicking at once in wp-admin would. WordPress offers no conditional update to close it.
+
+Order of record: WordPress is written first, inside the tool's open transaction, and the
+audit rows commit right after. A crash between the two leaves a comment approved in WordPress
+with no audit row; each write is logged (comment id and status) before the commit, so the log
+still tells. Recording an intent row first would need a state the audit trail does not have,
+and an intent whose write never happened would claim what WordPress does not hold.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import stamina
+from sqlalchemy.engine import Connection, Engine
+
+from moderation.comment import Comment, read_comment
+from moderation.errors import ModerationError, SiteRefused, SiteUnavailable
+from moderation.redact import redact
+from moderation.settings import Settings
+from moderation.site.rows import (
+    APPROVED_STATE,
+    OTHER_STATE,
+    PENDING_STATE,
+    REJECTED_STATE,
+    SiteRow,
+)
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 100  # WordPress refuses more
+PENDING, APPROVED, TRASH = "hold", "approved", "trash"
+STATES = {
+    PENDING: PENDING_STATE,
+    APPROVED: APPROVED_STATE,
+    TRASH: REJECTED_STATE,
+    "spam": REJECTED_STATE,
+    "post-trashed": REJECTED_STATE,
+}
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def site_key(url: str) -> str:
+    """The site's normalized address: what names it in the tool's tables and reports."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+class _Transient(Exception):
+    """A failure worth one more try: 429, 5xx, a timeout or a dropped connection."""
+
+
+class WordPressRest:
+    """The REST API of one WordPress site (one site of a multisite: one URL each)."""
+
+    can_reject = True
+
+    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
+        assert settings.wordpress_url and settings.wordpress_user
+        assert settings.wordpress_app_password is not None
+        self.settings = settings
+        self.site_key = site_key(settings.wordpress_url)
+        self.name = redact(self.site_key)  # for every message
+        self.routes: str = settings.wordpress_routes
+        self.requests = 0  # sent, retries included (for the benchmark)
+        # Keys this process approved or trashed: a write retried after an unclear answer (or
+        # a database transaction run again) must still be counted as the tool's own.
+        self._written: dict[str, str] = {}
+        # After a failure mid-chunk the keys written so far are returned (their audit rows
+        # must commit); the next call raises it.
+        self.failure: ModerationError | None = None
+        self.client = httpx.Client(
+            auth=(settings.wordpress_user, settings.wordpress_app_password.get_secret_value()),
+            timeout=settings.wordpress_timeout,
+            follow_redirects=False,
+            transport=transport,
+            headers={"User-Agent": "moderation"},
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- requests ---------------------------------------------------------------------------
+    def _url(self, route: str, params: dict[str, Any], style: str) -> tuple[str, dict[str, Any]]:
+        base = self.site_key
+        if style == "pretty":
+            return f"{base}/wp-json{route}", params
+        return f"{base}/", {"rest_route": route, **params}
+
+    def _send(self, method: str, route: str, params: dict[str, Any], body: Any = None) -> Any:
+        """One request with retries within the timeout; the decoded answer and its headers."""
+        if self.routes == "auto":
+            self.routes = self._discover()
+        url, query = self._url(route, params, self.routes)
+        attempts = self.settings.retries + 1 if method == "GET" else 1
+        try:
+            for attempt in stamina.retry_context(
+                on=_Transient,
+                attempts=attempts,
+                timeout=self.settings.wordpress_timeout,
+                wait_initial=0.1,
+                wait_max=2.0,
+            ):
+                with attempt:
+                    return self._once(method, url, query, body)
+        except _Transient as exc:
+            raise SiteUnavailable(f"WordPress at {self.name} failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _once(self, method: str, url: str, query: dict[str, Any], body: Any) -> Any:
+        self.requests += 1
+        try:
+            answer = self.client.request(method, url, params=query, json=body)
+        except httpx.TimeoutException as exc:
+            raise _Transient(f"timed out after {self.settings.wordpress_timeout:g}s") from exc
+        except httpx.TransportError as exc:
+            raise _Transient(f"{type(exc).__name__}") from exc
+        if answer.status_code in (401, 403):
+            raise SiteRefused(self._refusal(answer))
+        if answer.status_code in RETRY_STATUSES:
+            raise _Transient(f"HTTP {answer.status_code}{_code(answer)}")
+        if answer.status_code == 404 and _code(answer):
+            return None, answer.headers  # WordPress's own "no such comment"
+        if answer.status_code >= 400 or not _is_json(answer):
+            raise SiteUnavailable(
+                f"WordPress at {self.name} answered HTTP {answer.status_code}{_code(answer)} "
+                "to its REST API (check MODERATION_WORDPRESS_URL and MODERATION_WORDPRESS_ROUTES)"
+            )
+        return answer.json(), answer.headers
+
+    def _refusal(self, answer: httpx.Response) -> str:
+        return (
+            f"WordPress at {self.name} refused MODERATION_WORDPRESS_USER (HTTP "
+            f"{answer.status_code}{_code(answer)}): the user needs the `moderate_comments` "
+            "capability (an Editor or Administrator) and MODERATION_WORDPRESS_APP_PASSWORD "
+            "must be one of its Application Passwords"
+        )
+
+    def _discover(self) -> str:
+        """``/wp-json/`` if the site answers there with JSON, else ``/?rest_route=``."""
+        url, query = self._url("/wp/v2/comments", {"per_page": 1, "_fields": "id"}, "pretty")
+        try:
+            answer = self.client.get(url, params=query)
+        except httpx.HTTPError:
+            return "query"
+        if answer.status_code in (401, 403) and _is_json(answer):
+            raise SiteRefused(self._refusal(answer))
+        return "pretty" if answer.status_code == 200 and _is_json(answer) else "query"
+
+    def check(self) -> None:
+        """Fail now, before any model work, if the site cannot be moderated with these
+        credentials (``context=edit`` on pending comments needs ``moderate_comments``)."""
+        self._send("GET", "/wp/v2/comments", _pending_query(per_page=1, fields="id"))
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    # -- reading ----------------------------------------------------------------------------
+    def parse_id(self, key: str) -> int:
+        if not key.isascii() or not key.isdigit() or len(key) > 19:
+            raise ValueError(f"not a WordPress comment id: {key[:40]!r}")
+        return int(key)
+
+    def count_pending(self, engine: Engine | None = None) -> int:
+        self._raise_failure()
+        _, headers = self._send("GET", "/wp/v2/comments", _pending_query(per_page=1, fields="id"))
+        return int(headers.get("X-WP-Total", "0"))
+
+    def pending_ids(self) -> list[int]:
+        ids: list[int] = []
+        page = 1
+        while True:
+            found, headers = self._send(
+                "GET", "/wp/v2/comments", _pending_query(page=page, fields="id")
+            )
+            ids.extend(int(item["id"]) for item in found or [])
+            if page >= int(headers.get("X-WP-TotalPages", "1")) or len(found or []) < PER_PAGE:
+                return ids
+            page += 1
+
+    def pending_pages(self, engine: Engine | None, page_size: int) -> Iterator[list[Comment]]:
+        self._raise_failure()
+        ids = self.pending_ids()
+        for start in range(0, len(ids), page_size):
+            self._raise_failure()
+            rows = self._rows(ids[start : start + page_size], status=PENDING)
+            page = [read_comment(key, row["raw"]) for key, row in sorted(rows.items())]
+            if page:
+                yield page
+
+    def _rows(self, ids: Sequence[int], status: str) -> dict[int, dict[str, Any]]:
+        """These comments (those of ``status``), by id: raw text and status."""
+        rows: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), PER_PAGE):
+            chunk = ids[start : start + PER_PAGE]
+            query = {
+                "include": ",".join(map(str, chunk)),
+                "status": status,
+                "context": "edit",
+                "orderby": "id",
+                "order": "asc",
+                "per_page": PER_PAGE,
+                "_fields": "id,status,content",
+            }
+            found, _ = self._send("GET", "/wp/v2/comments", query)
+            for item in found or []:
+                rows[int(item["id"])] = _row(item)
+        return rows
+
+    def current_rows(self, conn: Connection | None, keys: Sequence[str]) -> dict[str, SiteRow]:
+        """The comments among ``keys`` that still exist, in any status (trash and spam too)."""
+        ids = []
+        for key in keys:
+            try:
+                ids.append(self.parse_id(key))
+            except ValueError:
+                continue
+        found = {}
+        for comment_id, row in self._rows(ids, status="any").items():
+            comment = read_comment(comment_id, row["raw"])
+            state = STATES.get(row["status"], OTHER_STATE)
+            found[comment.key] = SiteRow(comment.key, comment.body, state, row["status"])
+        return found
+
+    # -- writing ----------------------------------------------------------------------------
+    def approve(self, conn: Connection | None, comments: Sequence[Comment]) -> set[str]:
+        return self._write(comments, APPROVED)
+
+    def reject(self, conn: Connection | None, comments: Sequence[Comment]) -> set[str]:
+        """A human's Reject: WordPress's own trash (it keeps the status to restore and the
+        time, and empties it after ``EMPTY_TRASH_DAYS``)."""
+        return self._write(comments, TRASH)
+
+    def _write(self, comments: Sequence[Comment], status: str) -> set[str]:
+        self._raise_failure()
+        written: set[str] = set()
+        for comment in comments:
+            if comment.problem is not None:
+                continue
+            try:
+                if self._write_one(comment, status):
+                    written.add(comment.key)
+            except ModerationError as exc:
+                # Those written so far are returned, so that their audit rows commit; the
+                # rest stay pending, and the next call stops the batch.
+                self.failure = exc
+                break
+        return written
+
+    def _write_one(self, comment: Comment, status: str) -> bool:
+        route = f"/wp/v2/comments/{int(comment.id)}"
+        if self._written.get(comment.key) == status:
+            return True
+        found, _ = self._send("GET", route, {"context": "edit", "_fields": "id,status,content"})
+        if found is None:
+            return False  # deleted meanwhile
+        row = _row(found)
+        if row["status"] != PENDING or not _same_text(row["raw"], comment.body):
+            return False  # ruled on or edited since it was judged
+        try:
+            answer, _ = self._send("POST", route, {}, {"status": status})
+        except SiteUnavailable:
+            # The answer was lost or WordPress failed: what it holds now is the truth.
+            answer = self._send("GET", route, {"context": "edit", "_fields": "id,status"})[0]
+        held = answer is not None and answer.get("status") == status
+        if held:
+            self._written[comment.key] = status
+            log.info("WordPress comment %s is now %s", comment.key, status)
+        return held
+
+
+def _pending_query(page: int = 1, per_page: int = PER_PAGE, fields: str = "id") -> dict[str, Any]:
+    return {
+        "status": PENDING,
+        "context": "edit",
+        "orderby": "id",
+        "order": "asc",
+        "per_page": per_page,
+        "page": page,
+        "_fields": fields,
+    }
+
+
+def _row(item: dict[str, Any]) -> dict[str, Any]:
+    content = item.get("content")
+    raw = content.get("raw") if isinstance(content, dict) else None
+    return {"status": str(item.get("status")), "raw": raw if isinstance(raw, str) else ""}
+
+
+def _same_text(now: str, judged: str) -> bool:
+    """Compared as bytes: no normalisation, case folding or trimming."""
+    return now.encode("utf-8", "surrogatepass") == judged.encode("utf-8", "surrogatepass")
+
+
+def _is_json(answer: httpx.Response) -> bool:
+    return answer.headers.get("content-type", "").startswith("application/json")
+
+
+def _code(answer: httpx.Response) -> str:
+    """WordPress's error code (``rest_forbidden_context``...), never its full message."""
+    if not _is_json(answer):
+        return ""
+    try:
+        body = answer.json()
+    except ValueError:
+        return ""
+    code = body.get("code") if isinstance(body, dict) else None
+    return f" {code}" if isinstance(code, str) and code.isascii() and len(code) < 80 else ""
