@@ -23,8 +23,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from moderation.humans.since import Window
 from moderation.settings import Settings
-from moderation.site.rows import APPROVED_STATE, PENDING_STATE, REJECTED_STATE, SiteRow, SiteStates
-from moderation.site.table import CommentsTable
+from moderation.site.open import open_site
+from moderation.site.protocol import Site
+from moderation.site.rows import APPROVED_STATE, PENDING_STATE, REJECTED_STATE, SiteRow
 from moderation.storage import migrate
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import decisions, outcomes
@@ -187,13 +188,19 @@ def judge_pages(
     seen again, and recorded, by the next run.
     """
     migrate.ensure_current(engine, settings.auto_migrate)
-    states = SiteStates(CommentsTable.reflect(engine, settings))
+    with open_site(engine, settings) as site:
+        yield from _judge_pages(engine, site, window, page_size)
+
+
+def _judge_pages(
+    engine: Engine, site: Site, window: Window, page_size: int
+) -> Iterator[list[Judged]]:
     unrecorded: list[Judged] = []
     after = 0
     while True:
         with read_transaction(engine) as conn:
             page = _decision_page(conn, window, after, page_size)
-            rows = states.lookup(conn, [d[1] for d in page])
+            rows = site.current_rows(conn, [d[1] for d in page])
         judged = []
         for decision_id, key, hash_, tool, digest, prompt, recorded, ruling in page:
             approved = tool == Outcome.APPROVED
