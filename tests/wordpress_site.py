@@ -237,6 +237,10 @@ class WordPressSite:
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line]
 
+    def flush_cache(self) -> None:
+        """Empty the persistent object cache (what a Redis FLUSHALL does)."""
+        (self.content / "object-cache.data").unlink(missing_ok=True)
+
     def clear_hooks(self) -> None:
         (self.content / "hooks.jsonl").unlink(missing_ok=True)
 

@@ -195,6 +195,13 @@ def test_a_user_without_moderate_comments_is_a_configuration_error(
     assert moderate(env=rest_env(wordpress, ollama, tmp_path)).returncode == 0
 
 
+@pytest.fixture
+def sql_batch(wordpress: WordPressSite) -> Iterator[None]:
+    """A SQL batch leaves WordPress's cache stale: emptied afterwards, for the next tests."""
+    yield
+    wordpress.flush_cache()
+
+
 def sql_env(site: WordPressSite, ollama: FakeOllama) -> dict[str, str]:
     return {
         "MODERATION_PRESET": "wordpress",
@@ -203,6 +210,7 @@ def sql_env(site: WordPressSite, ollama: FakeOllama) -> dict[str, str]:
     }
 
 
+@pytest.mark.usefixtures("sql_batch")
 def test_the_sql_preset_is_invisible_to_a_persistent_object_cache(
     wordpress: WordPressSite, ollama: FakeOllama
 ) -> None:
@@ -224,6 +232,7 @@ def test_the_sql_preset_is_invisible_to_a_persistent_object_cache(
     strict=True,
     reason="the SQL preset does not recount the post's comment_count after approving",
 )
+@pytest.mark.usefixtures("sql_batch")
 def test_the_sql_preset_recounts_the_post(wordpress: WordPressSite, ollama: FakeOllama) -> None:
     before = wordpress.comment_count()
     wordpress.add_comments(["Recount one: thanks!", "Recount two: helpful."])
@@ -233,3 +242,26 @@ def test_the_sql_preset_recounts_the_post(wordpress: WordPressSite, ollama: Fake
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["approved"] == 2
     assert wordpress.comment_count() == before + 2
+
+
+def test_outcomes_read_what_wordpress_holds_now(
+    wordpress: WordPressSite, ollama: FakeOllama, tmp_path: Path
+) -> None:
+    kept, taken_back = wordpress.add_comments(["Outcome one: thanks!", "Outcome two: lovely."])
+    env = rest_env(wordpress, ollama, tmp_path)
+    assert moderate(env=env).returncode == 0
+    # A moderator takes one approval back in WordPress: its own trash, through its API.
+    with wordpress.rest(wordpress.editor) as client:
+        client.post(
+            "/", params={"rest_route": f"/wp/v2/comments/{taken_back}"}, json={"status": "trash"}
+        ).raise_for_status()
+
+    result = moderate("outcomes", "--json", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    # Comments held by earlier tests are decided again by this test's fresh database: waiting.
+    assert (report["kept"], report["reversed"]) == (1, 1)
+    assert report["decided"] == 2 + report["waiting"]
+    assert report["reversed_ids"] == [str(taken_back)]
+    assert str(kept) not in report["reversed_ids"]
