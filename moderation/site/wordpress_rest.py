@@ -142,7 +142,7 @@ class WordPressRest:
         except httpx.TimeoutException as exc:
             raise _Transient(f"timed out after {self.settings.wordpress_timeout:g}s") from exc
         except httpx.TransportError as exc:
-            raise _Transient(f"{type(exc).__name__}") from exc
+            raise _Transient(f"unreachable ({type(exc).__name__})") from exc
         if answer.status_code in (401, 403):
             raise SiteRefused(self._refusal(answer))
         if answer.status_code in RETRY_STATUSES:
