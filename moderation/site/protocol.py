@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 
 class Site(Protocol):
+    # True: ``approve``/``reject`` write through ``conn`` (one transaction with the audit
+    # rows). False: they write elsewhere (HTTP) and take ``None``.
+    writes_in_transaction: bool
+
     @property
     def can_reject(self) -> bool:
         """Whether a human's Reject can be written."""
@@ -36,11 +40,11 @@ class Site(Protocol):
     def count_pending(self, engine: Engine) -> int:
         """How many comments are pending now."""
 
-    def approve(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
+    def approve(self, conn: Connection | None, comments: Sequence[Comment]) -> set[str]:
         """Approve those still pending with the text judged; the keys now approved."""
 
-    def reject(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
+    def reject(self, conn: Connection | None, comments: Sequence[Comment]) -> set[str]:
         """Reject those still pending with the text judged; the keys now rejected."""
 
-    def current_rows(self, conn: Connection, keys: Sequence[str]) -> dict[str, SiteRow]:
+    def current_rows(self, conn: Connection | None, keys: Sequence[str]) -> dict[str, SiteRow]:
         """The comments among ``keys`` that still exist, as the site holds them now."""

@@ -33,6 +33,9 @@ from moderation.storage.engines import read_transaction, translate_errors
 class CommentsTable:
     """Queries on the site's table, built once from the reflected columns."""
 
+    # Approvals commit with their audit rows, in the batch's transaction.
+    writes_in_transaction = True
+
     def __init__(self, table: sa.Table, settings: Settings) -> None:
         self.table = table
         self.id = table.c[settings.comments_id_column]
@@ -141,10 +144,11 @@ class CommentsTable:
                 return
             last = rows[-1][0]
 
-    def current_rows(self, conn: Connection, keys: Sequence[str]) -> dict[str, SiteRow]:
+    def current_rows(self, conn: Connection | None, keys: Sequence[str]) -> dict[str, SiteRow]:
         """The rows that still exist among ``keys``, as the table holds them now."""
         from moderation.site.rows import SiteStates
 
+        assert conn is not None
         return SiteStates(self).lookup(conn, keys)
 
     def count_pending(self, engine: Engine) -> int:
@@ -153,15 +157,17 @@ class CommentsTable:
         with read_transaction(engine) as conn:
             return int(conn.execute(query).scalar_one())
 
-    def approve(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
+    def approve(self, conn: Connection | None, comments: Sequence[Comment]) -> set[str]:
         """Approve those still pending with the body they were classified on; return their keys."""
+        assert conn is not None
         approved = sa.literal(self.approved_value, self.approved.type)
         return self._update_if_unchanged(
             conn, comments, {self.approved: approved}, self.approved == approved
         )
 
-    def reject(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
+    def reject(self, conn: Connection | None, comments: Sequence[Comment]) -> set[str]:
         """Reject those still pending and unchanged: the first rejected value, else the flag."""
+        assert conn is not None
         if self.rejected_value is not None:
             rejected = sa.literal(self.rejected_value, self.approved.type)
             return self._update_if_unchanged(

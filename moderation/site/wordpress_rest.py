@@ -16,14 +16,16 @@ pingbacks and trackbacks stay for a human.
 The edit guard: right before writing, the comment is read again (``context=edit``: its raw
 text and status) and written only if the raw text is, byte for byte, the text that was judged
 and it is still pending. A window remains between that read and the write (one round trip):
-an edit or a ruling landing in it is overwritten by the tool's status, as two moderators
-clicking at once in wp-admin would. WordPress offers no conditional update to close it.
+an edit landing in it is published unjudged (the write sets only the status), and a human's
+ruling landing in it is replaced by the tool's, as when two moderators click at once in
+wp-admin. WordPress offers no conditional update that would close it.
 
-Order of record: WordPress is written first, inside the tool's open transaction, and the
-audit rows commit right after. A crash between the two leaves a comment approved in WordPress
-with no audit row; each write is logged (comment id and status) before the commit, so the log
-still tells. Recording an intent row first would need a state the audit trail does not have,
-and an intent whose write never happened would claim what WordPress does not hold.
+Order of record: WordPress is written first, with no lock held on the tool's database, and
+the audit rows commit right after (``batch.writer.apply_remote``). A crash between the two
+leaves a comment approved in WordPress with no audit row; each write is logged (comment id
+and status) before the commit, so the log still tells. Recording an intent row first would
+need a state the audit trail does not have, and an intent whose write never happened would
+claim what WordPress does not hold.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class WordPressRest:
     """The REST API of one WordPress site (one site of a multisite: one URL each)."""
 
     can_reject = True
+    writes_in_transaction = False  # HTTP first, then the audit rows (see the module's notes)
 
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
         assert settings.wordpress_url and settings.wordpress_user
