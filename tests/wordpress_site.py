@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,9 @@ import httpx
 WORDPRESS = Path("/usr/share/wordpress")
 CONFIG_DIR = Path("/etc/wordpress")
 PHP_FILES = Path(__file__).parent / "wordpress"
+# PHP's server logs "[date] 127.0.0.1:port Accepted" for each connection, and it closes the
+# connection after every request.
+_REQUEST_LINE = re.compile(r" Accepted$")
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 
 
@@ -253,4 +257,5 @@ class WordPressSite:
         """How many requests the PHP server has answered so far (from its log)."""
         if not self._server_log.exists():
             return 0
-        return sum(" Accepted" in line for line in self._server_log.read_text().splitlines())
+        lines = self._server_log.read_text(errors="replace").splitlines()
+        return sum(bool(_REQUEST_LINE.search(line)) for line in lines)
