@@ -347,3 +347,23 @@ def test_the_settings_need_all_three_and_hide_the_password(tmp_path: Any) -> Non
 )
 def test_the_site_key_is_the_normalised_url(url: str, key: str) -> None:
     assert site_key(url) == key
+
+
+def test_waiting_comments_are_those_wordpress_still_holds_as_pending(
+    mocked: respx.MockRouter, tmp_path: Any
+) -> None:
+    from moderation.batch.notify import waiting_comments
+    from moderation.storage.engines import create_engine
+
+    wp = FakeWordPress({1: "awful", 2: "awful too", 3: "Thanks"})
+    serve(mocked, wp)
+    settings = settings_for(tmp_path)
+    run_batch(settings, classifier=FakeClassifier({"awful": NEGATIVE}))
+    wp.comments[2]["status"] = "trash"  # a moderator was there meanwhile
+    engine = create_engine(settings.database_url)
+    site = WordPressRest(settings)
+
+    waiting = waiting_comments(engine, site)
+
+    engine.dispose()
+    assert waiting.total == 1 and waiting.counts["negative"] == 1
