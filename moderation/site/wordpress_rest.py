@@ -7,9 +7,9 @@ mail to the post's author all follow, as when a moderator clicks Approve. The on
 knows httpx's and WordPress's errors: 401/403 become :class:`SiteRefused` (exit 2), anything
 else that fails on the wire :class:`SiteUnavailable` (exit 5); nothing fails open.
 
-Reading: the ids of the pending comments first (``status=hold``, ``orderby=id``, 100 a page:
+Reading: the ids of the pending comments (``status=hold``, ``orderby=id``, 100 a page:
 WordPress's largest), then their texts 100 at a time with ``include=``. WordPress pages by
-offset and knows no "id after"; listing the ids up front keeps the batch's own approvals from
+offset and knows no "id after"; ``pending_id_pages`` keeps the batch's own approvals from
 shifting the pages under it. Only comments of type ``comment`` are listed (the API's default):
 pingbacks and trackbacks stay for a human.
 
@@ -31,6 +31,7 @@ claim what WordPress does not hold.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -97,6 +98,7 @@ class WordPressRest:
         # Keys this process approved or trashed: a write retried after an unclear answer (or
         # a database transaction run again) must still be counted as the tool's own.
         self._written: dict[str, str] = {}
+        self._lock = threading.Lock()  # the writer's thread adds, the reader's counts
         # After a failure mid-chunk the keys written so far are returned (their audit rows
         # must commit); the next call raises it.
         self.failure: ModerationError | None = None
@@ -181,7 +183,7 @@ class WordPressRest:
     def check(self) -> None:
         """Fail now, before any model work, if the site cannot be moderated with these
         credentials (``context=edit`` on pending comments needs ``moderate_comments``)."""
-        self._send("GET", "/wp/v2/comments", _pending_query(per_page=1, fields="id"))
+        self._send("GET", "/wp/v2/comments", _pending_query(per_page=1))
 
     def _raise_failure(self) -> None:
         if self.failure is not None:
@@ -195,30 +197,59 @@ class WordPressRest:
 
     def count_pending(self, engine: Engine | None = None) -> int:
         self._raise_failure()
-        _, headers = self._send("GET", "/wp/v2/comments", _pending_query(per_page=1, fields="id"))
+        _, headers = self._send("GET", "/wp/v2/comments", _pending_query(per_page=1))
         return int(headers.get("X-WP-Total", "0"))
 
-    def pending_ids(self) -> list[int]:
-        ids: list[int] = []
-        page = 1
+    def pending_id_pages(self) -> Iterator[list[int]]:
+        """The pending ids in ascending order, a page of at most 100 at a time, read lazily.
+
+        WordPress pages by offset and knows no "id after": as the batch approves the comments
+        it has read, the later ones move to lower offsets. The next offset is therefore the
+        number read minus the number this site wrote since, less one: the page starts with the
+        last id already read, and if it does not (others moderated meanwhile, or a write is
+        still on its way) the read steps back until it overlaps. Ids at or below the last one
+        read are dropped, so none is read twice and none is skipped.
+        """
+        last, read, offset = 0, 0, 0
         while True:
-            found, headers = self._send(
-                "GET", "/wp/v2/comments", _pending_query(page=page, fields="id")
-            )
-            ids.extend(int(item["id"]) for item in found or [])
-            if page >= int(headers.get("X-WP-TotalPages", "1")) or len(found or []) < PER_PAGE:
-                return ids
-            page += 1
+            found, _ = self._send("GET", "/wp/v2/comments", _pending_query(offset=offset))
+            ids = [int(item["id"]) for item in found or []]
+            if offset > 0 and (not ids or ids[0] > last):
+                offset = max(0, offset - PER_PAGE)  # no overlap: something may lie before
+                continue
+            new = [i for i in ids if i > last]
+            if new:
+                yield new
+                last, read = new[-1], read + len(new)
+            if len(ids) < PER_PAGE:
+                return
+            if not new:
+                offset += len(ids)  # only ids already read: look further on
+                continue
+            with self._lock:
+                written = sum(1 for key in self._written if int(key) <= last)
+            offset = max(0, read - written - 1)
 
     def pending_pages(self, engine: Engine | None, page_size: int) -> Iterator[list[Comment]]:
         self._raise_failure()
-        ids = self.pending_ids()
-        for start in range(0, len(ids), page_size):
+        waiting: list[int] = []
+        id_pages = self.pending_id_pages()
+        while True:
             self._raise_failure()
-            rows = self._rows(ids[start : start + page_size], status=PENDING)
+            more = next(id_pages, None)
+            if more is not None:
+                waiting.extend(more)
+                if len(waiting) < page_size:
+                    continue
+            if not waiting:
+                return
+            chosen, waiting = waiting[:page_size], waiting[page_size:]
+            rows = self._rows(chosen, status=PENDING)
             page = [read_comment(key, row["raw"]) for key, row in sorted(rows.items())]
             if page:
                 yield page
+            if more is None and not waiting:
+                return
 
     def _rows(self, ids: Sequence[int], status: str) -> dict[int, dict[str, Any]]:
         """These comments (those of ``status``), by id: raw text and status."""
@@ -296,20 +327,21 @@ class WordPressRest:
             answer = self._send("GET", route, {"context": "edit", "_fields": "id,status"})[0]
         held = answer is not None and answer.get("status") == status
         if held:
-            self._written[comment.key] = status
+            with self._lock:
+                self._written[comment.key] = status
             log.info("WordPress comment %s is now %s", comment.key, status)
         return held
 
 
-def _pending_query(page: int = 1, per_page: int = PER_PAGE, fields: str = "id") -> dict[str, Any]:
+def _pending_query(offset: int = 0, per_page: int = PER_PAGE) -> dict[str, Any]:
     return {
         "status": PENDING,
         "context": "edit",
         "orderby": "id",
         "order": "asc",
         "per_page": per_page,
-        "page": page,
-        "_fields": fields,
+        "offset": offset,
+        "_fields": "id",
     }
 
 

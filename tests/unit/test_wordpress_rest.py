@@ -78,7 +78,8 @@ class FakeWordPress:
             wanted = {int(i) for i in params["include"].split(",")}
             ids = [i for i in ids if i in wanted]
         per_page, page = int(params.get("per_page", 10)), int(params.get("page", 1))
-        shown = ids[(page - 1) * per_page : page * per_page]
+        offset = int(params.get("offset") or 0) or (page - 1) * per_page
+        shown = ids[offset : offset + per_page]
         pages = max(1, -(-len(ids) // per_page))
         headers = {"X-WP-Total": str(len(ids)), "X-WP-TotalPages": str(pages)}
         return _json(200, [self.show(i) for i in shown], headers)
@@ -129,6 +130,7 @@ def test_pending_comments_are_read_by_ids_then_texts_a_hundred_at_a_time(
     assert site.routes == "query"
     assert all(str(c.request.url).startswith(f"{URL}/?rest_route=") for c in mocked.calls[1:])
     ids = [params for _, _, params, _ in listing if params.get("_fields") == "id"]
+    # Each page starts at the last id already read (an overlap of one), by offset.
     assert ids == [
         {
             "status": "hold",
@@ -136,15 +138,35 @@ def test_pending_comments_are_read_by_ids_then_texts_a_hundred_at_a_time(
             "orderby": "id",
             "order": "asc",
             "per_page": "100",
-            "page": str(page),
+            "offset": str(offset),
             "_fields": "id",
         }
-        for page in (1, 2, 3)
+        for offset in (0, 99, 198)
     ]
     texts = [params for _, _, params, _ in listing if "include" in params]
     assert [len(p["include"].split(",")) for p in texts] == [100, 100, 49]
     assert texts[0]["status"] == "hold" and texts[0]["context"] == "edit"
     assert texts[0]["_fields"] == "id,status,content" and texts[0]["per_page"] == "100"
+
+
+@pytest.mark.parametrize("others", [0, 3, 150])
+def test_pages_skip_nothing_while_the_batch_and_others_moderate(
+    mocked: respx.MockRouter, tmp_path: Any, others: int
+) -> None:
+    """The batch approves each page as it goes, and a moderator trashes ``others`` comments
+    already read: the offsets shift under the reader, yet every comment is read once."""
+    wp = FakeWordPress({i: f"comment {i}" for i in range(1, 501)})
+    serve(mocked, wp)
+    site = WordPressRest(settings_for(tmp_path, wordpress_routes="query"))
+    seen: list[int] = []
+
+    for page in site.pending_pages(None, 70):
+        seen.extend(int(c.id) for c in page)
+        site.approve(None, page[::2])  # the batch approves half of what it read
+        for comment_id in [i for i in seen if wp.comments[i]["status"] == "hold"][:others]:
+            wp.comments[comment_id]["status"] = "trash"
+
+    assert seen == list(range(1, 501))
 
 
 def test_pretty_routes_are_used_when_the_site_answers_there(
