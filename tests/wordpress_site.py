@@ -95,6 +95,14 @@ class WordPressSite:
 
     # -- set-up ---------------------------------------------------------------------------
     def start(self) -> WordPressSite:
+        """Install and serve the site; on any failure, remove what was made and re-raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> WordPressSite:
         conn = _mariadb()
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE `{self.database}` CHARACTER SET utf8mb4")
