@@ -152,14 +152,19 @@ class WordPressRest:
             raise SiteRefused(self._refusal(answer))
         if answer.status_code in RETRY_STATUSES:
             raise _Transient(f"HTTP {answer.status_code}{_code(answer)}")
-        if answer.status_code == 404 and _code(answer):
-            return None, answer.headers  # WordPress's own "no such comment"
-        if answer.status_code >= 400 or not _is_json(answer):
-            raise SiteUnavailable(
-                f"WordPress at {self.name} answered HTTP {answer.status_code}{_code(answer)} "
-                "to its REST API (check MODERATION_WORDPRESS_URL and MODERATION_WORDPRESS_ROUTES)"
-            )
-        return answer.json(), answer.headers
+        if answer.status_code == 404 and _code(answer) == " rest_comment_invalid_id":
+            return None, answer.headers  # WordPress's own "no such comment": deleted
+        if answer.status_code < 400 and _is_json(answer):
+            try:
+                return answer.json(), answer.headers
+            except ValueError:
+                pass
+        # Anything else (no REST API there, a route turned off, a page that is not JSON) is
+        # never read as "nothing pending".
+        raise SiteUnavailable(
+            f"WordPress at {self.name} answered HTTP {answer.status_code}{_code(answer)} "
+            "to its REST API (check MODERATION_WORDPRESS_URL and MODERATION_WORDPRESS_ROUTES)"
+        )
 
     def _refusal(self, answer: httpx.Response) -> str:
         return (

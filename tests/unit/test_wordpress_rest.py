@@ -279,6 +279,24 @@ def test_a_failure_mid_chunk_keeps_what_was_written_and_stops_the_next_call(
     assert [wp.comments[i]["status"] for i in (1, 2, 3)] == ["approved", "hold", "hold"]
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _json(404, {"code": "rest_no_route", "message": "No route"}),
+        httpx.Response(200, text="<html>a theme's page</html>"),
+        httpx.Response(200, text="{not json", headers={"content-type": "application/json"}),
+    ],
+)
+def test_an_answer_that_is_not_the_comments_api_is_never_nothing_pending(
+    mocked: respx.MockRouter, tmp_path: Any, answer: httpx.Response
+) -> None:
+    mocked.route(host="blog.example").mock(return_value=answer)
+    site = WordPressRest(settings_for(tmp_path, wordpress_routes="query"))
+
+    with pytest.raises(SiteUnavailable, match="MODERATION_WORDPRESS_URL"):
+        list(site.pending_pages(None, 100))
+
+
 def test_current_rows_ask_for_any_status_and_name_the_states(
     mocked: respx.MockRouter, tmp_path: Any
 ) -> None:
