@@ -3,9 +3,8 @@
 Every approval and ruling is a ``POST /wp/v2/comments/<id>`` with ``status``, so WordPress
 runs ``wp_set_comment_status`` (or ``wp_trash_comment``/``wp_spam_comment``) itself: its
 object cache, the post's ``comment_count``, the ``transition_comment_status`` hooks and the
-mail to the post's author all follow, as when a moderator clicks Approve. The only module that
-knows httpx's and WordPress's errors: 401/403 become :class:`SiteRefused` (exit 2), anything
-else that fails on the wire :class:`SiteUnavailable` (exit 5); nothing fails open.
+mail to the post's author all follow, as when a moderator clicks Approve. The requests, their
+retries and errors are ``wordpress_http``'s; nothing here fails open.
 
 Reading: the ids of the pending comments (``status=hold``, ``orderby=id``, 100 a page:
 WordPress's largest), then their texts 100 at a time with ``include=``. WordPress pages by
@@ -34,15 +33,12 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import stamina
 from sqlalchemy.engine import Connection, Engine
 
 from moderation.comment import Comment, read_comment
-from moderation.errors import ModerationError, SiteRefused, SiteUnavailable
-from moderation.redact import redact
+from moderation.errors import ModerationError, SiteUnavailable
 from moderation.settings import Settings
 from moderation.site.rows import (
     APPROVED_STATE,
@@ -51,6 +47,7 @@ from moderation.site.rows import (
     REJECTED_STATE,
     SiteRow,
 )
+from moderation.site.wordpress_http import WordPressApi, site_key
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +60,7 @@ STATES = {
     "spam": REJECTED_STATE,
     "post-trashed": REJECTED_STATE,
 }
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def site_key(url: str) -> str:
-    """The site's normalized address: what names it in the tool's tables and reports."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{port}"
-    return urlunsplit((scheme, host, parts.path.rstrip("/"), "", ""))
-
-
-class _Transient(Exception):
-    """A failure worth one more try: 429, 5xx, a timeout or a dropped connection."""
+__all__ = ["WordPressRest", "site_key"]
 
 
 class WordPressRest:
@@ -88,13 +70,8 @@ class WordPressRest:
     writes_in_transaction = False  # HTTP first, then the audit rows (see the module's notes)
 
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
-        assert settings.wordpress_url and settings.wordpress_user
-        assert settings.wordpress_app_password is not None
-        self.settings = settings
-        self.site_key = site_key(settings.wordpress_url)
-        self.name = redact(self.site_key)  # for every message
-        self.routes: str = settings.wordpress_routes
-        self.requests = 0  # sent, retries included (for the benchmark)
+        self.api = WordPressApi(settings, transport)
+        self.site_key = self.api.site_key  # names the site in the tool's tables and reports
         # Keys this process approved or trashed: a write retried after an unclear answer (or
         # a database transaction run again) must still be counted as the tool's own.
         self._written: dict[str, str] = {}
@@ -102,88 +79,16 @@ class WordPressRest:
         # After a failure mid-chunk the keys written so far are returned (their audit rows
         # must commit); the next call raises it.
         self.failure: ModerationError | None = None
-        self.client = httpx.Client(
-            auth=(settings.wordpress_user, settings.wordpress_app_password.get_secret_value()),
-            timeout=settings.wordpress_timeout,
-            follow_redirects=False,
-            transport=transport,
-            headers={"User-Agent": "moderation"},
-        )
+
+    @property
+    def routes(self) -> str:
+        return self.api.routes
 
     def close(self) -> None:
-        self.client.close()
-
-    # -- requests ---------------------------------------------------------------------------
-    def _url(self, route: str, params: dict[str, Any], style: str) -> tuple[str, dict[str, Any]]:
-        base = self.site_key
-        if style == "pretty":
-            return f"{base}/wp-json{route}", params
-        return f"{base}/", {"rest_route": route, **params}
+        self.api.close()
 
     def _send(self, method: str, route: str, params: dict[str, Any], body: Any = None) -> Any:
-        """One request with retries within the timeout; the decoded answer and its headers."""
-        if self.routes == "auto":
-            self.routes = self._discover()
-        url, query = self._url(route, params, self.routes)
-        attempts = self.settings.retries + 1 if method == "GET" else 1
-        try:
-            for attempt in stamina.retry_context(
-                on=_Transient,
-                attempts=attempts,
-                timeout=self.settings.wordpress_timeout,
-                wait_initial=0.1,
-                wait_max=2.0,
-            ):
-                with attempt:
-                    return self._once(method, url, query, body)
-        except _Transient as exc:
-            raise SiteUnavailable(f"WordPress at {self.name} failed: {exc}") from exc
-        raise AssertionError("unreachable")
-
-    def _once(self, method: str, url: str, query: dict[str, Any], body: Any) -> Any:
-        self.requests += 1
-        try:
-            answer = self.client.request(method, url, params=query, json=body)
-        except httpx.TimeoutException as exc:
-            raise _Transient(f"timed out after {self.settings.wordpress_timeout:g}s") from exc
-        except httpx.TransportError as exc:
-            raise _Transient(f"unreachable ({type(exc).__name__})") from exc
-        if answer.status_code in (401, 403):
-            raise SiteRefused(self._refusal(answer))
-        if answer.status_code in RETRY_STATUSES:
-            raise _Transient(f"HTTP {answer.status_code}{_code(answer)}")
-        if answer.status_code == 404 and _code(answer) == " rest_comment_invalid_id":
-            return None, answer.headers  # WordPress's own "no such comment": deleted
-        if answer.status_code < 400 and _is_json(answer):
-            try:
-                return answer.json(), answer.headers
-            except ValueError:
-                pass
-        # Anything else (no REST API there, a route turned off, a page that is not JSON) is
-        # never read as "nothing pending".
-        raise SiteUnavailable(
-            f"WordPress at {self.name} answered HTTP {answer.status_code}{_code(answer)} "
-            "to its REST API (check MODERATION_WORDPRESS_URL and MODERATION_WORDPRESS_ROUTES)"
-        )
-
-    def _refusal(self, answer: httpx.Response) -> str:
-        return (
-            f"WordPress at {self.name} refused MODERATION_WORDPRESS_USER (HTTP "
-            f"{answer.status_code}{_code(answer)}): the user needs the `moderate_comments` "
-            "capability (an Editor or Administrator) and MODERATION_WORDPRESS_APP_PASSWORD "
-            "must be one of its Application Passwords"
-        )
-
-    def _discover(self) -> str:
-        """``/wp-json/`` if the site answers there with JSON, else ``/?rest_route=``."""
-        url, query = self._url("/wp/v2/comments", {"per_page": 1, "_fields": "id"}, "pretty")
-        try:
-            answer = self.client.get(url, params=query)
-        except httpx.HTTPError:
-            return "query"
-        if answer.status_code in (401, 403) and _is_json(answer):
-            raise SiteRefused(self._refusal(answer))
-        return "pretty" if answer.status_code == 200 and _is_json(answer) else "query"
+        return self.api.send(method, route, params, body)
 
     def check(self) -> None:
         """Fail now, before any model work, if the site cannot be moderated with these
@@ -359,19 +264,3 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
 def _same_text(now: str, judged: str) -> bool:
     """Compared as bytes: no normalisation, case folding or trimming."""
     return now.encode("utf-8", "surrogatepass") == judged.encode("utf-8", "surrogatepass")
-
-
-def _is_json(answer: httpx.Response) -> bool:
-    return answer.headers.get("content-type", "").startswith("application/json")
-
-
-def _code(answer: httpx.Response) -> str:
-    """WordPress's error code (``rest_forbidden_context``...), never its full message."""
-    if not _is_json(answer):
-        return ""
-    try:
-        body = answer.json()
-    except ValueError:
-        return ""
-    code = body.get("code") if isinstance(body, dict) else None
-    return f" {code}" if isinstance(code, str) and code.isascii() and len(code) < 80 else ""
