@@ -80,3 +80,12 @@ class LeaseLost(ModerationError):
     """This batch lost its lease to another process; its remaining writes were refused."""
 
     exit_code = ExitCode.LEASE_HELD
+
+
+class SiteRefused(ConfigurationError):
+    """The site refused the tool's credentials: the user needs the `moderate_comments`
+    capability and a valid Application Password."""
+
+
+class SiteUnavailable(DatabaseError):
+    """The site's API failed; nothing beyond what the report shows was changed."""

@@ -341,11 +341,55 @@ class Settings(BaseSettings):
     )
 
     # A comment system's known layout (see presets.py); single variables below still override.
-    preset: Literal["wordpress", "isso", "commento", "django", "tr"] | None = Field(
+    preset: Literal["wordpress-rest", "wordpress", "isso", "commento", "django", "tr"] | None = (
+        Field(
+            default=None,
+            description=(
+                "`wordpress-rest`: a WordPress site through its REST API "
+                "(`MODERATION_WORDPRESS_*`; the tool's own tables stay in "
+                "`MODERATION_DATABASE_URL`); `wordpress`, `isso`, "
+                "`commento`, `django` or `tr`: fills the table and column variables "
+                "(`MODERATION_COMMENTS_*`) for that system; any of them set as well wins"
+            ),
+        )
+    )
+    # The wordpress-rest preset: WordPress's own API, so its caches, counts, hooks and mails
+    # follow every approval. The password is a secret: never printed, logged or stored.
+    wordpress_url: str | None = Field(
         default=None,
         description=(
-            "`wordpress`, `isso`, `commento`, `django` or `tr`: fills the table and column "
-            "variables (`MODERATION_COMMENTS_*`) for that system; any of them set as well wins"
+            "with `wordpress-rest`: the site's address (`https://example.com`, or "
+            "`https://example.com/blog`); a multisite's sites each have their own"
+        ),
+    )
+    wordpress_user: str | None = Field(
+        default=None,
+        description=(
+            "with `wordpress-rest`: the user whose Application Password is used; it needs the "
+            "`moderate_comments` capability (an Editor or Administrator)"
+        ),
+    )
+    wordpress_app_password: SecretStr | None = Field(
+        default=None,
+        description=(
+            "with `wordpress-rest`: that user's Application Password (Users → Profile → "
+            "Application Passwords); a secret, never printed, logged or stored"
+        ),
+    )
+    wordpress_routes: Literal["auto", "pretty", "query"] = Field(
+        default="auto",
+        description=(
+            "with `wordpress-rest`: `pretty` asks `/wp-json/wp/v2/...`, `query` asks "
+            "`/?rest_route=/wp/v2/...` (a site without pretty permalinks), `auto` tries the "
+            "first and falls back to the second"
+        ),
+    )
+    wordpress_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "with `wordpress-rest`: seconds per request to WordPress, retries included (finite)"
         ),
     )
     table_prefix: str = Field(
@@ -608,10 +652,35 @@ class Settings(BaseSettings):
             )
         for spec in self.ollama_hosts:
             _parse_host(spec, self.concurrency)
+        self._check_wordpress_rest()
         # From now on every message, log line and stored error shows these as "***".
         remember_secrets([self.database_url, self.ollama_host, *self.ollama_hosts])
         remember_whole(self.notify_targets)
+        if self.wordpress_url:
+            remember_secrets([self.wordpress_url])
+        if self.wordpress_app_password is not None:
+            password = self.wordpress_app_password.get_secret_value()
+            # WordPress shows it in groups of four and accepts it with or without the spaces.
+            remember_whole([password, password.replace(" ", "")])
         return self
+
+    def _check_wordpress_rest(self) -> None:
+        if self.preset != "wordpress-rest":
+            return
+        missing = [
+            name
+            for name, value in (
+                ("MODERATION_WORDPRESS_URL", self.wordpress_url),
+                ("MODERATION_WORDPRESS_USER", self.wordpress_user),
+                ("MODERATION_WORDPRESS_APP_PASSWORD", self.wordpress_app_password),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"MODERATION_PRESET=wordpress-rest needs {', '.join(missing)}")
+        scheme = (self.wordpress_url or "").partition("://")[0].lower()
+        if scheme not in ("http", "https"):
+            raise ValueError("MODERATION_WORDPRESS_URL must start with https:// (or http://)")
 
     @property
     def notify_targets(self) -> list[str]:

@@ -26,6 +26,8 @@ from moderation.humans.queue import CREATED_COLUMNS, as_datetime
 from moderation.humans.queue import WAITING as WAITING_OUTCOMES
 from moderation.redact import redact
 from moderation.settings import Settings
+from moderation.site.protocol import Site
+from moderation.site.rows import PENDING_STATE
 from moderation.site.table import CommentsTable
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import comment_state, notifications
@@ -95,8 +97,10 @@ class Waiting:
         return sum(self.counts.values())
 
 
-def waiting_comments(engine: Engine, comments: CommentsTable) -> Waiting:
+def waiting_comments(engine: Engine, comments: Site) -> Waiting:
     """The comments held or failed by the tool that are still pending, by reason."""
+    if not isinstance(comments, CommentsTable):
+        return _waiting_elsewhere(engine, comments)
     columns = comments.table.c
     created = next((columns[n] for n in CREATED_COLUMNS if n in columns), None)
     key = sa.cast(comments.id, sa.String(255))
@@ -120,6 +124,34 @@ def waiting_comments(engine: Engine, comments: CommentsTable) -> Waiting:
         for outcome, label, gate, updated, posted in conn.execute(query):
             counts[_reason(outcome, label, gate)] += 1
             since = as_datetime(posted) or as_datetime(updated)
+            if since is not None and (oldest is None or since < oldest):
+                oldest = since
+    return Waiting(counts, oldest)
+
+
+def _waiting_elsewhere(engine: Engine, site: Site) -> Waiting:
+    """The same count for a site outside the database (an API): the tool's waiting rows,
+    then which of those the site still holds as pending, a page of keys at a time."""
+    query = sa.select(
+        comment_state.c.comment_id,
+        comment_state.c.outcome,
+        comment_state.c.label,
+        comment_state.c.min_confidence,
+        comment_state.c.updated_at,
+    ).where(comment_state.c.outcome.in_(WAITING_OUTCOMES))
+    with read_transaction(engine) as conn:
+        rows = conn.execute(query).all()
+    counts = dict.fromkeys(REASONS, 0)
+    oldest: datetime | None = None
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        with read_transaction(engine) as conn:
+            now = site.current_rows(conn, [row[0] for row in chunk])
+        for key, outcome, label, gate, updated in chunk:
+            if key not in now or now[key].state != PENDING_STATE:
+                continue
+            counts[_reason(outcome, label, gate)] += 1
+            since = as_datetime(updated)
             if since is not None and (oldest is None or since < oldest):
                 oldest = since
     return Waiting(counts, oldest)
@@ -294,9 +326,7 @@ class Notifier:
 # --- The two places a batch ends ---------------------------------------------------------
 
 
-def after_batch(
-    notifier: Notifier, engine: Engine, comments: CommentsTable, report: RunReport
-) -> Tally:
+def after_batch(notifier: Notifier, engine: Engine, comments: Site, report: RunReport) -> Tally:
     """After a batch that ran: comments waiting, a model that may not approve, a lost lease."""
     notices = []
     over = []

@@ -9,6 +9,7 @@ wires them together, under the lease, between opening and closing the run's row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -37,8 +38,8 @@ from moderation.model.host import Verdict
 from moderation.model.prompts import load_prompt
 from moderation.model.reading import UNREAD, Reading, read_whole
 from moderation.settings import Settings
+from moderation.site.open import is_rest, open_site
 from moderation.site.options import read_site_rules
-from moderation.site.table import CommentsTable
 from moderation.storage import migrate
 from moderation.storage.claim import claim
 from moderation.storage.engines import connected
@@ -146,8 +147,13 @@ async def _batch(
 ) -> RunReport:
     # The template first: a broken one is a configuration error before any database work.
     prompt = load_prompt(settings.prompt) if classifier is None else None
-    with connected(settings.database_url, read_only=dry_run, must_exist=True) as engine:
-        comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
+    # With the REST API the database holds only the tool's own tables: a first run makes it.
+    must_exist = not is_rest(settings)
+    with (
+        connected(settings.database_url, read_only=dry_run, must_exist=must_exist) as engine,
+        contextlib.ExitStack() as stack,
+    ):
+        comments = await asyncio.to_thread(stack.enter_context, open_site(engine, settings))
         memory_available = await asyncio.to_thread(
             _own_tables_ready, engine, settings, comments.site, dry_run
         )

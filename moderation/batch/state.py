@@ -18,7 +18,7 @@ from moderation.model.classifier import Classifier
 from moderation.model.reading import Reading
 from moderation.rules import RuleContext
 from moderation.settings import Settings
-from moderation.site.table import CommentsTable
+from moderation.site.protocol import Site
 from moderation.storage.audit import Decision
 from moderation.storage.memory import Identity
 
@@ -53,7 +53,7 @@ class Work:
 class BatchState:
     settings: Settings
     engine: Engine
-    comments: CommentsTable
+    comments: Site
     classifier: Classifier
     dry_run: bool
     report: RunReport

@@ -12,6 +12,7 @@ import logging
 from sqlalchemy.engine import Connection
 
 from moderation.batch.state import BatchState, Work
+from moderation.comment import Comment
 from moderation.errors import DatabaseError, LeaseLost
 from moderation.model.reading import Reading
 from moderation.storage import audit
@@ -57,9 +58,12 @@ async def flush(state: BatchState, chunk: list[Answer]) -> None:
         decisions = [(state.decide(w.comment, r, would_approve=True), w) for w, r in chunk]
     else:
         try:
-            decisions = await asyncio.to_thread(
-                run_write, state.engine, lambda c: apply(state, c, chunk)
-            )
+            if state.comments.writes_in_transaction:
+                decisions = await asyncio.to_thread(
+                    run_write, state.engine, lambda c: apply(state, c, chunk)
+                )
+            else:
+                decisions = await asyncio.to_thread(apply_remote, state, chunk)
         except LeaseLost:
             report.lease_lost = True
             report.rejected += len(chunk)
@@ -84,15 +88,42 @@ async def flush(state: BatchState, chunk: list[Answer]) -> None:
 
 def apply(state: BatchState, conn: Connection, chunk: list[Answer]) -> list[tuple[Decision, Work]]:
     """One transaction: fence, approve, audit, remember. All of it or none of it."""
-    assert state.lease is not None and state.identity is not None and state.report.run_id
+    assert state.lease is not None
     state.lease.fence(conn)
-    # Which to try to approve: the same decision, assuming the UPDATE succeeds.
-    wanted = [
+    approved = state.comments.approve(conn, _wanted(state, chunk))
+    return record(state, conn, chunk, approved)
+
+
+def apply_remote(state: BatchState, chunk: list[Answer]) -> list[tuple[Decision, Work]]:
+    """A site behind an API: fence, then write over HTTP with no database lock held, then
+    record what the site now holds.
+
+    The requests of a chunk can take seconds; holding the database's write lock through them
+    would stall the lease's renewal (SQLite has one writer). The audit rows are written
+    without a second fence: the approvals happened, and the trail must say so even if the
+    lease was lost meanwhile (the next chunk's fence stops the batch). A crash between the
+    requests and the commit leaves approvals with no audit row (see site/wordpress_rest.py).
+    """
+    assert state.lease is not None
+    run_write(state.engine, state.lease.fence)
+    approved = state.comments.approve(None, _wanted(state, chunk))
+    return run_write(state.engine, lambda conn: record(state, conn, chunk, approved))
+
+
+def _wanted(state: BatchState, chunk: list[Answer]) -> list[Comment]:
+    """Which to try to approve: the same decision, assuming the write succeeds."""
+    return [
         w.comment
         for w, r in chunk
         if state.decide(w.comment, r, would_approve=True).outcome == Outcome.APPROVED
     ]
-    approved = state.comments.approve(conn, wanted)
+
+
+def record(
+    state: BatchState, conn: Connection, chunk: list[Answer], approved: set[str]
+) -> list[tuple[Decision, Work]]:
+    """The decisions given which comments the site now holds approved: audit and memory."""
+    assert state.identity is not None and state.report.run_id
     decisions = [
         (state.decide(w.comment, r, would_approve=w.comment.key in approved), w) for w, r in chunk
     ]

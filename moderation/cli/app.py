@@ -29,6 +29,7 @@ from moderation.cli.history import history_command
 from moderation.cli.humans import fixtures_app, outcomes_command
 from moderation.cli.qualify import qualify_command
 from moderation.cli.review import review_command
+from moderation.errors import ConfigurationError
 from moderation.vocabulary import ExitCode
 
 if TYPE_CHECKING:
@@ -199,6 +200,12 @@ def import_command(
     from moderation.storage.engines import connected
 
     settings = load_settings()
+    with errors_to_exit_codes():
+        if settings.preset == "wordpress-rest":
+            raise ConfigurationError(
+                "`moderate import` writes to a comments table; with MODERATION_PRESET="
+                "wordpress-rest the comments live in WordPress (add them there)"
+            )
     with errors_to_exit_codes(), connected(settings.database_url) as engine:
         inserted, sanitised, created = import_comments(engine, settings, file)
     note = f" (created table {settings.comments_table!r})" if created else ""

@@ -27,15 +27,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from moderation.humans.since import Window
 from moderation.settings import Settings
+from moderation.site.open import open_site
+from moderation.site.protocol import Site
 from moderation.site.rows import (
     APPROVED_STATE,
     PENDING_STATE,
     REJECTED_STATE,
     SYSTEM_STATE,
     SiteRow,
-    SiteStates,
 )
-from moderation.site.table import CommentsTable
 from moderation.storage import migrate
 from moderation.storage.claim import claim
 from moderation.storage.engines import read_transaction, run_write
@@ -219,15 +219,20 @@ def judge_pages(
     seen again, and recorded, by the next run.
     """
     migrate.ensure_current(engine, settings.auto_migrate)
-    comments = CommentsTable.reflect(engine, settings)
-    claim(engine, comments.site)
-    states = SiteStates(comments)
+    with open_site(engine, settings) as site:
+        claim(engine, site.site)
+        yield from _judge_pages(engine, site, window, page_size)
+
+
+def _judge_pages(
+    engine: Engine, site: Site, window: Window, page_size: int
+) -> Iterator[list[Judged]]:
     unrecorded: list[Judged] = []
     after = 0
     while True:
         with read_transaction(engine) as conn:
-            page = _decision_page(conn, comments.site, window, after, page_size)
-            rows = states.lookup(conn, [d[1] for d in page])
+            page = _decision_page(conn, site.site, window, after, page_size)
+            rows = site.current_rows(conn, [d[1] for d in page])
         judged = []
         for decision_id, key, hash_, tool, digest, prompt, recorded, ruling in page:
             approved = tool == Outcome.APPROVED
@@ -237,13 +242,13 @@ def judge_pages(
             elif ruling is not None:
                 outcome = from_ruling(approved, ruling)
             else:
-                outcome = classify(approved, row, hash_, purges_pending=comments.purges_pending)
+                outcome = classify(approved, row, hash_, purges_pending=site.purges_pending)
             item = Judged(decision_id, key, hash_, tool, digest, prompt, outcome, row)
             if recorded is None and outcome in HUMAN_OUTCOMES:
                 unrecorded.append(item)
             judged.append(item)
         if unrecorded and (len(unrecorded) >= RECORD_EVERY or len(page) < page_size):
-            run_write(engine, lambda conn, new=unrecorded: _record(conn, comments.site, new))  # type: ignore[misc]
+            run_write(engine, lambda conn, new=unrecorded: _record(conn, site.site, new))  # type: ignore[misc]
             unrecorded = []
         if judged:
             yield judged

@@ -7,6 +7,7 @@ as a batch's approvals, so it lands only on the row the human saw, still pending
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,8 @@ from sqlalchemy.engine import Connection, Engine
 from moderation.comment import Comment, read_comment, text_hash
 from moderation.policy import UNTRUSTED_REASONS
 from moderation.rules import RULE_PREFIX
-from moderation.site.rows import PENDING_STATE, SiteStates
+from moderation.site.protocol import Site
+from moderation.site.rows import PENDING_STATE, what_happened
 from moderation.site.table import CommentsTable
 from moderation.storage import audit
 from moderation.storage.engines import read_transaction, run_write
@@ -89,20 +91,27 @@ class Ruling:
 
 
 class ReviewQueue:
-    def __init__(self, engine: Engine, comments: CommentsTable, session_id: str) -> None:
+    def __init__(self, engine: Engine, comments: Site, session_id: str) -> None:
         self.engine = engine
         self.comments = comments
         self.session_id = session_id
-        columns = comments.table.c
-        self.author = next((columns[n] for n in AUTHOR_COLUMNS if n in columns), None)
-        self.created = next((columns[n] for n in CREATED_COLUMNS if n in columns), None)
+        self.author = self.created = None
+        if isinstance(comments, CommentsTable):
+            columns = comments.table.c
+            self.author = next((columns[n] for n in AUTHOR_COLUMNS if n in columns), None)
+            self.created = next((columns[n] for n in CREATED_COLUMNS if n in columns), None)
+
+    @property
+    def table(self) -> CommentsTable:
+        assert isinstance(self.comments, CommentsTable)
+        return self.comments
 
     def _waiting(self) -> sa.Select[Any]:
-        key = sa.cast(self.comments.id, sa.String(255))
+        key = sa.cast(self.table.id, sa.String(255))
         return (
             sa.select(
-                self.comments.id,
-                self.comments.body,
+                self.table.id,
+                self.table.body,
                 self.author if self.author is not None else sa.null(),
                 self.created if self.created is not None else sa.null(),
                 comment_state.c.outcome,
@@ -115,12 +124,14 @@ class ReviewQueue:
                     comment_state.c.comment_id == key,
                 ),
             )
-            .where(self.comments.is_pending, comment_state.c.outcome.in_(WAITING))
+            .where(self.table.is_pending, comment_state.c.outcome.in_(WAITING))
         )
 
     def page(self, number: int, size: int) -> ReviewPage:
         """One page of the comments the tool held or failed that are still pending, newest first."""
-        order = [self.comments.id.desc()]
+        if not isinstance(self.comments, CommentsTable):
+            return self._page_elsewhere(number, size)
+        order = [self.table.id.desc()]
         if self.created is not None:
             order.insert(0, self.created.desc())
         query = self._waiting().order_by(*order).limit(size).offset(number * size)
@@ -130,6 +141,32 @@ class ReviewQueue:
             ).scalar_one()
             rows = conn.execute(query).all()
             latest = _latest_decisions(conn, self.comments.site, [str(row[0]) for row in rows])
+        return ReviewPage(self._items(rows, latest), number, size, total)
+
+    def _page_elsewhere(self, number: int, size: int) -> ReviewPage:
+        """The same page for a site outside the database (an API): the tool's waiting rows,
+        then which of them the site still holds as pending, newest (highest id) first."""
+        query = sa.select(
+            comment_state.c.comment_id, comment_state.c.outcome, comment_state.c.text_hash
+        ).where(comment_state.c.site == self.comments.site, comment_state.c.outcome.in_(WAITING))
+        with read_transaction(self.engine) as conn:
+            waiting = conn.execute(query).all()
+        pending: list[tuple[Any, ...]] = []
+        for start in range(0, len(waiting), 500):
+            chunk = waiting[start : start + 500]
+            with read_transaction(self.engine) as conn:
+                now = self.comments.current_rows(conn, [row[0] for row in chunk])
+            for key, outcome, state_hash in chunk:
+                row = now.get(key)
+                if row is not None and row.state == PENDING_STATE:
+                    pending.append((key, row.body, None, None, outcome, state_hash))
+        pending.sort(key=lambda row: _id_order(row[0]), reverse=True)
+        rows = pending[number * size : (number + 1) * size]
+        with read_transaction(self.engine) as conn:
+            latest = _latest_decisions(conn, self.comments.site, [str(row[0]) for row in rows])
+        return ReviewPage(self._items(rows, latest), number, size, len(pending))
+
+    def _items(self, rows: Sequence[Any], latest: dict[str, dict[str, Any]]) -> list[ReviewItem]:
         items = []
         for comment_id, value, author, created, outcome, state_hash in rows:
             # Read as the batch reads it: a value that is not text (a BLOB) shows as its repr.
@@ -152,7 +189,7 @@ class ReviewQueue:
                     edited=state_hash != text_hash(body),
                 )
             )
-        return ReviewPage(items, number, size, total)
+        return items
 
     def rule(self, key: str, seen_hash: str, outcome: str, reviewer: str) -> Ruling:
         """Approve or reject one comment, only if it is as the reviewer saw it."""
@@ -167,12 +204,11 @@ class ReviewQueue:
     def _rule(
         self, conn: Connection, comment_id: Any, seen_hash: str, outcome: str, reviewer: str
     ) -> Ruling:
-        states = SiteStates(self.comments)
-        row = states.lookup(conn, [str(comment_id)]).get(str(comment_id))
+        row = self.comments.current_rows(conn, [str(comment_id)]).get(str(comment_id))
         if row is None:
             return Ruling(False, "it was deleted")
         if row.state != PENDING_STATE:
-            return Ruling(False, states.what_happened(row))
+            return Ruling(False, what_happened(row))
         if text_hash(row.body) != seen_hash:
             return Ruling(False, "its text was edited since the page was shown")
         comment = Comment(comment_id, row.body)
@@ -191,6 +227,11 @@ class ReviewQueue:
             conn, self.session_id, comment, outcome, reviewer, site=self.comments.site
         )
         return Ruling(True)
+
+
+def _id_order(key: str) -> tuple[int, int | str]:
+    """Integer ids in number order (an API's ids are integers), any others after, as text."""
+    return (1, int(key)) if key.isdigit() else (0, key)
 
 
 def _latest_decisions(conn: Connection, site: str, keys: list[str]) -> dict[str, dict[str, Any]]:

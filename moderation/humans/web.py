@@ -14,6 +14,7 @@ The server cuts off a request whose head or body comes too slowly and caps open 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -41,7 +42,7 @@ from moderation.errors import ConfigurationError, ModerationError
 from moderation.humans.queue import ReviewQueue
 from moderation.humans.render import render
 from moderation.settings import Settings
-from moderation.site.table import CommentsTable
+from moderation.site.open import open_site
 from moderation.storage import migrate
 from moderation.storage.claim import claim
 from moderation.storage.engines import connected
@@ -600,8 +601,8 @@ async def serve(
 ) -> None:
     """Serve the page until SIGINT or SIGTERM; ``announce`` gets its URL once it listens."""
     check_exposure(host, settings)
-    with connected(settings.database_url) as engine:
-        comments = await asyncio.to_thread(CommentsTable.reflect, engine, settings)
+    with connected(settings.database_url) as engine, contextlib.ExitStack() as stack:
+        comments = await asyncio.to_thread(stack.enter_context, open_site(engine, settings))
         await asyncio.to_thread(migrate.ensure_current, engine, settings.auto_migrate)
         await asyncio.to_thread(claim, engine, comments.site)
         token = settings.review_token.get_secret_value() if settings.review_token else None

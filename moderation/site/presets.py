@@ -38,10 +38,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-PRESET_NAMES = ("wordpress", "isso", "commento", "django", "tr")
+PRESET_NAMES = ("wordpress-rest", "wordpress", "isso", "commento", "django", "tr")
 DEFAULT_TABLE_PREFIX = "wp_"
 
 _PRESETS: dict[str, dict[str, Any]] = {
+    # No table: the site is read and written through its REST API (site/wordpress_rest.py).
+    "wordpress-rest": {},
     "wordpress": {
         "comments_table": "{prefix}comments",
         "comments_id_column": "comment_ID",
@@ -198,5 +200,6 @@ def preset_companions(name: str | None, table_prefix: str) -> Companions:
 def preset_values(name: str, table_prefix: str) -> dict[str, Any]:
     """The settings a preset fills, with the WordPress table prefix applied."""
     values = dict(_PRESETS[name])
-    values["comments_table"] = values["comments_table"].format(prefix=table_prefix)
+    if "comments_table" in values:
+        values["comments_table"] = values["comments_table"].format(prefix=table_prefix)
     return values

@@ -67,14 +67,7 @@ class SiteStates:
         return OTHER_STATE
 
     def what_happened(self, row: SiteRow) -> str:
-        """Why a comment is no longer pending, in words for the reviewer who wanted to rule."""
-        if row.removed:
-            return "it was removed meanwhile"
-        if row.state == APPROVED_STATE:
-            return "it was approved meanwhile"
-        if row.state == REJECTED_STATE:
-            return f"it was rejected meanwhile (status {row.status!r})"
-        return f"it is no longer pending (its status is now {row.status!r})"
+        return what_happened(row)
 
     def site_id(self, key: str) -> Any:
         """The site's id value for a stored key ('42' -> 42 for an INTEGER key), or None."""
@@ -100,3 +93,14 @@ class SiteStates:
             state = self.state_of(row[2], removed)
             found[comment.key] = SiteRow(comment.key, comment.body, state, row[2], removed)
         return found
+
+
+def what_happened(row: SiteRow) -> str:
+    """Why a comment is no longer pending, in words for the reviewer who wanted to rule."""
+    if row.removed:
+        return "it was removed meanwhile"
+    if row.state == APPROVED_STATE:
+        return "it was approved meanwhile"
+    if row.state == REJECTED_STATE:
+        return f"it was rejected meanwhile (status {row.status!r})"
+    return f"it is no longer pending (its status is now {row.status!r})"

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    from moderation.site.rows import SiteRow
 
 from moderation.comment import Comment, read_comment
 from moderation.errors import SchemaError
@@ -32,6 +35,9 @@ from moderation.storage.engines import read_transaction, translate_errors
 
 class CommentsTable:
     """Queries on the site's table, built once from the reflected columns."""
+
+    # Approvals commit with their audit rows, in the batch's transaction.
+    writes_in_transaction = True
 
     def __init__(
         self, table: sa.Table, settings: Settings, companions: SiteCompanions | None = None
@@ -160,14 +166,22 @@ class CommentsTable:
                 return
             last = rows[-1][0]
 
+    def current_rows(self, conn: Connection | None, keys: Sequence[str]) -> dict[str, SiteRow]:
+        """The rows that still exist among ``keys``, as the table holds them now."""
+        from moderation.site.rows import SiteStates
+
+        assert conn is not None
+        return SiteStates(self).lookup(conn, keys)
+
     def count_pending(self, engine: Engine) -> int:
         """How many comments are pending now (for a progress total; one COUNT query)."""
         query = sa.select(sa.func.count()).select_from(self.table).where(self.is_pending)
         with read_transaction(engine) as conn:
             return int(conn.execute(query).scalar_one())
 
-    def approve(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
+    def approve(self, conn: Connection | None, comments: Sequence[Comment]) -> set[str]:
         """Approve those still pending with the body they were classified on; return their keys."""
+        assert conn is not None
         approved = sa.literal(self.approved_value, self.approved.type)
         done = self._update_if_unchanged(
             conn, comments, {self.approved: approved}, self.approved == approved
@@ -175,9 +189,10 @@ class CommentsTable:
         self.companions.approved(conn, self, [c.id for c in comments if c.key in done])
         return done
 
-    def reject(self, conn: Connection, comments: Sequence[Comment]) -> set[str]:
+    def reject(self, conn: Connection | None, comments: Sequence[Comment]) -> set[str]:
         """Reject those still pending and unchanged: the first rejected value, else the flag;
         where the system deletes rejected comments (Isso), as its own delete does."""
+        assert conn is not None
         if self.rejected_value is not None:
             rejected = sa.literal(self.rejected_value, self.approved.type)
             if self.companions.spec.deletion is not None:
