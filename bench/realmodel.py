@@ -348,6 +348,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
+        "--min-confidence",
+        help="MODERATION_MIN_CONFIDENCE for the evaluation (default: the shipped one)",
+    )
+    parser.add_argument(
         "--eval-fixtures",
         nargs="*",
         default=[],
@@ -384,7 +388,12 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_eval:
             paths = [str(Path(f).resolve()) for f in args.eval_fixtures]
             print(f"moderate eval, shipped Modelfile, {' '.join(paths) or 'all shipped fixtures'}:")
-            evaluation(env, work, paths)
+            gate = (
+                {}
+                if args.min_confidence is None
+                else {"MODERATION_MIN_CONFIDENCE": args.min_confidence}
+            )
+            evaluation({**env, **gate}, work, paths)
         print(f"server token counts: {fake.stats()['backend']}")
 
 
