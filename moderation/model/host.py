@@ -25,6 +25,7 @@ import stamina
 from moderation.errors import LogprobsUnsupported, ModelMissing, OllamaUnavailable
 from moderation.model.confidence import label_confidence
 from moderation.model.labels import LABEL_SCHEMA, Label, parse_label
+from moderation.model.wire import AiohttpSender, GenerateBody, Generated, HttpxSender, Sender, parse
 from moderation.redact import redact, redact_url
 from moderation.settings import HostSpec, Settings
 
@@ -62,6 +63,9 @@ def answer_identity(structured_output: bool) -> dict[str, Any]:
 
 
 TransportFactory = Callable[[int], httpx.AsyncBaseTransport | None]
+# Whether the classifying requests go straight through aiohttp (see ``wire``): the default
+# transport factory says so; any other (a test's, httpx's own) keeps them on the client's.
+_DIRECT = "direct"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,7 @@ def default_transport_factory(settings: Settings) -> TransportFactory:
         limits = httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4)
         return AiohttpTransport(limits=limits, trust_env=False, verify=_tls_context())
 
+    make.sends = _DIRECT  # type: ignore[attr-defined]
     return make
 
 
@@ -119,13 +124,24 @@ class OllamaHost:
         self.name = spec.safe_url  # for everything shown or stored
         self.slots = spec.concurrency
         self.settings = settings
-        self.client = _client(spec.url, settings.timeout, transport(spec.concurrency))
+        direct = getattr(transport, "sends", None) == _DIRECT
+        # With aiohttp, the classifying requests skip the client's own transport entirely.
+        self.client = _client(
+            spec.url, settings.timeout, None if direct else transport(spec.concurrency)
+        )
         self.load_client = _client(spec.url, settings.load_timeout, transport(2))
+        self.sender: Sender = (
+            AiohttpSender(self.client, spec.concurrency + 4, _tls_context())
+            if direct
+            else HttpxSender(self.client)
+        )
+        self._bodies: dict[str, GenerateBody] = {}
         self.digest: str | None = None
         self.consecutive_failures = 0
         self.rested_until = 0.0
 
     async def close(self) -> None:
+        await self.sender.close()
         await self.client.close()
         await self.load_client.close()
 
@@ -205,7 +221,7 @@ class OllamaHost:
 
     async def _generate_with_retries(
         self, model: str, prompt: str, probe: bool = False
-    ) -> ollama.GenerateResponse:
+    ) -> Generated:
         settings = self.settings
         # Retries stay inside the request's own budget: a comment never costs more than
         # MODERATION_TIMEOUT, so the batch deadline and the lease stay predictable.
@@ -221,25 +237,22 @@ class OllamaHost:
                 return await self._generate_once(model, prompt, probe)
         raise AssertionError("unreachable")
 
-    async def _generate_once(
-        self, model: str, prompt: str, probe: bool = False
-    ) -> ollama.GenerateResponse:
+    async def _generate_once(self, model: str, prompt: str, probe: bool = False) -> Generated:
         try:
             # asyncio's timeout bounds the whole call; httpx's only bounds each socket read.
             # A timeout scope rather than wait_for: wait_for wraps every request in a task of
             # its own, a cost paid on each of thousands of calls per batch.
             async with asyncio.timeout(self.settings.timeout):
                 if probe:
-                    return await self.client.generate(
+                    probed = await self.client.generate(
                         model=model,
                         prompt=prompt,
                         options={**REQUEST_OPTIONS, "num_predict": 1},
                         logprobs=True,
                         top_logprobs=1,
                     )
-                return await self.client.generate(
-                    model=model, prompt=prompt, **answer_request(self.settings.structured_output)
-                )
+                    return Generated(probed.response, probed.logprobs)
+                return parse(await self.sender.post(self._body(model).encode(prompt)))
         except _Transient:
             raise
         except Exception as exc:
@@ -247,6 +260,13 @@ class OllamaHost:
             if _is_transient_cause(exc):
                 raise _Transient(str(failure)) from exc
             raise failure from exc
+
+    def _body(self, model: str) -> GenerateBody:
+        body = self._bodies.get(model)
+        if body is None:
+            fields = answer_request(self.settings.structured_output)
+            body = self._bodies[model] = GenerateBody(model, fields)
+        return body
 
 
 class _Transient(ServerFailure):
@@ -273,11 +293,12 @@ def _wire_failure(exc: BaseException) -> str | None:
     """
     import aiohttp
 
-    cause = exc.__cause__
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        return "refused"
-    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-        return "reset"
+    # aiohttp's own exception (the direct classifying request) or the one httpx_aiohttp chains.
+    for raised in (exc, exc.__cause__):
+        if isinstance(raised, aiohttp.ClientConnectorError):
+            return "refused"
+        if isinstance(raised, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+            return "reset"
     if isinstance(exc, ConnectionError):
         return "refused"
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
@@ -285,6 +306,12 @@ def _wire_failure(exc: BaseException) -> str | None:
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return "timeout"
     return None
+
+
+def _is_aiohttp_error(exc: BaseException) -> bool:
+    import aiohttp
+
+    return isinstance(exc, aiohttp.ClientError)
 
 
 def describe(exc: BaseException, timeout: float | None = None) -> str:
@@ -298,7 +325,7 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
         return "connection reset by the server"
     if wire == "timeout":
         return f"timed out after {timeout:g}s" if timeout else "timed out"
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, httpx.TransportError) or _is_aiohttp_error(exc):
         return f"connection error: {type(exc).__name__}"
     if isinstance(exc, json.JSONDecodeError | ValueError):
         return "invalid response from server (not the expected JSON)"
