@@ -49,27 +49,14 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # tests.fakeollama, when run as `python bench/throughput.py`
 
+from bench.texts import body  # noqa: E402
 from tests.fakeollama import FakeOllama  # noqa: E402
 
 NEGATIVE = '{"label": "negative"}'
 POSITIVE = '{"label": "positive"}'
 WORK: list[Path] = []  # the work directory, where children run
 CHILD_TIMEOUT = 1800.0  # seconds; the largest batch (100,000 comments) takes a few minutes
-PHRASES = (
-    "Thanks for writing this up, the part about connection pools saved my afternoon.",
-    "I disagree with the second point, but the benchmark numbers are convincing.",
-    "Could you share the config you used for the replica? Mine keeps lagging.",
-    "Great post. Bookmarked for the next time our cron jobs pile up at midnight.",
-    "This is the clearest explanation of keyset pagination I have read so far.",
-)
-
-
 # --- the database -------------------------------------------------------------------------
-
-
-def body(i: int) -> str:
-    # Distinct texts of realistic length, so text hashes and prompts differ per comment.
-    return f"#{i} {PHRASES[i % len(PHRASES)]} (reply {i * 7919 % 10007})"
 
 
 def fill_database(path: Path, count: int) -> None:
@@ -195,7 +182,15 @@ class Run:
 def child_env(extra: dict[str, str]) -> dict[str, str]:
     # The developer's own MODERATION_*/OLLAMA_* settings must not change what is measured.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODERATION_", "OLLAMA_"))}
-    env.update({"MODERATION_LOG_FORMAT": "json", "MODERATION_LOG_LEVEL": "INFO", **extra})
+    env.update(
+        {
+            "MODERATION_LOG_FORMAT": "json",
+            "MODERATION_LOG_LEVEL": "INFO",
+            # Qualification is once per model and prompt, not per batch: measured apart.
+            "MODERATION_QUALIFY": "off",
+            **extra,
+        }
+    )
     return env
 
 
@@ -283,10 +278,11 @@ def generate_calls(fake: FakeOllama) -> int:
     """Model calls with a prompt since the last statistics reset, for one batch with work.
 
     Counted from the request counter (the server keeps only the last 10,000 bodies), less the
-    warm-up such a batch sends first: an empty prompt that only loads the model.
+    two requests such a batch sends first: the warm-up (an empty prompt that only loads the
+    model) and the one-token probe for log probabilities (the confidence gate is on).
     """
     requests = int(fake.stats()["requests"].get("/api/generate", 0))
-    return max(requests - 1, 0)
+    return max(requests - 2, 0)
 
 
 # --- scenarios ----------------------------------------------------------------------------
@@ -297,6 +293,8 @@ class Table:
         self.rows: list[dict[str, str]] = []
 
     def add(self, **cells: Any) -> None:
+        # The machine is shared: each row says how busy it was when the row was measured.
+        cells["load_1m"] = os.getloadavg()[0]
         row = {k: _cell(v) for k, v in cells.items()}
         self.rows.append(row)
         print("  " + "  ".join(f"{k}={v}" for k, v in row.items() if v), flush=True)
@@ -336,6 +334,27 @@ def startup_run(sites: Sites, fake: FakeOllama, repeat: int = 3) -> Run:
     return sorted(runs, key=lambda r: r.cpu)[repeat // 2]
 
 
+def bare_loop(fake: FakeOllama, comments: int, parallel: int) -> Run:
+    """The same requests through the same client, and nothing else (see bare_loop.py)."""
+    script = REPO_ROOT / "bench" / "bare_loop.py"
+    argv = [sys.executable, str(script), "--url", fake.url]
+    argv += ["--count", str(comments), "--parallel", str(parallel)]
+    run = run_program(argv, child_env({}), WORK[0])
+    if run.returncode != 0:
+        sys.exit(f"bare loop exited {run.returncode}:\n{run.stderr[-3000:]}")
+    return run
+
+
+def limit_of(run: Run, served: float, parallel: int, latency: float, comments: int) -> str:
+    """What bounds a batch: its own CPU, the server's, or the slots (the server's capacity)."""
+    if run.cpu / run.wall > 0.85:
+        return "batch CPU"
+    if served / run.wall > 0.85:
+        return "server CPU"
+    ideal = comments * latency / parallel
+    return "slots" if ideal / run.wall > 0.85 else "start-up and pauses"
+
+
 def throughput(
     table: Table,
     sites: Sites,
@@ -355,20 +374,41 @@ def throughput(
     phase = run.phase
     assert run.report["approved"] == comments, run.report
     assert calls == comments, (calls, comments)
+    # Then the yardstick, on the same server with the same settings, right after.
+    fake.configure(reset_stats=True)
+    bare_served = server_cpu(fake)
+    bare = bare_loop(fake, comments, parallel)
+    bare_served = server_cpu(fake) - bare_served
     rate = comments / phase if phase else None
     ideal = parallel / latency if latency > 0 else None
+    capacity_s = comments * latency / parallel
+    name = f"P={parallel}, L={latency * 1000:g} ms"
     table.add(
-        scenario=f"P={parallel}, L={latency * 1000:g} ms",
+        scenario=name,
         comments=comments,
+        wall_s=run.wall,
         phase_s=phase,
         comments_per_s=rate,
         efficiency=(rate / ideal) if rate and ideal else None,
+        of_capacity=capacity_s / run.wall if capacity_s else None,
+        vs_bare_loop=bare.wall / run.wall,
+        limit=limit_of(run, served, parallel, latency, comments),
         cpu_ms_per_comment=1000 * run.cpu / comments,
         net_cpu_ms_per_comment=1000 * (run.cpu - idle.cpu) / comments,
         server_cpu_ms_per_comment=1000 * served / comments,
         peak_rss_mb=run.max_rss_mb,
         model_calls=calls,
         peak_in_flight=stats["peak_in_flight"],
+    )
+    table.add(
+        scenario=f"{name}: bare loop, same requests",
+        comments=comments,
+        wall_s=bare.wall,
+        of_capacity=capacity_s / bare.wall if capacity_s else None,
+        limit=limit_of(bare, bare_served, parallel, latency, comments),
+        cpu_ms_per_comment=1000 * bare.cpu / comments,
+        server_cpu_ms_per_comment=1000 * bare_served / comments,
+        peak_rss_mb=bare.max_rss_mb,
     )
 
 
