@@ -223,17 +223,33 @@ class OllamaHost:
         self, model: str, prompt: str, probe: bool = False
     ) -> Generated:
         settings = self.settings
+        # The first attempt is made outside the retry machinery, whose set-up costs more CPU
+        # than the request itself; only a transient failure brings it in.
+        started = time.monotonic()
+        try:
+            return await self._generate_once(model, prompt, probe)
+        except _Transient as exc:
+            first = exc
+        remaining = settings.timeout - (time.monotonic() - started)
+        if settings.retries == 0 or remaining <= 0:
+            raise first
+        failure: _Transient | None = first
         # Retries stay inside the request's own budget: a comment never costs more than
-        # MODERATION_TIMEOUT, so the batch deadline and the lease stay predictable.
+        # MODERATION_TIMEOUT, so the batch deadline and the lease stay predictable. The first
+        # failure is replayed as the context's first attempt, so that waits, attempt counts
+        # and stamina's retry notices are those of one context around every attempt.
         async for attempt in stamina.retry_context(
             on=_is_transient,
             attempts=settings.retries + 1,
-            timeout=settings.timeout,
+            timeout=remaining,
             wait_initial=0.1,
             wait_max=2.0,
             wait_jitter=0.2,
         ):
             with attempt:
+                if failure is not None:
+                    replay, failure = failure, None
+                    raise replay
                 return await self._generate_once(model, prompt, probe)
         raise AssertionError("unreachable")
 
@@ -251,7 +267,8 @@ class OllamaHost:
                         logprobs=True,
                         top_logprobs=1,
                     )
-                    return Generated(probed.response, probed.logprobs)
+                    logprobs = None if probed.logprobs is None else list(probed.logprobs)
+                    return Generated(probed.response, logprobs)
                 return parse(await self.sender.post(self._body(model).encode(prompt)))
         except _Transient:
             raise

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import httpx
 import ollama
+from ollama._client import CONNECTION_ERROR_MESSAGE
 from ollama._types import GenerateRequest
 
 GENERATE_PATH = "/api/generate"
@@ -94,7 +95,7 @@ class HttpxSender:
             response = await self._client.post(GENERATE_PATH, content=body)
         except httpx.ConnectError:
             # As the ollama client maps it.
-            raise ConnectionError(ollama._client.CONNECTION_ERROR_MESSAGE) from None
+            raise ConnectionError(CONNECTION_ERROR_MESSAGE) from None
         if response.is_error:
             raise ollama.ResponseError(response.text, response.status_code)
         return response.content

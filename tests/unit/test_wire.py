@@ -74,9 +74,7 @@ def test_direct_request_sends_the_clients_bytes(structured: bool, transport: str
             await client.close()
 
     async def direct(url: str) -> None:
-        settings = Settings(
-            ollama_host=url, http_transport=transport, structured_output=structured
-        )
+        settings = Settings(ollama_host=url, http_transport=transport, structured_output=structured)
         host = OllamaHost(settings.hosts[0], settings, default_transport_factory(settings))
         try:
             for prompt in PROMPTS:
