@@ -400,6 +400,17 @@ def throughput(
         model_calls=calls,
         peak_in_flight=stats["peak_in_flight"],
     )
+    ratio = bare.wall / run.wall
+    limit = limit_of(run, served, parallel, latency, comments)
+    bound = ">= 0.95" if (parallel, latency) == (8, 0.05) else "reported"
+    target(
+        f"{name}, {comments:,} comments: whole batch vs bare loop (wall)",
+        ratio,
+        bound,
+        ratio >= 0.95 if bound != "reported" else None,
+        f"batch {run.wall:.2f}s, bare {bare.wall:.2f}s, capacity {capacity_s:.2f}s; "
+        f"batch CPU {run.cpu:.2f}s; limit: {limit}",
+    )
     table.add(
         scenario=f"{name}: bare loop, same requests",
         comments=comments,
@@ -414,7 +425,7 @@ def throughput(
 
 def cpu_per_comment(
     table: Table, sites: Sites, fake: FakeOllama, comments: int, parallel: int, idle: Run
-) -> None:
+) -> float:
     fake.configure(latency=0.0, parallel=parallel, default_answer=POSITIVE, reset_stats=True)
     db = sites.fresh("cpu", comments)
     served = server_cpu(fake)
@@ -433,6 +444,7 @@ def cpu_per_comment(
         peak_rss_mb=run.max_rss_mb,
         model_calls=generate_calls(fake),
     )
+    return 1000 * net
 
 
 def backlog(
@@ -452,6 +464,13 @@ def backlog(
         cpu_ms_per_comment=1000 * run.cpu / limit,
         peak_rss_mb=run.max_rss_mb,
         model_calls=generate_calls(fake),
+    )
+    target(
+        f"peak RSS, {rows:,} pending, --limit {limit:,} (MB)",
+        run.max_rss_mb,
+        "<= 150",
+        run.max_rss_mb <= 150,
+        f"CPU {run.cpu:.1f}s, wall {run.wall:.1f}s",
     )
 
 
@@ -483,6 +502,13 @@ def held_rerun(table: Table, sites: Sites, fake: FakeOllama, comments: int, para
         peak_rss_mb=again.max_rss_mb,
         model_calls=calls,
     )
+    target(
+        f"no-op rerun over {comments:,} decided comments (wall, s)",
+        again.wall,
+        "< 1",
+        again.wall < 1,
+        f"CPU {again.cpu:.2f}s, start-up included",
+    )
 
 
 def help_time(table: Table, work: Path) -> None:
@@ -495,8 +521,129 @@ def help_time(table: Table, work: Path) -> None:
     table.add(
         scenario="moderate --help (median of 5)",
         wall_s=statistics.median(r.wall for r in runs),
+        cpu_ms=1000 * statistics.median(r.cpu for r in runs),
         peak_rss_mb=max(r.max_rss_mb for r in runs),
     )
+    median = statistics.median(r.wall for r in runs)
+    cpu = statistics.median(r.cpu for r in runs)
+    target(
+        "moderate --help (wall, s, median of 5)",
+        median,
+        "< 0.15",
+        median < 0.15,
+        f"CPU {cpu:.3f}s (the steadier figure on a loaded machine)",
+    )
+
+
+# --- the CPU's shares, from a profile ------------------------------------------------------
+
+# Where a batch's CPU goes, by the functions whose cumulative time is counted for each part
+# (file suffix, function name). Coroutines count only while they run, so waiting is not in
+# them; the parts do not nest in one another.
+SHARES: dict[str, tuple[tuple[str, str], ...]] = {
+    "ollama client (HTTP request and response)": (("moderation/model/wire.py", "post"),),
+    "prompt rendering": (("moderation/model/prompts.py", "render"),),
+    "parsing (JSON, label)": (
+        ("moderation/model/wire.py", "parse"),
+        ("moderation/model/labels.py", "parse_label"),
+    ),
+    "confidence": (("moderation/model/confidence.py", "label_confidence"),),
+    "rules": (("moderation/rules.py", "check"), ("moderation/rules.py", "count")),
+    "database writes (approve, audit, memory)": (("moderation/batch/writer.py", "apply"),),
+    "database reads (pages, memory)": (
+        ("moderation/site/table.py", "pending_pages"),
+        ("moderation/batch/producer.py", "select"),
+    ),
+    "logging": tuple(
+        ("logging/__init__.py", name) for name in ("debug", "info", "warning", "error")
+    ),
+}
+# Blocking waits: a thread parked on a queue or a lock, the loop in epoll. Not CPU.
+WAITS = (
+    ("~", "<method 'get' of '_queue.SimpleQueue' objects>"),
+    ("~", "<method 'poll' of 'select.epoll' objects>"),
+    ("~", "<method 'acquire' of '_thread.lock' objects>"),
+    ("~", "<built-in method time.sleep>"),
+)
+
+
+def cpu_shares(
+    table: Table, sites: Sites, fake: FakeOllama, comments: int, net_ms: float | None
+) -> None:
+    """One batch at L=0 under cProfile in every thread (bench/profiled.py), split by part.
+
+    cProfile slows Python code more than C code, so the profiled total is larger than the
+    real CPU: the shares are proportions, scaled to the measured net CPU per comment.
+    """
+    import pstats
+
+    fake.configure(latency=0.0, parallel=8, default_answer=POSITIVE, reset_stats=True)
+    db = sites.fresh("profile", comments)
+    out = WORK[0] / "batch.prof"
+    env = child_env(
+        {"MODERATION_DATABASE_URL": db, "OLLAMA_HOST": fake.url, "MODERATION_CONCURRENCY": "8"}
+    )
+    argv = [sys.executable, str(REPO_ROOT / "bench" / "profiled.py"), str(out), "--json"]
+    run = run_program(argv, env, WORK[0])
+    if run.returncode != 0:
+        sys.exit(f"profiled batch exited {run.returncode}:\n{run.stderr[-3000:]}")
+    stats: dict[Any, Any] = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
+    waits = sum(v[2] for k, v in stats.items() if (k[0], k[2]) in WAITS)
+    busy = sum(v[2] for v in stats.values()) - waits
+    # Imports are start-up, which the net CPU per comment leaves out too.
+    imports = max((v[3] for k, v in stats.items() if k[2] == "_find_and_load"), default=0.0)
+    busy -= imports
+    print(
+        f"  (profiled: {busy:.1f}s busy, {imports:.1f}s of imports and {waits:.1f}s of "
+        "waits left out)",
+        flush=True,
+    )
+    rows = []
+    for part, functions in SHARES.items():
+        spent = sum(
+            v[3]
+            for k, v in stats.items()
+            if any(k[0].endswith(f) and k[2] == name for f, name in functions)
+        )
+        rows.append((part, spent))
+    rows.append(
+        ("everything else (event loop, pipeline, start-up)", busy - sum(s for _, s in rows))
+    )
+    for part, spent in rows:
+        share = spent / busy if busy else 0.0
+        table.add(
+            scenario=f"CPU share: {part}",
+            comments=comments,
+            share=share,
+            est_ms_per_comment=None if net_ms is None else share * net_ms,
+        )
+
+
+# --- targets ------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    figure: float | None
+    bound: str
+    met: bool | None
+    note: str = ""
+
+
+TARGETS: list[Target] = []
+
+
+def target(name: str, figure: float | None, bound: str, met: bool | None, note: str = "") -> None:
+    TARGETS.append(Target(name, figure, bound, met, note))
+
+
+def render_targets() -> str:
+    lines = ["| target | figure | bound | met | note |", "|---|---|---|---|---|"]
+    for t in TARGETS:
+        met = "" if t.met is None else ("yes" if t.met else "NO")
+        lines.append(f"| {t.name} | {_cell(t.figure)} | {t.bound} | {met} | {t.note} |")
+    return "\n".join(lines)
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -506,32 +653,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     parser.add_argument("--comments", type=int, help="comments per throughput run (1600)")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per answer (0.05)")
-    parser.add_argument("--parallel", type=int, nargs="+", default=[8, 64], help="P (8 64)")
-    parser.add_argument("--sequential", type=int, help="comments for the P=1 run (200)")
-    parser.add_argument("--cpu-comments", type=int, help="comments for the L=0 run (5000)")
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        default=["8:50", "32:10"],
+        help="throughput runs as SLOTS:LATENCY_MS (8:50 32:10)",
+    )
+    parser.add_argument("--sequential", type=int, help="comments for the P=1, 50 ms run (100)")
+    parser.add_argument("--cpu-comments", type=int, help="comments for the L=0 runs (10000)")
+    parser.add_argument("--profile-comments", type=int, help="comments profiled (3000)")
     parser.add_argument("--backlog", type=int, help="pending rows for the RSS run (1000000)")
-    parser.add_argument("--backlog-limit", type=int, help="--limit of that batch (20000)")
+    parser.add_argument("--backlog-limit", type=int, help="--limit of that batch (10000)")
     parser.add_argument("--held", type=int, help="comments for the held rerun (100000)")
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["throughput", "cpu", "backlog", "held", "help"],
+        choices=SCENARIOS,
         help="run only these scenarios",
     )
     parser.add_argument("--workdir", type=Path, help="where the databases go (a temp dir)")
     parser.add_argument(
         "--database-url",
-        help="a PostgreSQL or MySQL/MariaDB server to run on instead of SQLite files; each "
-        "scenario gets a scratch schema/database there, dropped at the end",
+        nargs="+",
+        default=[],
+        help="PostgreSQL and/or MySQL/MariaDB servers on which the CPU run is repeated (the "
+        "other scenarios use SQLite files); each run gets a scratch schema/database there, "
+        "dropped at the end",
     )
     args = parser.parse_args(argv)
     sizes = (
         {"comments": 400, "sequential": 40, "cpu_comments": 1000, "backlog": 100_000}
-        | {"backlog_limit": 2000, "held": 5000}
+        | {"backlog_limit": 2000, "held": 5000, "profile_comments": 500}
         if args.quick
-        else {"comments": 1600, "sequential": 200, "cpu_comments": 5000, "backlog": 1_000_000}
-        | {"backlog_limit": 20_000, "held": 100_000}
+        else {"comments": 1600, "sequential": 100, "cpu_comments": 10_000}
+        | {"backlog": 1_000_000, "backlog_limit": 10_000, "held": 100_000}
+        | {"profile_comments": 3000}
     )
     for name, default in sizes.items():
         if getattr(args, name) is None:
@@ -539,14 +695,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+SCENARIOS = ["throughput", "cpu", "profile", "backlog", "held", "help"]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    wanted = set(args.only or ["throughput", "cpu", "backlog", "held", "help"])
+    wanted = set(args.only or SCENARIOS)
     table = Table()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp, FakeOllama() as fake:
         work = Path(tmp)
         WORK[:] = [work]
-        sites = Sites(work, args.database_url)
+        sites = Sites(work, None)
         print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
         try:
             run_scenarios(args, wanted, table, sites, fake)
@@ -554,6 +713,8 @@ def main(argv: list[str] | None = None) -> None:
             sites.close()
         print(f"load average at the end {os.getloadavg()[0]:.2f}\n")
     print(table.render())
+    print()
+    print(render_targets())
 
 
 def run_scenarios(
@@ -567,11 +728,28 @@ def run_scenarios(
         peak_rss_mb=idle.max_rss_mb,
     )
     if "throughput" in wanted:
-        throughput(table, sites, fake, args.sequential, args.latency, 1, idle)
-        for parallel in args.parallel:
-            throughput(table, sites, fake, args.comments, args.latency, parallel, idle)
+        throughput(table, sites, fake, args.sequential, 0.05, 1, idle)
+        for server in args.servers:
+            slots, latency_ms = server.split(":")
+            latency = float(latency_ms) / 1000
+            throughput(table, sites, fake, args.comments, latency, int(slots), idle)
+    net_ms = None
     if "cpu" in wanted:
-        cpu_per_comment(table, sites, fake, args.cpu_comments, 8, idle)
+        net_ms = cpu_per_comment(table, sites, fake, args.cpu_comments, 8, idle)
+        target(
+            "CPU per comment, L=0, sqlite (net of start-up, ms)", net_ms, "<= 0.6", net_ms <= 0.6
+        )
+        for url in args.database_url:
+            other = Sites(sites.work, url)
+            try:
+                other_idle = startup_run(other, fake)
+                ms = cpu_per_comment(table, other, fake, args.cpu_comments, 8, other_idle)
+            finally:
+                other.close()
+            ratio = ms / net_ms
+            target(f"CPU per comment, {other.name} vs sqlite", ratio, "<= 1.5", ratio <= 1.5)
+    if "profile" in wanted:
+        cpu_shares(table, sites, fake, args.profile_comments, net_ms)
     if "backlog" in wanted:
         backlog(table, sites, fake, args.backlog, args.backlog_limit, 8)
     if "held" in wanted:

@@ -353,7 +353,10 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
 def _client(
     url: str, timeout: float, transport: httpx.AsyncBaseTransport | None
 ) -> ollama.AsyncClient:
-    extra: dict[str, Any] = {} if transport is None else {"transport": transport}
+    # httpx's own transport would build (and load the CA bundle into) a TLS context per client.
+    extra: dict[str, Any] = (
+        {"verify": _tls_context()} if transport is None else {"transport": transport}
+    )
     # host= is always explicit: the client would otherwise read OLLAMA_HOST itself.
     return ollama.AsyncClient(host=url, timeout=timeout, **extra)
 
