@@ -619,6 +619,89 @@ def cpu_shares(
         )
 
 
+# --- the real model -----------------------------------------------------------------------
+
+
+def real_model(table: Table, comments: int, ks: list[int]) -> None:
+    """SmolLM2-135M behind the test server (tests/llamabackend.py): tokens per comment, the
+    batch against a bare loop of its own requests, and the k-comments-per-request experiment.
+    Small on purpose: the model runs on the same two cores as everything else."""
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    import multi_comment
+    import realmodel
+
+    from tests.llamabackend import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        target("real model: batch vs bare loop (comments/s)", None, ">= 0.95", None, reason)
+        return
+    fixtures = realmodel.load_fixtures(realmodel.default_fixture_paths())
+    texts = [f.text for f in realmodel.spread(fixtures[1:], comments)]
+    with FakeOllama(backend="llama", models={}) as fake:
+        env = {
+            "OLLAMA_HOST": fake.url,
+            "MODERATION_TIMEOUT": str(realmodel.TIMEOUT),
+            "MODERATION_LOAD_TIMEOUT": str(realmodel.TIMEOUT),
+        }
+        created = run_program(
+            [sys.executable, "-m", "moderation", "model", "create"], child_env(env), WORK[0]
+        )
+        if created.returncode != 0:
+            sys.exit(f"model create failed:\n{created.stderr[-3000:]}")
+        print(f"  real model, {len(texts)} comments, one slot:", flush=True)
+        before = dict(fake.stats()["backend"])
+        rate, share = realmodel.throughput(fake, WORK[0], texts, env)
+        after = fake.stats()["backend"]
+        requests = after["requests"] - before["requests"]
+        per = {k: (after[k] - before[k]) / requests for k in ("prompt_tokens", "output_tokens")}
+        evaluated = (after["prompt_evaluated"] - before["prompt_evaluated"]) / requests
+        table.add(
+            scenario=f"real model, shipped prompt, {len(texts)} comments",
+            comments=len(texts),
+            vs_bare_loop=rate,
+            model_busy_vs_bare=share,
+            prompt_tokens=per["prompt_tokens"],
+            prompt_evaluated=evaluated,
+            output_tokens=per["output_tokens"],
+        )
+        target(
+            "real model: batch vs bare loop (comments/s)",
+            rate,
+            ">= 0.95",
+            rate >= 0.95,
+            f"{share:.3f} in the model's busy share of wall time; per comment "
+            f"{per['output_tokens']:.1f} output tokens, {per['prompt_tokens']:.0f} prompt "
+            f"tokens of which {evaluated:.1f} evaluated (the rest reused from the prefix)",
+        )
+        sample = realmodel.spread(fixtures, comments)
+        gate = 0.9
+        for k in ks:
+            base = "qwen2.5:1.5b-instruct"  # what the test server accepts as a base
+            done = multi_comment.run(realmodel.post, fake.url, base, sample, k, gate)
+            table.add(
+                scenario=f"real model, {k} comment(s) per request (experiment)",
+                comments=done.comments,
+                comments_per_s=done.rate,
+                prompt_tokens=done.prompt_tokens,
+                output_tokens=done.output_tokens,
+                accuracy=done.accuracy,
+                approved=done.approved,
+                false_approvals=done.false_approvals,
+                false_approval_rate=done.false_approval_rate,
+                unparsed=done.unparsed,
+            )
+            target(
+                f"real model, k={k} per request (experiment): comments/s",
+                done.rate,
+                "reported",
+                None,
+                f"accuracy {done.accuracy:.2f}, {done.false_approvals} false approvals of "
+                f"{done.approved} at the {gate} gate ({done.negatives} negatives), "
+                f"{done.unparsed} unparsed",
+            )
+
+
 # --- targets ------------------------------------------------------------------------------
 
 
@@ -665,6 +748,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backlog", type=int, help="pending rows for the RSS run (1000000)")
     parser.add_argument("--backlog-limit", type=int, help="--limit of that batch (10000)")
     parser.add_argument("--held", type=int, help="comments for the held rerun (100000)")
+    parser.add_argument("--real-comments", type=int, help="comments on the real model (24)")
+    parser.add_argument(
+        "--k", type=int, nargs="+", default=[1, 4, 8], help="comments per request tried (1 4 8)"
+    )
     parser.add_argument(
         "--only",
         nargs="+",
@@ -683,11 +770,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     sizes = (
         {"comments": 400, "sequential": 40, "cpu_comments": 1000, "backlog": 100_000}
-        | {"backlog_limit": 2000, "held": 5000, "profile_comments": 500}
+        | {"backlog_limit": 2000, "held": 5000, "profile_comments": 500, "real_comments": 8}
         if args.quick
         else {"comments": 1600, "sequential": 100, "cpu_comments": 10_000}
         | {"backlog": 1_000_000, "backlog_limit": 10_000, "held": 100_000}
-        | {"profile_comments": 3000}
+        | {"profile_comments": 3000, "real_comments": 24}
     )
     for name, default in sizes.items():
         if getattr(args, name) is None:
@@ -695,7 +782,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-SCENARIOS = ["throughput", "cpu", "profile", "backlog", "held", "help"]
+SCENARIOS = ["throughput", "cpu", "profile", "backlog", "held", "help", "realmodel"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -756,6 +843,8 @@ def run_scenarios(
         held_rerun(table, sites, fake, args.held, 8)
     if "help" in wanted:
         help_time(table, sites.work)
+    if "realmodel" in wanted:
+        real_model(table, args.real_comments, args.k)
 
 
 if __name__ == "__main__":
