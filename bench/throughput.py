@@ -346,13 +346,21 @@ def bare_loop(fake: FakeOllama, comments: int, parallel: int) -> Run:
 
 
 def limit_of(run: Run, served: float, parallel: int, latency: float, comments: int) -> str:
-    """What bounds a batch: its own CPU, the server's, or the slots (the server's capacity)."""
-    if run.cpu / run.wall > 0.85:
-        return "batch CPU"
-    if served / run.wall > 0.85:
-        return "server CPU"
+    """What bounds a run: outside the classification phase, start-up and the end; inside it,
+    the batch's own CPU, the server's, or the slots (the server's capacity)."""
+    phase = run.phase or run.wall
+    outside = run.wall - phase
     ideal = comments * latency / parallel
-    return "slots" if ideal / run.wall > 0.85 else "start-up and pauses"
+    busy_cpu = run.cpu / run.wall  # the whole run: start-up is CPU-bound too
+    if served / phase > 0.85:
+        inside = f"server CPU ({served / phase:.0%} of a core)"
+    elif ideal / phase > 0.85:
+        inside = f"slots ({ideal / phase:.0%} of capacity)"
+    else:
+        inside = f"batch CPU ({busy_cpu:.0%} of a core) and the hand-offs between requests"
+    if run.phase is None:
+        return inside
+    return f"start-up and end {outside:.1f}s of {run.wall:.1f}s; in the phase: {inside}"
 
 
 def throughput(
