@@ -1,4 +1,5 @@
-"""Talking to Ollama: the only module that knows the ollama client and its exceptions.
+"""Talking to Ollama: with ``wire`` (the classifying request's bytes), the only module that
+knows the ollama client and its exceptions.
 
 Every foreign failure (``ollama.ResponseError``, the builtin ``ConnectionError``, httpx timeouts
 and transport errors, a body that is not JSON) becomes either a failed :class:`Verdict` (one
@@ -89,10 +90,12 @@ class ServerFailure(Exception):
 
 
 def default_transport_factory(settings: Settings) -> TransportFactory:
-    """aiohttp under httpx costs about a sixth of the CPU per request of httpx's own transport.
+    """aiohttp: the classifying requests straight through it (see ``wire``), the few others
+    through the ollama client over httpx_aiohttp.
 
     The httpx transport stays selectable (MODERATION_HTTP_TRANSPORT=httpx): respx only sees
-    requests that go through it.
+    requests that go through it, and the classifying requests then go through the client's
+    own httpx client, with the same bytes.
     """
     if settings.http_transport == "httpx":
         return lambda _slots: None
