@@ -22,6 +22,9 @@ from typing import Any, Protocol
 
 import httpx
 import ollama
+
+# Not exported by the package; the version is pinned (pyproject.toml) and tests/unit/test_wire.py
+# compares the bytes with the client's own, so a change of either shows at once.
 from ollama._client import CONNECTION_ERROR_MESSAGE
 from ollama._types import GenerateRequest
 
