@@ -2,16 +2,20 @@
 
 Usage (from a clone, in the project's virtualenv; no Ollama needed)::
 
-    python bench/throughput.py                  # every scenario, full sizes (a few minutes)
-    python bench/throughput.py --quick          # small sizes, under a minute
-    python bench/throughput.py --comments 1600 --latency 0.05 --parallel 8 64
-    python bench/throughput.py --only cpu --cpu-comments 10000 \
-        --database-url mysql+pymysql://root@127.0.0.1:3306/test   # or postgresql://...
+    python bench/throughput.py                  # every scenario, full sizes
+    python bench/throughput.py --quick          # small sizes
+    python bench/throughput.py --only throughput --servers 8:50 32:10 --comments 1600
+    python bench/throughput.py --only cpu \
+        --database-url postgresql://127.0.0.1/test mysql+pymysql://root@127.0.0.1:3306/test
+    python bench/throughput.py --only realmodel --real-comments 24 --k 1 4 8
+
+It ends with a table of every scenario and a table of the targets, each with its figure and
+whether it was met; every row carries the machine's load average when it was measured.
 
 Every batch is the real program (``python -m moderation --json``) in a child process, on a
-fresh SQLite database filled with ``sqlite3.executemany`` (or, with ``--database-url``, a
-scratch schema or database of its own on that PostgreSQL or MySQL/MariaDB server, dropped
-afterwards), against ``tests/fakeollama.py``
+fresh SQLite database filled with ``sqlite3.executemany`` (the CPU run is repeated, with
+``--database-url``, in a scratch schema or database of its own on each PostgreSQL or
+MySQL/MariaDB server given, dropped afterwards), against ``tests/fakeollama.py``
 running in a process of its own, so the server's work is never counted as the pipeline's.
 Figures are taken from outside the pipeline:
 
@@ -24,6 +28,10 @@ Figures are taken from outside the pipeline:
 * CPU ms/comment: user + system CPU of the child (``os.wait4``), divided by the comments;
   "net" subtracts the CPU of a run with nothing to do (start-up, migrations, model check).
 * peak RSS: the child's ``ru_maxrss``.
+* vs bare loop: the whole-process wall time of bench/bare_loop.py (the same requests through
+  the same client, nothing else), run right after the batch on the same server, divided by
+  the batch's (start-up included on both sides).
+* CPU shares: a batch under cProfile in every thread (bench/profiled.py), split by part.
 
 Only 127.0.0.1 is used, and every loop and child process is bounded by a timeout.
 """
@@ -359,7 +367,7 @@ def limit_of(run: Run, served: float, parallel: int, latency: float, comments: i
     else:
         inside = f"batch CPU ({busy_cpu:.0%} of a core) and the hand-offs between requests"
     if run.phase is None:
-        return inside
+        return inside.replace("batch CPU", "process CPU")
     return f"start-up and end {outside:.1f}s of {run.wall:.1f}s; in the phase: {inside}"
 
 
@@ -614,9 +622,8 @@ def cpu_shares(
             if any(k[0].endswith(f) and k[2] == name for f, name in functions)
         )
         rows.append((part, spent))
-    rows.append(
-        ("everything else (event loop, pipeline, start-up)", busy - sum(s for _, s in rows))
-    )
+    rest = busy - sum(spent for _, spent in rows)
+    rows.append(("everything else (event loop, queues, workers, migrations)", rest))
     for part, spent in rows:
         share = spent / busy if busy else 0.0
         table.add(
@@ -795,7 +802,9 @@ SCENARIOS = ["throughput", "cpu", "profile", "backlog", "held", "help", "realmod
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    wanted = set(args.only or SCENARIOS)
+    # --quick leaves the real model out unless asked for: it is minutes even when small.
+    default = [s for s in SCENARIOS if s != "realmodel"] if args.quick else SCENARIOS
+    wanted = set(args.only or default)
     table = Table()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp, FakeOllama() as fake:
         work = Path(tmp)
