@@ -128,11 +128,10 @@ class OllamaHost:
         self.slots = spec.concurrency
         self.settings = settings
         direct = getattr(transport, "sends", None) == _DIRECT
-        # With aiohttp, the classifying requests skip the client's own transport entirely.
-        self.client = _client(
-            spec.url, settings.timeout, None if direct else transport(spec.concurrency)
-        )
+        self.client = _client(spec.url, settings.timeout, transport(spec.concurrency))
         self.load_client = _client(spec.url, settings.load_timeout, transport(2))
+        # With aiohttp, the classifying requests go straight through it (the client's own
+        # transport then serves only the log-probability probe).
         self.sender: Sender = (
             AiohttpSender(self.client, spec.concurrency + 4, _tls_context())
             if direct
@@ -356,10 +355,7 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
 def _client(
     url: str, timeout: float, transport: httpx.AsyncBaseTransport | None
 ) -> ollama.AsyncClient:
-    # httpx's own transport would build (and load the CA bundle into) a TLS context per client.
-    extra: dict[str, Any] = (
-        {"verify": _tls_context()} if transport is None else {"transport": transport}
-    )
+    extra: dict[str, Any] = {} if transport is None else {"transport": transport}
     # host= is always explicit: the client would otherwise read OLLAMA_HOST itself.
     return ollama.AsyncClient(host=url, timeout=timeout, **extra)
 
