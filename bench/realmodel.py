@@ -267,7 +267,9 @@ def batch(fake: FakeOllama, work: Path, env: dict[str, str], count: int) -> Meas
     return Measure(count / run.phase, (busy(fake) - worked) / run.phase)
 
 
-def throughput(fake: FakeOllama, work: Path, texts: list[str], env: dict[str, str]) -> None:
+def throughput(
+    fake: FakeOllama, work: Path, texts: list[str], env: dict[str, str]
+) -> tuple[float, float]:
     """Bare loop, batch, bare loop, batch, bare loop: the load of a shared machine drifts, and
     alternating runs spread the drift over both sides."""
     fake.reset_stats()
@@ -301,6 +303,7 @@ def throughput(fake: FakeOllama, work: Path, texts: list[str], env: dict[str, st
         f"  ratio moderate / bare loop: {rate:.3f} in comments/s; {share:.3f} in the share of "
         "wall time the model was working (the same ratio, less sensitive to the machine's load)"
     )
+    return rate, share
 
 
 def evaluation(env: dict[str, str], work: Path, fixtures: list[str]) -> None:

@@ -54,6 +54,9 @@ Rule = Callable[[str, RuleContext], str | None]
 def fold(text: str) -> str:
     """The text as the delimiter defence reads it: NFKC, HTML entities decoded, format
     characters and combining marks dropped; then lower case."""
+    if text.isascii() and "&" not in text:
+        # Nothing to normalise, ignore or decode: the view is the text (most comments).
+        return text.casefold()
     return normalised_view(text)[0].casefold()
 
 

@@ -143,7 +143,11 @@ class Settings(BaseSettings):
     )
     http_transport: Literal["aiohttp", "httpx"] = Field(
         default="aiohttp",
-        description="`aiohttp` (about 6x less CPU per request) or `httpx`",
+        description=(
+            "`aiohttp`: the classifying requests go straight through aiohttp, with the bytes "
+            "the ollama client would send, for a fraction of its CPU; `httpx`: every request "
+            "through the ollama client's own httpx transport"
+        ),
     )
     max_comment_chars: int = Field(
         default=4000,

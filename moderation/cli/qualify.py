@@ -7,7 +7,6 @@ evidence, adds the site's own fixtures (``--fixtures``) and, with ``--force``, a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -51,12 +50,16 @@ def run(
     settings: Settings, extra: list[Path], force: bool, show: bool
 ) -> tuple[Qualification, list[dict[str, Any]] | None]:
     """The stored qualification (``table`` None), or a new one and its threshold table."""
+    import asyncio  # here, not at the top: `moderate --help` need not load it
+
     return asyncio.run(_run(settings, extra, force, show))
 
 
 async def _run(
     settings: Settings, extra: list[Path], force: bool, show: bool
 ) -> tuple[Qualification, list[dict[str, Any]] | None]:
+    import asyncio
+
     from moderation.evaluation.evaluate import fixtures_hash, load_fixtures
     from moderation.evaluation.qualify import fixture_paths, qualification_key, qualify
     from moderation.model.classifier import OllamaClassifier

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from typing import Annotated
 
@@ -40,6 +39,8 @@ def review_command(
 
     def announce(url: str) -> None:
         typer.echo(url)  # the first line of output, for scripts and tests to read
+
+    import asyncio  # here, not at the top: `moderate --help` need not load it
 
     with errors_to_exit_codes():
         asyncio.run(serve(settings, host, port, name, announce, secure_cookie=secure_cookie))

@@ -1,4 +1,5 @@
-"""Talking to Ollama: the only module that knows the ollama client and its exceptions.
+"""Talking to Ollama: with ``wire`` (the classifying request's bytes), the only module that
+knows the ollama client and its exceptions.
 
 Every foreign failure (``ollama.ResponseError``, the builtin ``ConnectionError``, httpx timeouts
 and transport errors, a body that is not JSON) becomes either a failed :class:`Verdict` (one
@@ -25,6 +26,7 @@ import stamina
 from moderation.errors import LogprobsUnsupported, ModelMissing, OllamaUnavailable
 from moderation.model.confidence import label_confidence
 from moderation.model.labels import LABEL_SCHEMA, Label, parse_label
+from moderation.model.wire import AiohttpSender, GenerateBody, Generated, HttpxSender, Sender, parse
 from moderation.redact import redact, redact_url
 from moderation.settings import HostSpec, Settings
 
@@ -62,6 +64,9 @@ def answer_identity(structured_output: bool) -> dict[str, Any]:
 
 
 TransportFactory = Callable[[int], httpx.AsyncBaseTransport | None]
+# Whether the classifying requests go straight through aiohttp (see ``wire``): the default
+# transport factory says so; any other (a test's, httpx's own) keeps them on the client's.
+_DIRECT = "direct"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +90,12 @@ class ServerFailure(Exception):
 
 
 def default_transport_factory(settings: Settings) -> TransportFactory:
-    """aiohttp under httpx costs about a sixth of the CPU per request of httpx's own transport.
+    """aiohttp: the classifying requests straight through it (see ``wire``), the few others
+    through the ollama client over httpx_aiohttp.
 
     The httpx transport stays selectable (MODERATION_HTTP_TRANSPORT=httpx): respx only sees
-    requests that go through it.
+    requests that go through it, and the classifying requests then go through the client's
+    own httpx client, with the same bytes.
     """
     if settings.http_transport == "httpx":
         return lambda _slots: None
@@ -99,6 +106,7 @@ def default_transport_factory(settings: Settings) -> TransportFactory:
         limits = httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4)
         return AiohttpTransport(limits=limits, trust_env=False, verify=_tls_context())
 
+    make.sends = _DIRECT  # type: ignore[attr-defined]
     return make
 
 
@@ -119,13 +127,23 @@ class OllamaHost:
         self.name = spec.safe_url  # for everything shown or stored
         self.slots = spec.concurrency
         self.settings = settings
+        direct = getattr(transport, "sends", None) == _DIRECT
         self.client = _client(spec.url, settings.timeout, transport(spec.concurrency))
         self.load_client = _client(spec.url, settings.load_timeout, transport(2))
+        # With aiohttp, the classifying requests go straight through it (the client's own
+        # transport then serves only the log-probability probe).
+        self.sender: Sender = (
+            AiohttpSender(self.client, spec.concurrency + 4, _tls_context())
+            if direct
+            else HttpxSender(self.client)
+        )
+        self._bodies: dict[str, GenerateBody] = {}
         self.digest: str | None = None
         self.consecutive_failures = 0
         self.rested_until = 0.0
 
     async def close(self) -> None:
+        await self.sender.close()
         await self.client.close()
         await self.load_client.close()
 
@@ -205,41 +223,55 @@ class OllamaHost:
 
     async def _generate_with_retries(
         self, model: str, prompt: str, probe: bool = False
-    ) -> ollama.GenerateResponse:
+    ) -> Generated:
         settings = self.settings
+        # The first attempt is made outside the retry machinery, whose set-up costs more CPU
+        # than the request itself; only a transient failure brings it in.
+        started = time.monotonic()
+        try:
+            return await self._generate_once(model, prompt, probe)
+        except _Transient as exc:
+            first = exc
+        remaining = settings.timeout - (time.monotonic() - started)
+        if settings.retries == 0 or remaining <= 0:
+            raise first
+        failure: _Transient | None = first
         # Retries stay inside the request's own budget: a comment never costs more than
-        # MODERATION_TIMEOUT, so the batch deadline and the lease stay predictable.
+        # MODERATION_TIMEOUT, so the batch deadline and the lease stay predictable. The first
+        # failure is replayed as the context's first attempt, so that waits, attempt counts
+        # and stamina's retry notices are those of one context around every attempt.
         async for attempt in stamina.retry_context(
             on=_is_transient,
             attempts=settings.retries + 1,
-            timeout=settings.timeout,
+            timeout=remaining,
             wait_initial=0.1,
             wait_max=2.0,
             wait_jitter=0.2,
         ):
             with attempt:
+                if failure is not None:
+                    replay, failure = failure, None
+                    raise replay
                 return await self._generate_once(model, prompt, probe)
         raise AssertionError("unreachable")
 
-    async def _generate_once(
-        self, model: str, prompt: str, probe: bool = False
-    ) -> ollama.GenerateResponse:
+    async def _generate_once(self, model: str, prompt: str, probe: bool = False) -> Generated:
         try:
             # asyncio's timeout bounds the whole call; httpx's only bounds each socket read.
             # A timeout scope rather than wait_for: wait_for wraps every request in a task of
             # its own, a cost paid on each of thousands of calls per batch.
             async with asyncio.timeout(self.settings.timeout):
                 if probe:
-                    return await self.client.generate(
+                    probed = await self.client.generate(
                         model=model,
                         prompt=prompt,
                         options={**REQUEST_OPTIONS, "num_predict": 1},
                         logprobs=True,
                         top_logprobs=1,
                     )
-                return await self.client.generate(
-                    model=model, prompt=prompt, **answer_request(self.settings.structured_output)
-                )
+                    logprobs = None if probed.logprobs is None else list(probed.logprobs)
+                    return Generated(probed.response, logprobs)
+                return parse(await self.sender.post(self._body(model).encode(prompt)))
         except _Transient:
             raise
         except Exception as exc:
@@ -247,6 +279,13 @@ class OllamaHost:
             if _is_transient_cause(exc):
                 raise _Transient(str(failure)) from exc
             raise failure from exc
+
+    def _body(self, model: str) -> GenerateBody:
+        body = self._bodies.get(model)
+        if body is None:
+            fields = answer_request(self.settings.structured_output)
+            body = self._bodies[model] = GenerateBody(model, fields)
+        return body
 
 
 class _Transient(ServerFailure):
@@ -273,11 +312,12 @@ def _wire_failure(exc: BaseException) -> str | None:
     """
     import aiohttp
 
-    cause = exc.__cause__
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        return "refused"
-    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-        return "reset"
+    # aiohttp's own exception (the direct classifying request) or the one httpx_aiohttp chains.
+    for raised in (exc, exc.__cause__):
+        if isinstance(raised, aiohttp.ClientConnectorError):
+            return "refused"
+        if isinstance(raised, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+            return "reset"
     if isinstance(exc, ConnectionError):
         return "refused"
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
@@ -285,6 +325,12 @@ def _wire_failure(exc: BaseException) -> str | None:
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return "timeout"
     return None
+
+
+def _is_aiohttp_error(exc: BaseException) -> bool:
+    import aiohttp
+
+    return isinstance(exc, aiohttp.ClientError)
 
 
 def describe(exc: BaseException, timeout: float | None = None) -> str:
@@ -298,7 +344,7 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
         return "connection reset by the server"
     if wire == "timeout":
         return f"timed out after {timeout:g}s" if timeout else "timed out"
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, httpx.TransportError) or _is_aiohttp_error(exc):
         return f"connection error: {type(exc).__name__}"
     if isinstance(exc, json.JSONDecodeError | ValueError):
         return "invalid response from server (not the expected JSON)"

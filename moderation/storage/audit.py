@@ -127,6 +127,8 @@ def record(
     options = json.dumps(
         {**identity.options, "min_confidence": identity.min_confidence}, sort_keys=True
     )
+    # One host serves a whole chunk, as a rule: redact each distinct one once.
+    hosts = {h: redact(h)[:MAX_HOST] for h in {d.host for d, _ in items if d.host is not None}}
     conn.execute(
         sa.insert(decisions),
         [
@@ -140,7 +142,7 @@ def record(
                 "raw_answer": None if d.raw_answer is None else d.raw_answer[:MAX_RAW_ANSWER],
                 "model": identity.model,
                 "model_digest": identity.model_digest,
-                "host": None if d.host is None else redact(d.host)[:MAX_HOST],
+                "host": None if d.host is None else hosts[d.host],
                 "coverage": d.coverage,
                 "prompt_hash": identity.prompt_hash,
                 "options": options,

@@ -14,6 +14,7 @@ timeout covers the waits of a rollback journal.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -128,7 +129,10 @@ def _configure_sqlite(engine: Engine, read_only: bool, *, wal: bool) -> None:
         # A site's SQLite file may hold bytes that are not UTF-8; decode them lossily instead
         # of failing the whole page. Such a body never matches in the approval UPDATE, so the
         # comment fails closed and stays pending for a human.
-        dbapi_connection.text_factory = lambda data: data.decode("utf-8", "replace")
+        # (A partial of the C method, not a lambda: it runs for every text value read.)
+        dbapi_connection.text_factory = functools.partial(
+            bytes.decode, encoding="utf-8", errors="replace"
+        )
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if read_only:

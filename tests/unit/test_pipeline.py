@@ -171,6 +171,29 @@ def test_an_edit_the_collation_would_ignore_is_still_an_edit(db_url: str, edited
     assert read_table(db_url, "SELECT body FROM comments") == [(edited,)]
 
 
+def test_an_edit_inside_a_chunk_fails_only_the_edited_comment(db_url: str) -> None:
+    # Several decisions are applied together (on MySQL/MariaDB in one UPDATE): the edit guard
+    # still compares each row's own bytes, whatever the collation would ignore.
+    create_site_table(db_url, ["nice post", "good one", "thanks a lot", "well said"])
+    engine = sa.create_engine(db_url)
+
+    def edit_then_answer(_text: str) -> str:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE comments SET body = 'THANKS A LOT' WHERE id = 3")
+        return '{"label": "positive"}'
+
+    fake = FakeClassifier({"thanks": edit_then_answer})
+    report = run_batch(make_settings(db_url), classifier=fake)
+    engine.dispose()
+    assert sorted((d.comment_id, d.outcome, d.error) for d in report.decisions) == [
+        (1, "approved", None),
+        (2, "approved", None),
+        (3, "failed", STALE),
+        (4, "approved", None),
+    ]
+    assert [bool(v) for v in approved_flags(db_url)] == [True, True, False, True]
+
+
 def test_comment_approved_by_a_human_meanwhile_is_left_alone(db_url: str) -> None:
     create_site_table(db_url, ["nice post", "another"])
     engine = sa.create_engine(db_url)
