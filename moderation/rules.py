@@ -12,7 +12,6 @@ Rules are data: ``RULES`` lists them in the order they are tried, and a rule wit
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -40,7 +39,7 @@ class RuleContext:
     # and trackbacks, whose text is an excerpt the linking site chose.
     held_types: tuple[str, ...] = ()
     # How many times each normalised text (its hash) was read so far in this batch.
-    copies: Counter[str] = field(default_factory=Counter)
+    copies: Counter[int] = field(default_factory=Counter)
 
     def count(self, texts: Iterable[str]) -> None:
         """Count the copies of each text among comments the batch has read."""
@@ -187,10 +186,14 @@ def never_approve_word(text: str, context: RuleContext) -> str | None:
 # --- floods ------------------------------------------------------------------------------
 
 
-def flood_key(text: str) -> str:
-    """The hash of the text folded, whitespace collapsed, in lower case."""
-    normal = " ".join(fold(text).split())
-    return hashlib.sha256(normal.encode("utf-8", "surrogatepass")).hexdigest()
+def flood_key(text: str) -> int:
+    """The hash of the text folded, whitespace collapsed, in lower case.
+
+    Python's own string hash: the counts live in this process only, and a batch counts every
+    pending comment, so the key must cost little. The chance that two of a million distinct
+    texts collide is below one in ten million, and a collision can only hold a comment.
+    """
+    return hash(" ".join(fold(text).split()))
 
 
 def flood(text: str, context: RuleContext) -> str | None:

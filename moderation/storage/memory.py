@@ -57,7 +57,7 @@ def recall(conn: Connection, site: str, keys: Sequence[str]) -> dict[str, Memory
             comment_state.c.min_confidence,
             comment_state.c.reviewer,
         ).where(comment_state.c.site == site, comment_state.c.comment_id.in_(keys))
-    )
+    ).all()  # one fetch for the page, not a driver call per row
     return {row[0]: Memory(*row[1:]) for row in rows}
 
 
