@@ -17,7 +17,7 @@ import stamina
 from moderation.errors import SiteRefused, SiteUnavailable
 from moderation.redact import redact
 from moderation.settings import Settings
-from moderation.site.key import url_key as site_key
+from moderation.site.key import url_key
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -33,8 +33,8 @@ class WordPressApi:
         assert settings.wordpress_url and settings.wordpress_user
         assert settings.wordpress_app_password is not None
         self.settings = settings
-        self.site_key = site_key(settings.wordpress_url)
-        self.name = redact(self.site_key)  # for every message
+        self.base_url = url_key(settings.wordpress_url)
+        self.name = redact(self.base_url)  # for every message
         self.routes: str = settings.wordpress_routes
         self.requests = 0  # sent, retries included (for the benchmark)
         self.client = httpx.Client(
@@ -49,7 +49,7 @@ class WordPressApi:
         self.client.close()
 
     def _url(self, route: str, params: dict[str, Any], style: str) -> tuple[str, dict[str, Any]]:
-        base = self.site_key
+        base = self.base_url
         if style == "pretty":
             return f"{base}/wp-json{route}", params
         return f"{base}/", {"rest_route": route, **params}

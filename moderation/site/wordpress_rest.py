@@ -48,7 +48,7 @@ from moderation.site.rows import (
     SYSTEM_STATE,
     SiteRow,
 )
-from moderation.site.wordpress_http import WordPressApi, site_key
+from moderation.site.wordpress_http import WordPressApi
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ STATES = {
     # WordPress's own doing when the post went to the trash: nobody's ruling on the comment.
     "post-trashed": SYSTEM_STATE,
 }
-__all__ = ["WordPressRest", "site_key"]
+__all__ = ["WordPressRest"]
 
 
 class WordPressRest:
@@ -78,7 +78,7 @@ class WordPressRest:
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
         self.api = WordPressApi(settings, transport)
         # Names the site in the tool's tables and reports (moderation.site.key).
-        self.site = self.site_key = self.api.site_key
+        self.site = settings.site_key
         # Keys this process approved or trashed: a write retried after an unclear answer (or
         # a database transaction run again) must still be counted as the tool's own.
         self._written: dict[str, str] = {}

@@ -17,7 +17,8 @@ from moderation.batch.pipeline import run_batch
 from moderation.comment import Comment
 from moderation.errors import SiteRefused, SiteUnavailable
 from moderation.settings import Settings
-from moderation.site.wordpress_rest import WordPressRest, site_key
+from moderation.site.key import url_key
+from moderation.site.wordpress_rest import WordPressRest
 from moderation.vocabulary import ExitCode
 from tests.fakes import FakeClassifier
 from tests.helpers import make_settings, read_table
@@ -386,7 +387,7 @@ def test_the_settings_need_all_three_and_hide_the_password(tmp_path: Any) -> Non
     ],
 )
 def test_the_site_key_is_the_normalised_url(url: str, key: str) -> None:
-    assert site_key(url) == key
+    assert url_key(url) == key
 
 
 def test_waiting_comments_are_those_wordpress_still_holds_as_pending(
