@@ -31,6 +31,19 @@ class Comment:
         return text_hash(self.body)
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Pending comments in id order, a page of them: those to read, and how many of the
+    page's rows the site left out unread because memory skips them (``skipped``). Its ids lie
+    after ``after`` (None for the first page) up to ``last``, both included in no other page.
+    """
+
+    comments: list[Comment]
+    skipped: int
+    after: Any
+    last: Any
+
+
 def text_hash(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from moderation.batch.state import BatchState, Work
-from moderation.comment import Comment
+from moderation.comment import Comment, Page
 from moderation.storage import memory
 from moderation.storage.audit import PreviousAnswer, previous_answers
 from moderation.storage.engines import read_transaction
@@ -30,15 +31,23 @@ async def produce(state: BatchState, work: asyncio.Queue[Work | None], workers: 
 async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) -> None:
     queued = 0
     warmed = False
-    pages = state.comments.pending_pages(state.engine, state.settings.batch_size)
+    flood = _FloodCount(state)
+    remembered = None
+    if state.memory_available:
+        assert state.identity is not None
+        remembered = memory.Remembered(
+            state.comments.site, state.identity, state.settings.max_attempts
+        )
+    pages = state.comments.pending_pages(state.engine, state.settings.batch_size, remembered)
     while not state.stop.is_set():
         page = await asyncio.to_thread(next, pages, None)
         if page is None:
             return
+        _count_skipped(state, page.skipped)
         # A whole page is counted before any of it is queued: every copy of a text that
         # floods this page is held, not only those after the limit.
-        state.rules.count(c.body for c in page if c.problem is None)
-        selected, answers = await asyncio.to_thread(select, state, page)
+        await flood.count(page)
+        selected, answers = await asyncio.to_thread(select, state, page.comments)
         state.answers.add_previous(answers)
         for item in selected:
             if state.stop.is_set() or (state.limit is not None and queued >= state.limit):
@@ -51,10 +60,52 @@ async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) ->
             queued += 1
 
 
+class _FloodCount:
+    """Counts every pending text read so far for the flood rule, the skipped rows' included.
+
+    Rows the site left out unread (decided before) are counted only when a later comment is to
+    be read, by reading their texts then: a rerun with nothing new reads no text at all.
+    """
+
+    _NONE = object()
+
+    def __init__(self, state: BatchState) -> None:
+        self.state = state
+        self.on = state.rules.max_duplicates > 0
+        # The ``after`` of the first page whose skipped rows are not counted yet.
+        self.uncounted_after: Any = self._NONE
+
+    async def count(self, page: Page) -> None:
+        if not self.on:
+            return
+        if not page.comments:
+            if self.uncounted_after is self._NONE:
+                self.uncounted_after = page.after
+            return
+        if page.skipped == 0 and self.uncounted_after is self._NONE:
+            self.state.rules.count(c.body for c in page.comments if c.problem is None)
+            return
+        after = page.after if self.uncounted_after is self._NONE else self.uncounted_after
+        self.uncounted_after = self._NONE
+        texts = await asyncio.to_thread(
+            lambda: list(self.state.comments.pending_texts(self.state.engine, after, page.last))
+        )
+        self.state.rules.count(texts)
+
+
+def _count_skipped(state: BatchState, skipped: int) -> None:
+    if skipped:
+        state.report.skipped += skipped
+        if state.progress.skipped is not None:
+            state.progress.skipped(skipped)
+
+
 def select(state: BatchState, page: list[Comment]) -> tuple[list[Work], list[PreviousAnswer]]:
     """Leave out comments that memory says need not be asked again; with the rest, the
     answers earlier batches had on the same texts (see batch.answers)."""
     assert state.identity is not None
+    if not page:
+        return [], []
     if not state.memory_available:
         return [Work(comment, 0) for comment in page], []
     with read_transaction(state.engine) as conn:
@@ -64,9 +115,7 @@ def select(state: BatchState, page: list[Comment]) -> tuple[list[Work], list[Pre
             remembered = recalled.get(comment.key)
             digest = comment.text_hash
             if memory.skip_reason(remembered, digest, state.identity, state.settings.max_attempts):
-                state.report.skipped += 1
-                if state.progress.skipped is not None:
-                    state.progress.skipped(1)
+                _count_skipped(state, 1)
                 continue
             failures = memory.previous_failures(remembered, digest, state.identity)
             selected.append(Work(comment, failures))

@@ -6,6 +6,7 @@ Heavy modules (SQLAlchemy, ollama, pydantic) are imported inside the commands, s
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from moderation.cli.common import (
     errors_to_exit_codes,
     fail,
     failure_document,
+    importing,
     load_settings,
     print_json,
     promise_json,
@@ -119,7 +121,8 @@ def _write_metrics(path: Path, report: RunReport) -> str | None:
 def _run_with_progress(
     settings: Settings, dry_run: bool, limit: int | None, show: bool
 ) -> RunReport:
-    from moderation.batch.pipeline import run_batch
+    with importing():
+        from moderation.batch.pipeline import run_batch
 
     if not (show and sys.stderr.isatty()):
         return run_batch(settings, dry_run=dry_run, limit=limit)
@@ -338,4 +341,7 @@ def main() -> None:
             print_json(failure_document(redact(f"internal error: {type(exc).__name__}: {exc}"), 1))
         sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         raise SystemExit(1) from None
+    # The command is done: the interpreter's exit would otherwise walk every object once
+    # more in its final collections (about 0.15 s of every batch), only to free them all.
+    gc.freeze()
     sys.exit(code if isinstance(code, int) else 0)

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,21 +91,20 @@ class ServerFailure(Exception):
 
 
 def default_transport_factory(settings: Settings) -> TransportFactory:
-    """aiohttp: the classifying requests straight through it (see ``wire``), the few others
-    through the ollama client over httpx_aiohttp.
+    """aiohttp for the classifying requests, straight (see ``wire``); httpx's own transport
+    for the few others the ollama client makes (the model check, the warm-up, the probe).
 
-    The httpx transport stays selectable (MODERATION_HTTP_TRANSPORT=httpx): respx only sees
-    requests that go through it, and the classifying requests then go through the client's
-    own httpx client, with the same bytes.
+    aiohttp is imported only when the first comment is classified: a batch with nothing to
+    ask never pays for it. The httpx transport stays selectable for every request
+    (MODERATION_HTTP_TRANSPORT=httpx): respx only sees requests that go through it, and the
+    classifying requests then go through the client's own httpx client, with the same bytes.
     """
     if settings.http_transport == "httpx":
         return lambda _slots: None
 
     def make(slots: int) -> httpx.AsyncBaseTransport:
-        from httpx_aiohttp import AiohttpTransport
-
         limits = httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4)
-        return AiohttpTransport(limits=limits, trust_env=False, verify=_tls_context())
+        return httpx.AsyncHTTPTransport(limits=limits, trust_env=False, verify=_tls_context())
 
     make.sends = _DIRECT  # type: ignore[attr-defined]
     return make
@@ -307,13 +307,12 @@ def _wire_failure(exc: BaseException) -> str | None:
     """'refused', 'reset', 'timeout' or None, whichever transport raised it.
 
     The httpx transport gives ConnectionError (via the ollama client) or RemoteProtocolError;
-    httpx-aiohttp maps both a refused connection and a dropped one to ConnectTimeout, so the
-    aiohttp exception it chains is what tells them apart.
+    the direct classifying request gives aiohttp's own exceptions (and a transport that wraps
+    aiohttp in httpx, such as httpx-aiohttp, chains them).
     """
-    import aiohttp
-
-    # aiohttp's own exception (the direct classifying request) or the one httpx_aiohttp chains.
-    for raised in (exc, exc.__cause__):
+    # Not imported here: until the first classifying request, no aiohttp error can exist.
+    aiohttp: Any = sys.modules.get("aiohttp")
+    for raised in (exc, exc.__cause__) if aiohttp is not None else ():
         if isinstance(raised, aiohttp.ClientConnectorError):
             return "refused"
         if isinstance(raised, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
@@ -328,9 +327,8 @@ def _wire_failure(exc: BaseException) -> str | None:
 
 
 def _is_aiohttp_error(exc: BaseException) -> bool:
-    import aiohttp
-
-    return isinstance(exc, aiohttp.ClientError)
+    aiohttp: Any = sys.modules.get("aiohttp")
+    return aiohttp is not None and isinstance(exc, aiohttp.ClientError)
 
 
 def describe(exc: BaseException, timeout: float | None = None) -> str:

@@ -2,8 +2,8 @@
 
 One ``/api/generate`` request per comment is the batch's hottest path, and most of its CPU
 went to the client rather than to the request: a pydantic request model built and dumped, an
-httpx request built, its URL merged and its cookies extracted, the body re-encoded through
-httpx_aiohttp, and a pydantic response model validated (every log probability of it). Only the
+httpx request built, its URL merged and its cookies extracted, the body encoded again by
+the transport, and a pydantic response model validated (every log probability of it). Only the
 prompt changes from one request to the next, so the body is the ollama client's own
 serialisation of its ``GenerateRequest`` cut once around the prompt, and each request only
 encodes the prompt between the two halves. The response is read as plain JSON.

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import Connection, Engine
 
-from moderation.comment import Comment
+from moderation.comment import Comment, Page
 
 if TYPE_CHECKING:
     from moderation.site.rows import SiteRow
+    from moderation.storage.memory import Remembered
 
 
 class Site(Protocol):
@@ -44,8 +45,14 @@ class Site(Protocol):
     def parse_id(self, key: str) -> Any:
         """The site's id for a stored key; ValueError if it cannot be one."""
 
-    def pending_pages(self, engine: Engine, page_size: int) -> Iterator[list[Comment]]:
-        """Pending comments, in id order, a page at a time."""
+    def pending_pages(
+        self, engine: Engine, page_size: int, remembered: Remembered | None = None
+    ) -> Iterator[Page]:
+        """Pending comments, in id order, a page at a time; those ``remembered`` says to skip
+        may be left out unread (counted in the page's ``skipped``)."""
+
+    def pending_texts(self, engine: Engine, after: Any, upto: Any) -> Iterator[str]:
+        """The texts of the pending comments with ids in (``after``, ``upto``]."""
 
     def count_pending(self, engine: Engine) -> int:
         """How many comments are pending now."""

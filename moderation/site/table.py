@@ -11,12 +11,13 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
 
 if TYPE_CHECKING:
     from moderation.site.rows import SiteRow
 
-from moderation.comment import Comment, read_comment
+from moderation.comment import Comment, Page, read_comment
 from moderation.errors import SchemaError
 from moderation.settings import Settings
 from moderation.site.companions import SiteCompanions
@@ -31,6 +32,7 @@ from moderation.site.status import (
     status_values,
 )
 from moderation.storage.engines import read_transaction, translate_errors
+from moderation.storage.memory import Remembered
 
 
 class CommentsTable:
@@ -143,28 +145,102 @@ class CommentsTable:
             raise ValueError("an integer id beyond 64 bits")
         return value
 
-    def pending_pages(self, engine: Engine, page_size: int) -> Iterator[list[Comment]]:
+    def pending_pages(
+        self, engine: Engine, page_size: int, remembered: Remembered | None = None
+    ) -> Iterator[Page]:
         """Pending comments in id order, one page per short read transaction (keyset paging).
 
         Keyset rather than OFFSET: each page is an index range scan however deep the backlog,
         and rows approved meanwhile do not shift the pages. Text ids work the same way: the
         comparison and the ORDER BY use the same collation.
+
+        With ``remembered``, the rows memory would skip are joined to their memory in the
+        database and only counted: a rerun over a backlog of decided comments reads none of
+        their texts (where the database can hash a text as ``comment.text_hash`` does).
         """
-        last: Any = None
+        kind = self.kind if self.kind is not None else sa.null()
+        source: sa.FromClause = self.table
+        skipped: sa.ColumnElement[Any] = sa.false()
+        sql = None if remembered is None else self._key_and_hash(engine)
+        if remembered is not None and sql is not None:
+            source, skipped = remembered.outerjoin(self.table, *sql)
+        body = sa.case((skipped, sa.null()), else_=self.body)
+        # Skipped rows cost one short tuple each: read many per query when they can occur,
+        # then cut pages of at most ``page_size`` comments to read from them.
+        limit = page_size if remembered is None else max(page_size, SKIPPING_ROWS)
+        after: Any = None
         while True:
-            kind = self.kind if self.kind is not None else sa.null()
-            query = sa.select(self.id, self.body, kind).where(self.is_pending)
-            if last is not None:
-                query = query.where(self.id > last)
-            query = query.order_by(self.id).limit(page_size)
+            query = sa.select(self.id, body, kind, skipped).select_from(source)
+            query = query.where(self.is_pending)
+            if after is not None:
+                query = query.where(self.id > after)
+            query = query.order_by(self.id).limit(limit)
             with read_transaction(engine) as conn:
                 rows = conn.execute(query).all()
             if not rows:
                 return
-            yield [read_comment(row[0], row[1], kind=row[2]) for row in rows]
-            if len(rows) < page_size:
-                return
+            comments: list[Comment] = []
+            skipped_rows = 0
+            for row in rows:
+                if row[3]:
+                    skipped_rows += 1
+                    continue
+                comments.append(read_comment(row[0], row[1], kind=row[2]))
+                if len(comments) == page_size:
+                    yield Page(comments, skipped_rows, after, row[0])
+                    after, comments, skipped_rows = row[0], [], 0
             last = rows[-1][0]
+            if comments or skipped_rows:
+                yield Page(comments, skipped_rows, after, last)
+            if len(rows) < limit:
+                return
+            after = last
+
+    def pending_texts(self, engine: Engine, after: Any, upto: Any) -> Iterator[str]:
+        """The texts of the pending comments with ids after ``after`` (None: from the first)
+        up to ``upto``, in pages: what the flood rule counts of pages read unread."""
+        while True:
+            query = sa.select(self.id, self.body).where(self.is_pending, self.id <= upto)
+            if after is not None:
+                query = query.where(self.id > after)
+            query = query.order_by(self.id).limit(TEXT_PAGE)
+            with read_transaction(engine) as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                comment = read_comment(row[0], row[1])
+                if comment.problem is None:
+                    yield comment.body
+            if len(rows) < TEXT_PAGE:
+                return
+            after = rows[-1][0]
+
+    def _key_and_hash(
+        self, engine: Engine
+    ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]] | None:
+        """Each row's key as the tool's tables store it (``str(id)``) and its text's SHA-256 in
+        hex (``comment.text_hash``), as SQL; None where the database or the id type cannot."""
+        dialect = engine.dialect.name
+        id_type = python_type(self.id)
+        if id_type not in (int, str):
+            return None  # str() of other types (dates, decimals) need not match the SQL's
+        if dialect == "sqlite":
+            # moderation_sha256 is registered on every SQLite connection (storage.engines);
+            # it hashes the stored bytes, which are the text's UTF-8.
+            key: sa.ColumnElement[Any] = self.id if id_type is str else sa.cast(self.id, sa.String)
+            return key, sa.func.moderation_sha256(sa.cast(self.body, sa.LargeBinary))
+        if dialect == "postgresql":
+            version = engine.dialect.server_version_info or (0,)
+            if version < (11,):
+                return None  # sha256() is PostgreSQL 11's
+            key = self.id if id_type is str else sa.cast(self.id, sa.String)
+            digest = sa.func.sha256(_utf8_bytes(self.body, dialect))
+            return key, sa.func.encode(digest, sa.literal_column("'hex'"))
+        if dialect in ("mysql", "mariadb"):
+            # In the collation of the tool's key column (utf8mb4_bin, storage.tables): equal
+            # exactly as Python's strings are, and its primary key still serves the lookup.
+            key = sa.cast(self.id, mysql.CHAR(charset="utf8mb4")).collate("utf8mb4_bin")
+            return key, sa.func.sha2(_utf8_bytes(self.body, dialect), 256)
+        return None
 
     def current_rows(self, conn: Connection | None, keys: Sequence[str]) -> dict[str, SiteRow]:
         """The rows that still exist among ``keys``, as the table holds them now."""
@@ -302,6 +378,11 @@ class CommentsTable:
 # The most body bytes sent in one UPDATE for a chunk (MySQL/MariaDB): far below the smallest
 # default max_allowed_packet (4 MiB on MySQL 5.7, 16 MiB on MariaDB), escapes included.
 MAX_TOGETHER_BYTES = 1024 * 1024
+
+# Rows per query when memory's skipped rows are left out in the query (pending_pages).
+SKIPPING_ROWS = 5000
+# Rows per query when reading texts only (pending_texts).
+TEXT_PAGE = 2000
 
 _INTEGER_ID = re.compile(r"-?[0-9]{1,20}")
 

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Connection, Engine
 
-from moderation.comment import Comment, read_comment
+from moderation.comment import Comment, Page, read_comment
 from moderation.errors import ModerationError, SiteUnavailable
 from moderation.settings import Settings
 from moderation.site.rows import (
@@ -49,6 +49,7 @@ from moderation.site.rows import (
     SiteRow,
 )
 from moderation.site.wordpress_http import WordPressApi
+from moderation.storage.memory import Remembered
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,25 @@ class WordPressRest:
                 written = sum(1 for key in self._written if int(key) <= last)
             offset = max(0, read - written - 1)
 
-    def pending_pages(self, engine: Engine | None, page_size: int) -> Iterator[list[Comment]]:
+    def pending_pages(
+        self, engine: Engine | None, page_size: int, remembered: Remembered | None = None
+    ) -> Iterator[Page]:
+        """Every pending comment is read: memory is applied to them as read (``remembered``
+        is for SQL sites, which leave skipped rows out in the query)."""
+        after: int | None = None
+        for comments in self._pending_comment_pages(page_size):
+            last = comments[-1].id
+            yield Page(comments, 0, after, last)
+            after = last
+
+    def pending_texts(self, engine: Engine | None, after: Any, upto: Any) -> Iterator[str]:
+        for comments in self._pending_comment_pages(PER_PAGE):
+            for comment in comments:
+                within = (after is None or comment.id > after) and comment.id <= upto
+                if within and comment.problem is None:
+                    yield comment.body
+
+    def _pending_comment_pages(self, page_size: int) -> Iterator[list[Comment]]:
         self._raise_failure()
         waiting: list[int] = []
         id_pages = self.pending_id_pages()

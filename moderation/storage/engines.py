@@ -15,6 +15,7 @@ timeout covers the waits of a rollback journal.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import random
 import time
@@ -122,6 +123,11 @@ def _creates_file(url: sa.URL) -> bool:
     return not path.exists() or (path.is_file() and path.stat().st_size == 0)
 
 
+def _sha256_hex(value: object) -> str | None:
+    """SHA-256 of a blob, in hex (``comment.text_hash`` of a text's UTF-8 bytes)."""
+    return hashlib.sha256(value).hexdigest() if isinstance(value, bytes) else None
+
+
 def _configure_sqlite(engine: Engine, read_only: bool, *, wal: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -133,6 +139,8 @@ def _configure_sqlite(engine: Engine, read_only: bool, *, wal: bool) -> None:
         dbapi_connection.text_factory = functools.partial(
             bytes.decode, encoding="utf-8", errors="replace"
         )
+        # The text hash in SQL, for leaving out comments decided before (site.table).
+        dbapi_connection.create_function("moderation_sha256", 1, _sha256_hex, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if read_only:

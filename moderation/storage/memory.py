@@ -92,6 +92,73 @@ def skip_reason(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """What a site's pending-rows query joins to leave out the comments memory would skip
+    (``skip_condition``): the memory of one site, under one judge."""
+
+    site: str
+    identity: Identity
+    max_attempts: int
+
+    def outerjoin(
+        self,
+        comments: sa.FromClause,
+        key: sa.ColumnElement[Any],
+        text_hash: sa.ColumnElement[Any],
+    ) -> tuple[sa.Join, sa.ColumnElement[bool]]:
+        """``comments`` LEFT JOIN memory, and the column that is true where a row is skipped."""
+        on = skip_condition(self.site, self.identity, self.max_attempts, key, text_hash)
+        return comments.outerjoin(comment_state, on), comment_state.c.comment_id.is_not(None)
+
+
+def skip_condition(
+    site: str,
+    identity: Identity,
+    max_attempts: int,
+    key: sa.ColumnElement[Any],
+    text_hash: sa.ColumnElement[Any],
+) -> sa.ColumnElement[bool]:
+    """``skip_reason`` in SQL: true for the memory row of the comment whose stored key is
+    ``key`` and whose text hashes to ``text_hash`` when it gives a reason not to ask.
+
+    The condition of a LEFT JOIN from the site's pending rows to their memory, so that a rerun
+    over a large backlog of decided comments leaves them out in the database instead of
+    reading each into Python. It must hold exactly where ``skip_reason`` gives a reason (a
+    test compares the two on every database); the producer still applies ``skip_reason`` to
+    what it reads.
+    """
+    state = comment_state.c
+    same_judge = sa.and_(
+        state.model_digest.is_not_distinct_from(identity.model_digest),
+        state.prompt_hash == identity.prompt_hash,
+    )
+    approving = sorted(str(label) for label in APPROVING_LABELS)
+    held_before = sa.and_(
+        state.outcome == Outcome.HELD.value,
+        same_judge,
+        sa.or_(
+            state.label.is_(None),
+            state.label.not_in(approving),
+            state.min_confidence == identity.min_confidence,
+        ),
+    )
+    out_of_attempts = sa.and_(
+        state.outcome == Outcome.FAILED.value, same_judge, state.failures >= max_attempts
+    )
+    return sa.and_(
+        state.site == site,
+        state.comment_id == key,
+        sa.or_(
+            state.reviewer.is_not(None),
+            sa.and_(
+                state.text_hash == text_hash,
+                sa.or_(held_before, state.outcome == Outcome.APPROVED.value, out_of_attempts),
+            ),
+        ),
+    )
+
+
 def previous_failures(memory: Memory | None, text_hash: str, identity: Identity) -> int:
     if memory is None or memory.outcome != Outcome.FAILED or memory.text_hash != text_hash:
         return 0

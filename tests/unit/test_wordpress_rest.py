@@ -119,7 +119,7 @@ def test_pending_comments_are_read_by_ids_then_texts_a_hundred_at_a_time(
     serve(mocked, wp)
     site = WordPressRest(settings_for(tmp_path))
 
-    pages = list(site.pending_pages(None, 200))
+    pages = [page.comments for page in site.pending_pages(None, 200)]
 
     assert [len(p) for p in pages] == [200, 49]
     assert pages[0][0] == Comment(1, "comment 1")
@@ -162,8 +162,8 @@ def test_pages_skip_nothing_while_the_batch_and_others_moderate(
     seen: list[int] = []
 
     for page in site.pending_pages(None, 70):
-        seen.extend(int(c.id) for c in page)
-        site.approve(None, page[::2])  # the batch approves half of what it read
+        seen.extend(int(c.id) for c in page.comments)
+        site.approve(None, page.comments[::2])  # the batch approves half of what it read
         for comment_id in [i for i in seen if wp.comments[i]["status"] == "hold"][:others]:
             wp.comments[comment_id]["status"] = "trash"
 
