@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import ollama
-import stamina
 
 from moderation.errors import LogprobsUnsupported, ModelMissing, OllamaUnavailable
 from moderation.model.confidence import label_confidence
@@ -236,6 +235,8 @@ class OllamaHost:
         if settings.retries == 0 or remaining <= 0:
             raise first
         failure: _Transient | None = first
+        import stamina  # only once a request has failed: most batches never retry
+
         # Retries stay inside the request's own budget: a comment never costs more than
         # MODERATION_TIMEOUT, so the batch deadline and the lease stay predictable. The first
         # failure is replayed as the context's first attempt, so that waits, attempt counts

@@ -7,6 +7,7 @@ status string, Isso's integer ``mode``, a boolean ``approved``) works as it is.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -162,39 +163,42 @@ class CommentsTable:
         source: sa.FromClause = self.table
         skipped: sa.ColumnElement[Any] = sa.false()
         sql = None if remembered is None else self._key_and_hash(engine)
-        if remembered is not None and sql is not None:
+        if sql is not None:
+            assert remembered is not None
             source, skipped = remembered.outerjoin(self.table, *sql)
-        body = sa.case((skipped, sa.null()), else_=self.body)
-        # Skipped rows cost one short tuple each: read many per query when they can occur,
-        # then cut pages of at most ``page_size`` comments to read from them.
-        limit = page_size if remembered is None else max(page_size, SKIPPING_ROWS)
+        # Rows memory skips are only counted: read many per query, then cut pages of at most
+        # ``page_size`` comments to read from them. Where the database numbers rows (window
+        # functions), a skipped row does not even leave it, but for the query's last.
+        limit = page_size if sql is None else max(page_size, SKIPPING_ROWS)
+        numbered = sql is not None and _numbers_rows(engine)
         after: Any = None
         while True:
-            query = sa.select(self.id, body, kind, skipped).select_from(source)
-            query = query.where(self.is_pending)
+            chunk = (
+                sa.select(
+                    self.id.label("id"),
+                    sa.case((skipped, sa.null()), else_=self.body).label("body"),
+                    kind.label("kind"),
+                    skipped.label("skipped"),
+                )
+                .select_from(source)
+                .where(self.is_pending)
+            )
             if after is not None:
-                query = query.where(self.id > after)
-            query = query.order_by(self.id).limit(limit)
+                chunk = chunk.where(self.id > after)
+            chunk = chunk.order_by(self.id).limit(limit)
+            rows: Sequence[Sequence[Any]]
             with read_transaction(engine) as conn:
-                rows = conn.execute(query).all()
+                if numbered:
+                    rows = conn.execute(_only_read_and_last(chunk)).all()
+                else:
+                    plain = conn.execute(chunk).all()
+                    rows = [(*row, n, len(plain)) for n, row in enumerate(plain, start=1)]
             if not rows:
                 return
-            comments: list[Comment] = []
-            skipped_rows = 0
-            for row in rows:
-                if row[3]:
-                    skipped_rows += 1
-                    continue
-                comments.append(read_comment(row[0], row[1], kind=row[2]))
-                if len(comments) == page_size:
-                    yield Page(comments, skipped_rows, after, row[0])
-                    after, comments, skipped_rows = row[0], [], 0
-            last = rows[-1][0]
-            if comments or skipped_rows:
-                yield Page(comments, skipped_rows, after, last)
-            if len(rows) < limit:
+            yield from _cut_pages(rows, page_size, after)
+            if rows[-1][5] < limit:
                 return
-            after = last
+            after = rows[-1][0]
 
     def pending_texts(self, engine: Engine, after: Any, upto: Any) -> Iterator[str]:
         """The texts of the pending comments with ids after ``after`` (None: from the first)
@@ -378,6 +382,55 @@ class CommentsTable:
 # The most body bytes sent in one UPDATE for a chunk (MySQL/MariaDB): far below the smallest
 # default max_allowed_packet (4 MiB on MySQL 5.7, 16 MiB on MariaDB), escapes included.
 MAX_TOGETHER_BYTES = 1024 * 1024
+
+
+def _numbers_rows(engine: Engine) -> bool:
+    """Whether the database has window functions (SQLite 3.25, MariaDB 10.2, MySQL 8)."""
+    dialect = engine.dialect
+    version = dialect.server_version_info or (0,)
+    if dialect.name == "sqlite":
+        return sqlite3.sqlite_version_info >= (3, 25)
+    if dialect.name in ("mysql", "mariadb"):
+        return version >= ((10, 2) if getattr(dialect, "is_mariadb", False) else (8, 0))
+    return True
+
+
+def _only_read_and_last(chunk: sa.Select[Any]) -> sa.Select[Any]:
+    """The rows of ``chunk`` to read, and its last row whatever it is, each with its place in
+    the chunk (``n``) and the chunk's size (``total``): the skipped rows are counted from the
+    gaps between places, in the database."""
+    rows = chunk.subquery("chunk")
+    places = sa.select(
+        rows,
+        sa.func.row_number().over(order_by=rows.c.id).label("n"),
+        sa.func.count().over().label("total"),
+    ).subquery("places")
+    return (
+        sa.select(places)
+        .where(sa.or_(sa.not_(places.c.skipped), places.c.n == places.c.total))
+        .order_by(places.c.id)
+    )
+
+
+def _cut_pages(rows: Sequence[Sequence[Any]], page_size: int, after: Any) -> Iterator[Page]:
+    """Pages of at most ``page_size`` comments to read, from one chunk's rows: (id, body,
+    kind, skipped, place, chunk size), with places missing where skipped rows were left out."""
+    comments: list[Comment] = []
+    skipped_rows = 0
+    place = 0
+    for comment_id, body, kind, skipped, n, _ in rows:
+        skipped_rows += n - place - 1  # the skipped rows left out before this one
+        place = n
+        if skipped:
+            skipped_rows += 1
+            continue
+        comments.append(read_comment(comment_id, body, kind=kind))
+        if len(comments) == page_size:
+            yield Page(comments, skipped_rows, after, comment_id)
+            after, comments, skipped_rows = comment_id, [], 0
+    if comments or skipped_rows:
+        yield Page(comments, skipped_rows, after, rows[-1][0])
+
 
 # Rows per query when memory's skipped rows are left out in the query (pending_pages).
 SKIPPING_ROWS = 5000

@@ -102,6 +102,37 @@ def test_import_then_batch_with_json_report(tmp_path: Path, ollama: FakeOllama) 
     assert [r["status"] for r in runs] == ["done", "done"]
 
 
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a run imported, from Python's own -X importtime lines."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_a_batch_with_nothing_to_ask_never_loads_the_model_request_stack(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    """aiohttp (the classifying requests' transport) and the retry machinery are start-up
+    cost that a run with nothing new to ask does not pay."""
+    url = f"sqlite:///{tmp_path / 'moderation.db'}"
+    env = env_for(url, ollama, PYTHONPROFILEIMPORTTIME="1")
+    moderate("import", str(write_jsonl(tmp_path / "c.jsonl", ["you idiot", "idiot"])), env=env)
+
+    asking = moderate("--json", env=env)
+    assert asking.returncode == 0, asking.stderr
+    assert json.loads(asking.stdout)["held"] == 2
+    assert "aiohttp" in imported_modules(asking.stderr)
+
+    rerun = moderate("--json", env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["skipped"] == 2
+    modules = imported_modules(rerun.stderr)
+    assert "sqlalchemy" in modules  # the lines are there to read
+    assert not {m for m in modules if m.split(".")[0] in ("aiohttp", "stamina")}
+
+
 def test_answers_that_ignore_the_format_are_parsed_or_fail_closed(
     tmp_path: Path, ollama: FakeOllama
 ) -> None:
