@@ -103,13 +103,16 @@ def expected_reads(
     ]
 
 
+JUDGES = (
+    JUDGE,
+    Identity("sentiments", None, "prompt-1", {}, min_confidence=0.5),
+    Identity("sentiments", "sha256:bbb", "prompt-2", {}, min_confidence=0.0),
+)
+
+
 def check(table: CommentsTable, engine: sa.Engine, texts: list[str], keys: list[str]) -> None:
     _, recalled = memory_rows(lambda n: keys[n - 1])
-    for identity in (
-        JUDGE,
-        Identity("sentiments", None, "prompt-1", {}, min_confidence=0.5),
-        Identity("sentiments", "sha256:bbb", "prompt-2", {}, min_confidence=0.0),
-    ):
+    for identity in JUDGES:
         pages = read_all(table, engine, identity)
         read = [c.key for page in pages for c in page.comments]
         wanted = expected_reads(texts, keys, recalled, identity)
@@ -249,3 +252,10 @@ def test_a_rerun_with_nothing_new_reads_no_text(
     monkeypatch.setattr(CommentsTable, "pending_texts", no_text_read)
     again = run_batch(settings, classifier=FakeClassifier()).to_json()
     assert (again["skipped"], again["considered"]) == (39, 0)
+
+    # Under another judge the same comments are all to be asked again.
+    classifier = FakeClassifier(digest="sha256:another model")
+    monkeypatch.undo()
+    afresh = run_batch(settings, classifier=classifier).to_json()
+    assert (afresh["skipped"], afresh["considered"]) == (0, 39)
+    assert len(classifier.asked) == 39
