@@ -166,10 +166,12 @@ class CommentsTable:
         if sql is not None:
             assert remembered is not None
             source, skipped = remembered.outerjoin(self.table, *sql)
-        # Rows memory skips are only counted: read many per query, then cut pages of at most
-        # ``page_size`` comments to read from them. Where the database numbers rows (window
+        # Rows memory skips are only counted: while most rows are skipped, read many per
+        # query (up to SKIPPING_ROWS), then cut pages of at most ``page_size`` comments to read
+        # from them; a page's worth at a time again once most are to be read, so that memory
+        # holds no more texts than a page's. Where the database numbers rows (window
         # functions), a skipped row does not even leave it, but for the query's last.
-        limit = page_size if sql is None else max(page_size, SKIPPING_ROWS)
+        limit = page_size
         numbered = sql is not None and _numbers_rows(engine)
         after: Any = None
         while True:
@@ -199,6 +201,12 @@ class CommentsTable:
             if rows[-1][5] < limit:
                 return
             after = rows[-1][0]
+            if sql is not None:
+                read = sum(1 for row in rows if not row[3])
+                mostly_skipped = read < limit // 2
+                limit = (
+                    min(limit * 4, max(page_size, SKIPPING_ROWS)) if mostly_skipped else page_size
+                )
 
     def pending_texts(self, engine: Engine, after: Any, upto: Any) -> Iterator[str]:
         """The texts of the pending comments with ids after ``after`` (None: from the first)
