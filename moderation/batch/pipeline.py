@@ -24,6 +24,7 @@ from moderation import rules
 from moderation.batch import notify
 from moderation.batch.decide import STALE
 from moderation.batch.lease import Lease
+from moderation.batch.nothing_new import asking_whether_anything_is_new
 from moderation.batch.notify import Notifier
 from moderation.batch.producer import produce
 from moderation.batch.run_record import finish_run, start_run
@@ -157,45 +158,52 @@ async def _batch(
         memory_available = await asyncio.to_thread(
             _own_tables_ready, engine, settings, comments.site, dry_run
         )
-        site = await asyncio.to_thread(read_site_rules, engine, settings)
-        progress = progress or Progress()
-        if progress.pending is not None:
-            progress.pending(await asyncio.to_thread(comments.count_pending, engine))
-        if classifier is None:
-            assert prompt is not None
-            classifier = OllamaClassifier(settings, prompt)
-        state = BatchState(
-            settings=settings,
-            engine=engine,
-            comments=comments,
-            classifier=classifier,
-            dry_run=dry_run,
-            report=RunReport(run_id=None if dry_run else str(uuid.uuid4()), dry_run=dry_run),
-            lease=None
-            if dry_run
-            else Lease(engine, settings.lease_seconds, clock=clock, site=comments.site),
-            limit=limit or settings.limit,
-            memory_available=memory_available,
-            on_decision=on_decision,
-            cancel=cancel,
-            scheduled_for=scheduled_for,
-            progress=progress,
-            rules=rules.context_from(
-                settings,
-                site_hold_words=site.hold_words,
-                site_never_approve_words=site.never_approve_words,
-                site_max_links=site.max_links,
-                held_types=comments.held_types,
-            ),
-        )
-        try:
-            report = await _run(state)
-        finally:
-            await classifier.close()
-        if notifier is not None:
-            tally = await asyncio.to_thread(notify.after_batch, notifier, engine, comments, report)
-            report.notifications = tally.to_json()
-        return report
+        # Asked now, while the lease is taken and the model checked (see batch.nothing_new).
+        async with asking_whether_anything_is_new(
+            engine, comments, settings.max_attempts, ready=memory_available
+        ) as nothing_new:
+            site = await asyncio.to_thread(read_site_rules, engine, settings)
+            progress = progress or Progress()
+            if progress.pending is not None:
+                progress.pending(await asyncio.to_thread(comments.count_pending, engine))
+            if classifier is None:
+                assert prompt is not None
+                classifier = OllamaClassifier(settings, prompt)
+            state = BatchState(
+                settings=settings,
+                engine=engine,
+                comments=comments,
+                classifier=classifier,
+                dry_run=dry_run,
+                report=RunReport(run_id=None if dry_run else str(uuid.uuid4()), dry_run=dry_run),
+                lease=None
+                if dry_run
+                else Lease(engine, settings.lease_seconds, clock=clock, site=comments.site),
+                limit=limit or settings.limit,
+                memory_available=memory_available,
+                on_decision=on_decision,
+                cancel=cancel,
+                scheduled_for=scheduled_for,
+                progress=progress,
+                nothing_new=nothing_new,
+                rules=rules.context_from(
+                    settings,
+                    site_hold_words=site.hold_words,
+                    site_never_approve_words=site.never_approve_words,
+                    site_max_links=site.max_links,
+                    held_types=comments.held_types,
+                ),
+            )
+            try:
+                report = await _run(state)
+            finally:
+                await classifier.close()
+            if notifier is not None:
+                tally = await asyncio.to_thread(
+                    notify.after_batch, notifier, engine, comments, report
+                )
+                report.notifications = tally.to_json()
+            return report
 
 
 def _own_tables_ready(engine: Engine, settings: Settings, site: str, dry_run: bool) -> bool:

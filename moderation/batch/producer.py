@@ -29,6 +29,8 @@ async def produce(state: BatchState, work: asyncio.Queue[Work | None], workers: 
 
 
 async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) -> None:
+    if await _nothing_new(state):
+        return
     queued = 0
     warmed = False
     flood = _FloodCount(state)
@@ -58,6 +60,19 @@ async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) ->
                 warmed = True
             await work.put(item)
             queued += 1
+
+
+async def _nothing_new(state: BatchState) -> bool:
+    """True, with every pending comment counted as skipped, when memory skips them all under
+    this batch's judge (asked while the batch started, see batch.nothing_new)."""
+    if state.nothing_new is None:
+        return False
+    assert state.identity is not None
+    skipped = await state.nothing_new.skipped(state.identity)
+    if skipped is None:
+        return False
+    _count_skipped(state, skipped)
+    return True
 
 
 class _FloodCount:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from moderation.batch.answers import Answers
 from moderation.batch.decide import decide
 from moderation.batch.lease import Lease
+from moderation.batch.nothing_new import NothingNew
 from moderation.batch.run_report import RunReport
 from moderation.comment import Comment
 from moderation.model.classifier import Classifier
@@ -75,6 +76,8 @@ class BatchState:
     rules: RuleContext = field(default_factory=RuleContext)
     # The model's answers by text, shared by every copy of a text (see batch.answers).
     answers: Answers = field(default_factory=Answers)
+    # Whether memory skips every pending comment, asked while the batch starts.
+    nothing_new: NothingNew | None = None
 
     def decide(self, comment: Comment, reading: Reading, *, would_approve: bool) -> Decision:
         """The decision on one reading under this batch's gate (see ``batch.decide``)."""

@@ -54,6 +54,10 @@ class Site(Protocol):
     def pending_texts(self, engine: Engine, after: Any, upto: Any) -> Iterator[str]:
         """The texts of the pending comments with ids in (``after``, ``upto``]."""
 
+    def count_if_all_skipped(self, engine: Engine, remembered: Remembered) -> int | None:
+        """How many comments are pending when ``remembered`` skips them all; None when one is
+        to be read, or where the site cannot tell without reading every comment."""
+
     def count_pending(self, engine: Engine) -> int:
         """How many comments are pending now."""
 

@@ -32,7 +32,7 @@ from moderation.site.status import (
     python_type,
     status_values,
 )
-from moderation.storage.engines import read_transaction, translate_errors
+from moderation.storage.engines import read_transaction, snapshot_transaction, translate_errors
 from moderation.storage.memory import Remembered
 
 
@@ -207,6 +207,30 @@ class CommentsTable:
                 limit = (
                     min(limit * 4, max(page_size, SKIPPING_ROWS)) if mostly_skipped else page_size
                 )
+
+    def count_if_all_skipped(self, engine: Engine, remembered: Remembered) -> int | None:
+        """How many comments are pending when ``remembered`` skips every one of them; None
+        when one is to be read, or where the database cannot hash a text.
+
+        The check reads from the newest id down, so a new comment ends it at once; the count
+        is taken in the same snapshot, so it is of the very rows the check saw.
+        """
+        sql = self._key_and_hash(engine)
+        if sql is None:
+            return None
+        source, skipped = remembered.outerjoin(self.table, *sql)
+        to_read = (
+            sa.select(self.id)
+            .select_from(source)
+            .where(self.is_pending, sa.not_(skipped))
+            .order_by(self.id.desc())
+            .limit(1)
+        )
+        pending = sa.select(sa.func.count()).select_from(self.table).where(self.is_pending)
+        with snapshot_transaction(engine) as conn:
+            if conn.execute(to_read).first() is not None:
+                return None
+            return int(conn.execute(pending).scalar_one())
 
     def pending_texts(self, engine: Engine, after: Any, upto: Any) -> Iterator[str]:
         """The texts of the pending comments with ids after ``after`` (None: from the first)

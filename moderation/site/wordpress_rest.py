@@ -159,6 +159,9 @@ class WordPressRest:
             yield Page(comments, 0, after, last)
             after = last
 
+    def count_if_all_skipped(self, engine: Engine | None, remembered: Remembered) -> int | None:
+        return None  # only by reading every pending comment over HTTP: the pages do that
+
     def pending_texts(self, engine: Engine | None, after: Any, upto: Any) -> Iterator[str]:
         for comments in self._pending_comment_pages(PER_PAGE):
             for comment in comments:

@@ -163,6 +163,20 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def snapshot_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read transaction whose statements all see one snapshot of the database.
+
+    SQLite's read transaction already does (WAL keeps its snapshot; a rollback journal's
+    shared lock keeps writers out); the servers are asked for REPEATABLE READ.
+    """
+    options = {} if engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
+    with translate_errors(engine), engine.connect() as raw:
+        conn = raw.execution_options(**options)
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     with translate_errors(engine), engine.connect() as raw:
         conn = raw.execution_options(**{_WRITE: True})

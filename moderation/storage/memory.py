@@ -159,6 +159,33 @@ def skip_condition(
     )
 
 
+def latest_judge(conn: Connection, site: str) -> Identity | None:
+    """The judge (model digest, prompt, threshold) of the newest decision memory holds for
+    ``site``: the likeliest judge of the next batch, before its model is even checked."""
+    row = conn.execute(
+        sa.select(
+            comment_state.c.model_digest,
+            comment_state.c.prompt_hash,
+            comment_state.c.min_confidence,
+        )
+        .where(comment_state.c.site == site, comment_state.c.min_confidence.is_not(None))
+        .order_by(comment_state.c.updated_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return Identity("", row[0], row[1], {}, min_confidence=row[2])
+
+
+def same_judge(one: Identity, other: Identity) -> bool:
+    """Whether memory skips the same comments under both (``skip_reason`` reads only these)."""
+    return (one.model_digest, one.prompt_hash, one.min_confidence) == (
+        other.model_digest,
+        other.prompt_hash,
+        other.min_confidence,
+    )
+
+
 def previous_failures(memory: Memory | None, text_hash: str, identity: Identity) -> int:
     if memory is None or memory.outcome != Outcome.FAILED or memory.text_hash != text_hash:
         return 0

@@ -248,8 +248,10 @@ def test_a_rerun_with_nothing_new_reads_no_text(
     def no_text_read(*_: Any) -> Any:
         raise AssertionError("a text was read")
 
+    # Known while the batch starts, under the newest decision's judge: no page is read.
     monkeypatch.setattr(site_table, "read_comment", no_text_read)
     monkeypatch.setattr(CommentsTable, "pending_texts", no_text_read)
+    monkeypatch.setattr(CommentsTable, "pending_pages", no_text_read)
     again = run_batch(settings, classifier=FakeClassifier()).to_json()
     assert (again["skipped"], again["considered"]) == (39, 0)
 
@@ -259,3 +261,34 @@ def test_a_rerun_with_nothing_new_reads_no_text(
     afresh = run_batch(settings, classifier=classifier).to_json()
     assert (afresh["skipped"], afresh["considered"]) == (0, 39)
     assert len(classifier.asked) == 39
+
+
+def test_all_skipped_is_counted_only_when_nothing_is_to_read(db_url: str) -> None:
+    from moderation.batch.pipeline import run_batch
+    from moderation.storage.memory import latest_judge
+    from tests.fakes import FakeClassifier
+
+    create_site_table(db_url, [f"Comment number {n}, rather dull" for n in range(1, 11)])
+    settings = make_settings(db_url)
+    run_batch(settings, classifier=FakeClassifier(default='{"label": "negative"}'))
+    engine = create_engine(db_url)
+    try:
+        table = CommentsTable.reflect(engine, settings)
+        with engine.connect() as conn:
+            judge = latest_judge(conn, SITE)
+        assert judge is not None
+        assert (judge.model_digest, judge.min_confidence) == ("sha256:fake", 0.9)
+        remembered = Remembered(SITE, judge, MAX_ATTEMPTS)
+        assert table.count_if_all_skipped(engine, remembered) == 10
+        # Another judge: every comment is to be read again.
+        other = Identity("m", "sha256:other", judge.prompt_hash, {}, min_confidence=0.9)
+        assert table.count_if_all_skipped(engine, Remembered(SITE, other, 3)) is None
+        # A new comment, the newest; then an old one edited: each is to be read.
+        insert_comment(db_url, 11, "A new comment")
+        assert table.count_if_all_skipped(engine, remembered) is None
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM comments WHERE id = 11"))
+            conn.execute(sa.text("UPDATE comments SET body = 'edited' WHERE id = 4"))
+        assert table.count_if_all_skipped(engine, remembered) is None
+    finally:
+        engine.dispose()
