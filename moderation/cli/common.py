@@ -10,6 +10,7 @@ import gc
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -117,7 +118,13 @@ def importing() -> Iterator[None]:
     classes, SQLAlchemy's and pydantic's constructs): collecting while they are made frees
     nothing, and every later full collection would walk them all again. A tenth of the
     start-up of a batch with nothing to do (docs/performance.md).
+
+    httpx imports its own command line (click, rich and pygments: a tenth of a batch's
+    imports) when those are installed, as typer's dependencies are, and falls back to a stub
+    when they are not; this process never runs httpx's command line, so it takes the stub.
     """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     enabled = gc.isenabled()
     gc.disable()
     try:
