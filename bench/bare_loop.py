@@ -25,7 +25,7 @@ from bench.texts import body
 async def run(args: argparse.Namespace) -> None:
     import ollama
 
-    from moderation.model.host import _tls_context, answer_request
+    from moderation.model.host import answer_request, tls_context
     from moderation.model.prompts import load_prompt
     from moderation.model.wire import AiohttpSender, GenerateBody
     from moderation.settings import Settings
@@ -41,9 +41,9 @@ async def run(args: argparse.Namespace) -> None:
         client = ollama.AsyncClient(
             host=args.url,
             timeout=settings.timeout,
-            transport=AiohttpTransport(trust_env=False, verify=_tls_context()),
+            transport=AiohttpTransport(trust_env=False, verify=tls_context(args.url)),
         )
-    sender = AiohttpSender(client, args.parallel + 4, _tls_context())
+    sender = AiohttpSender(client, args.parallel + 4, tls_context(args.url))
     template = GenerateBody(settings.model, fields)
     await client.generate(model=settings.model, prompt="")  # the batch's warm-up
     queue = iter(range(1, args.count + 1))

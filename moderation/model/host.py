@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import ollama
@@ -63,7 +64,8 @@ def answer_identity(structured_output: bool) -> dict[str, Any]:
     return flat
 
 
-TransportFactory = Callable[[int], httpx.AsyncBaseTransport | None]
+# A transport for a host's URL with so many connections; None: the client's own.
+TransportFactory = Callable[[str, int], httpx.AsyncBaseTransport | None]
 # Whether the classifying requests go straight through aiohttp (see ``wire``): the default
 # transport factory says so; any other (a test's, httpx's own) keeps them on the client's.
 _DIRECT = "direct"
@@ -99,23 +101,38 @@ def default_transport_factory(settings: Settings) -> TransportFactory:
     classifying requests then go through the client's own httpx client, with the same bytes.
     """
     if settings.http_transport == "httpx":
-        return lambda _slots: None
+        return lambda _url, _slots: None
 
-    def make(slots: int) -> httpx.AsyncBaseTransport:
+    def make(url: str, slots: int) -> httpx.AsyncBaseTransport:
         limits = httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4)
-        return httpx.AsyncHTTPTransport(limits=limits, trust_env=False, verify=_tls_context())
+        return httpx.AsyncHTTPTransport(limits=limits, trust_env=False, verify=tls_context(url))
 
     make.sends = _DIRECT  # type: ignore[attr-defined]
     return make
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """The verifying TLS context every transport would build for itself, built once.
+def tls_context(url: str) -> ssl.SSLContext:
+    """The TLS context of the connections to the host at ``url``, built once per kind.
 
-    Each build loads the CA bundle (tens of milliseconds); there are two transports per host.
+    Over https, the verifying context every transport would build for itself: each build
+    loads the CA bundle (tens of milliseconds), and there are three connection pools per host.
+    A plain-http host speaks no TLS, so its context trusts no certificate at all: nothing is
+    loaded for it, and a handshake that still happened (a redirect to https) would fail
+    verification rather than go unverified.
     """
+    plain = urlsplit(url).scheme.lower() == "http"
+    return _trusting_nothing() if plain else _verifying()
+
+
+@functools.cache
+def _verifying() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
+
+
+@functools.cache
+def _trusting_nothing() -> ssl.SSLContext:
+    # PROTOCOL_TLS_CLIENT requires a certificate and checks the host name; no CA is loaded.
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 class OllamaHost:
@@ -127,12 +144,12 @@ class OllamaHost:
         self.slots = spec.concurrency
         self.settings = settings
         direct = getattr(transport, "sends", None) == _DIRECT
-        self.client = _client(spec.url, settings.timeout, transport(spec.concurrency))
-        self.load_client = _client(spec.url, settings.load_timeout, transport(2))
+        self.client = _client(spec.url, settings.timeout, transport(spec.url, spec.concurrency))
+        self.load_client = _client(spec.url, settings.load_timeout, transport(spec.url, 2))
         # With aiohttp, the classifying requests go straight through it (the client's own
         # transport then serves only the log-probability probe).
         self.sender: Sender = (
-            AiohttpSender(self.client, spec.concurrency + 4, _tls_context())
+            AiohttpSender(self.client, spec.concurrency + 4, tls_context(spec.url))
             if direct
             else HttpxSender(self.client)
         )

@@ -8,14 +8,26 @@ prompts, and must be indistinguishable on the wire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from pathlib import Path
 from typing import Any
 
 import ollama
 import pytest
 from aiohttp import web
 
-from moderation.model.host import OllamaHost, answer_request, default_transport_factory
+from moderation.model.host import (
+    OllamaHost,
+    answer_request,
+    default_transport_factory,
+    tls_context,
+)
 from moderation.model.wire import GenerateBody, parse
 from moderation.settings import Settings
 
@@ -103,3 +115,52 @@ def test_body_template_places_the_prompt_once() -> None:
 def test_what_the_clients_model_refuses_is_invalid(raw: bytes) -> None:
     with pytest.raises(ValueError):
         parse(raw)
+
+
+def test_a_plain_http_host_loads_no_certificate_and_trusts_none() -> None:
+    plain = tls_context("http://127.0.0.1:11434")
+    assert plain.cert_store_stats()["x509_ca"] == 0
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
+    secure = tls_context("https://ollama.example")
+    assert secure.cert_store_stats()["x509_ca"] > 0
+    assert secure.verify_mode == ssl.CERT_REQUIRED and secure.check_hostname
+    assert tls_context("HTTP://other:1") is plain and tls_context("https://u:p@other") is secure
+    settings = Settings(ollama_host="http://127.0.0.1:11434")
+    host = OllamaHost(settings.hosts[0], settings, default_transport_factory(settings))
+    assert host.sender._ssl is plain  # type: ignore[attr-defined]
+    asyncio.run(host.close())
+
+
+def test_a_handshake_under_the_plain_http_context_fails_verification(tmp_path: Path) -> None:
+    """Were a plain-http host's connection ever to speak TLS, no certificate would pass."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command makes the test server's certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    request = "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    names = ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(["openssl", *request.split(), *names], check=True, capture_output=True)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve(connections: int) -> None:
+        for _ in range(connections):
+            conn, _ = listener.accept()
+            with contextlib.suppress(ssl.SSLError, OSError):
+                server_context.wrap_socket(conn, server_side=True).close()
+            conn.close()
+
+    server = threading.Thread(target=serve, args=(2,), daemon=True)
+    server.start()
+
+    def handshake(context: ssl.SSLContext) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            context.wrap_socket(raw, server_hostname="127.0.0.1").close()
+
+    trusting = ssl.create_default_context(cafile=str(cert))
+    handshake(trusting)  # the server's certificate is good for whoever trusts it
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(tls_context("http://127.0.0.1"))
+    server.join(10)
+    listener.close()
