@@ -34,6 +34,7 @@ from moderation.site.status import (
 )
 from moderation.storage.engines import read_transaction, snapshot_transaction, translate_errors
 from moderation.storage.memory import Remembered
+from moderation.storage.tables import comment_state
 
 
 class CommentsTable:
@@ -212,25 +213,47 @@ class CommentsTable:
         """How many comments are pending when ``remembered`` skips every one of them; None
         when one is to be read, or where the database cannot hash a text.
 
-        The check reads from the newest id down, so a new comment ends it at once; the count
-        is taken in the same snapshot, so it is of the very rows the check saw.
+        The newest pending comment is looked at first, so that the usual new comment ends the
+        question at once; then the comments memory skips are counted against the pending ones,
+        in the same snapshot, so that both counts are of the very same rows.
         """
         sql = self._key_and_hash(engine)
         if sql is None:
             return None
-        source, skipped = remembered.outerjoin(self.table, *sql)
-        to_read = (
+        key, text_hash = sql
+        newest = sa.select(sa.func.max(self.id)).where(self.is_pending).scalar_subquery()
+        source, skipped = remembered.outerjoin(self.table, key, text_hash)
+        newest_to_read = (
             sa.select(self.id)
             .select_from(source)
-            .where(self.is_pending, sa.not_(skipped))
-            .order_by(self.id.desc())
-            .limit(1)
+            .where(self.id == newest, self.is_pending, sa.not_(skipped))
         )
         pending = sa.select(sa.func.count()).select_from(self.table).where(self.is_pending)
+        skipped_count = (
+            sa.select(sa.func.count())
+            .select_from(self.skipped_by(engine, remembered, key, text_hash))
+            .where(self.is_pending)
+        )
         with snapshot_transaction(engine) as conn:
-            if conn.execute(to_read).first() is not None:
+            if conn.execute(newest_to_read).first() is not None:
                 return None
-            return int(conn.execute(pending).scalar_one())
+            total = int(conn.execute(pending).scalar_one())
+            return total if conn.execute(skipped_count).scalar_one() == total else None
+
+    def skipped_by(
+        self,
+        engine: Engine,
+        remembered: Remembered,
+        key: sa.ColumnElement[Any],
+        text_hash: sa.ColumnElement[Any],
+    ) -> sa.Join:
+        """This table JOIN the memory rows that skip its comments: one row per comment."""
+        lookup = None
+        if engine.dialect.name == "sqlite" and python_type(self.id) is int:
+            # Memory's rows walked, each comment found by its integer id (a rowid lookup):
+            # cheaper on SQLite than looking each comment's memory up by its text key.
+            lookup = self.id == sa.cast(comment_state.c.comment_id, sa.Integer)
+        return remembered.skipped(self.table, key, text_hash, lookup)
 
     def pending_texts(self, engine: Engine, after: Any, upto: Any) -> Iterator[str]:
         """The texts of the pending comments with ids after ``after`` (None: from the first)

@@ -111,6 +111,19 @@ class Remembered:
         on = skip_condition(self.site, self.identity, self.max_attempts, key, text_hash)
         return comments.outerjoin(comment_state, on), comment_state.c.comment_id.is_not(None)
 
+    def skipped(
+        self,
+        comments: sa.FromClause,
+        key: sa.ColumnElement[Any],
+        text_hash: sa.ColumnElement[Any],
+        lookup: sa.ColumnElement[bool] | None = None,
+    ) -> sa.Join:
+        """``comments`` JOIN memory: one row per comment that memory skips (its primary key
+        holds one row per key). ``lookup``, an equality the condition implies anyway, lets
+        the database find each memory row's comment by the comments' own index."""
+        on = skip_condition(self.site, self.identity, self.max_attempts, key, text_hash)
+        return comments.join(comment_state, on if lookup is None else sa.and_(lookup, on))
+
 
 def skip_condition(
     site: str,

@@ -121,6 +121,13 @@ def check(table: CommentsTable, engine: sa.Engine, texts: list[str], keys: list[
         # The bodies read are the site's, byte for byte.
         by_key = dict(zip(keys, texts, strict=True))
         assert all(c.body == by_key[c.key] for page in pages for c in page.comments)
+        # The join that counts the skipped comments finds exactly the others, once each.
+        sql = table._key_and_hash(engine)
+        assert sql is not None
+        joined = table.skipped_by(engine, Remembered(SITE, identity, MAX_ATTEMPTS), *sql)
+        with engine.connect() as conn:
+            found = conn.execute(sa.select(table.id).select_from(joined)).scalars().all()
+        assert sorted(map(str, found)) == sorted(set(keys) - set(wanted)), identity
 
 
 def own_tables(url: str, key_of: Any) -> sa.Engine:
