@@ -128,11 +128,37 @@ def importing() -> Iterator[None]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        with _ollamas_default_client_unused():
+            yield
     finally:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+@contextmanager
+def _ollamas_default_client_unused() -> Iterator[None]:
+    """The ollama package builds a default client when it is imported (for ``ollama.chat``
+    and the like), and building it loads the CA bundle: about 15 ms of every command that
+    talks to a model, for a client this program never uses (it makes its own, per host).
+
+    While the package is imported, httpx finds /dev/null as its certificate directory and
+    no certificate file: nothing is loaded, and the unused client would trust no https
+    server at all. SSL_CERT_FILE and SSL_CERT_DIR are as they were once it is imported.
+    """
+    if "ollama" in sys.modules:
+        yield
+        return
+    saved = {name: os.environ.pop(name, None) for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    os.environ["SSL_CERT_DIR"] = os.devnull
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def load_settings(**overrides: Any) -> Settings:

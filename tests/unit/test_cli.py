@@ -109,3 +109,48 @@ def test_history_without_tables_is_empty(env: str) -> None:
     result = runner.invoke(app, ["history", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == []
+
+
+IMPORT_OLLAMA_AS_THE_COMMANDS_DO = """
+import json, os, ssl
+loaded = []
+original = ssl.SSLContext.load_verify_locations
+def recording(self, cafile=None, capath=None, cadata=None):
+    loaded.append(str(cafile or capath or "cadata"))
+    return original(self, cafile, capath, cadata)
+ssl.SSLContext.load_verify_locations = recording
+from moderation.cli.common import importing
+with importing():
+    import ollama
+names = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+print(json.dumps({"loaded": loaded, "after": {n: os.environ.get(n) for n in names}}))
+"""
+
+
+@pytest.mark.parametrize("own", [None, "SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_the_ollama_packages_unused_default_client_loads_no_ca_bundle(
+    own: str | None, tmp_path: Path
+) -> None:
+    """Nothing is loaded for it, and the certificate settings are as they were after."""
+    import os
+    import subprocess
+    import sys
+
+    import certifi
+
+    names = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    mine = certifi.where() if own == "SSL_CERT_FILE" else str(tmp_path)
+    if own is not None:
+        env[own] = mine
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_OLLAMA_AS_THE_COMMANDS_DO],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout) == {
+        "loaded": [os.devnull],
+        "after": {name: mine if name == own else None for name in names},
+    }
