@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
 
 if TYPE_CHECKING:
@@ -297,7 +296,9 @@ class CommentsTable:
         if dialect in ("mysql", "mariadb"):
             # In the collation of the tool's key column (utf8mb4_bin, storage.tables): equal
             # exactly as Python's strings are, and its primary key still serves the lookup.
-            key = sa.cast(self.id, mysql.CHAR(charset="utf8mb4")).collate("utf8mb4_bin")
+            from sqlalchemy.dialects.mysql import CHAR
+
+            key = sa.cast(self.id, CHAR(charset="utf8mb4")).collate("utf8mb4_bin")
             return key, sa.func.sha2(_utf8_bytes(self.body, dialect), 256)
         return None
 

@@ -5,10 +5,10 @@ Migrations in ``moderation/migrations`` create exactly these; a test compares th
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 metadata = sa.MetaData()
 
@@ -21,17 +21,29 @@ def site_column() -> sa.Column[str]:
     return sa.Column("site", sa.String(255), nullable=False, server_default="")
 
 
-# Exact types on every database. Times of day are DATETIME(6) on MySQL (its DATETIME drops the
-# fraction); epoch seconds are DOUBLE, never FLOAT (single precision on MySQL: 128-second steps).
-Timestamp = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+class Timestamp(sa.types.TypeDecorator[datetime]):
+    """A time of day: DATETIME(6) on MySQL/MariaDB, whose DATETIME drops the fraction, and a
+    timezone-aware DateTime elsewhere. MySQL's type is imported only where it is used: its
+    dialect is a fiftieth of the start-up of every command on other databases."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import DATETIME
+
+            return dialect.type_descriptor(DATETIME(fsp=6))
+        return dialect.type_descriptor(self.impl)
+
+
+# Exact types on every database: epoch seconds are DOUBLE, never FLOAT (single precision on
+# MySQL: 128-second steps).
 EpochSeconds = sa.Double
-# MySQL: InnoDB for transactions and row locks; utf8mb4 for any text; a binary collation so that
-# comment ids differing only in case stay distinct keys.
-MYSQL_OPTIONS: dict[str, Any] = {
-    "mysql_engine": "InnoDB",
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_bin",
-}
+# On MySQL/MariaDB every table is InnoDB (transactions and row locks), utf8mb4 (any text), with
+# a binary collation (comment ids differing only in case stay distinct keys): the migrations'
+# DDL says so. Not repeated here as table options, which SQLAlchemy checks by importing its
+# MySQL dialect, in every command on every database.
 
 # One row per run: what was asked, of which model, and how it ended.
 runs = sa.Table(
@@ -57,7 +69,6 @@ runs = sa.Table(
     site_column(),
     # A site's recent runs (`moderate history`), its ticks, its runs left running.
     sa.Index("ix_moderation_runs_site_started_at", "site", "started_at"),
-    **MYSQL_OPTIONS,
 )
 
 # The audit trail: one row per model answer that was acted on (or failed), and one per ruling
@@ -93,7 +104,6 @@ decisions = sa.Table(
     sa.Index("ix_moderation_decisions_site_comment_id", "site", "comment_id"),
     # An answer is looked up by its text's hash to serve the text's other copies.
     sa.Index("ix_moderation_decisions_site_text_hash", "site", "text_hash"),
-    **MYSQL_OPTIONS,
 )
 
 # Decision memory: the latest state per comment of a site, so a rerun knows in one indexed
@@ -115,7 +125,6 @@ comment_state = sa.Table(
     sa.Column("min_confidence", sa.Double),
     # Set when a human ruled on the comment: the model is never asked about it again.
     sa.Column("reviewer", sa.String(255)),
-    **MYSQL_OPTIONS,
 )
 
 # One row per lease name (one per site: ``batch:<site key>``). `token` only ever grows: it
@@ -129,7 +138,6 @@ leases = sa.Table(
     sa.Column("acquired_at", EpochSeconds, nullable=False),
     sa.Column("expires_at", EpochSeconds, nullable=False),
     sa.Column("run_id", sa.String(36)),
-    **MYSQL_OPTIONS,
 )
 
 # What humans did after the tool: the first human outcome seen for a tool decision (reversed,
@@ -143,7 +151,6 @@ outcomes = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("seen_at", Timestamp, nullable=False),
     site_column(),
-    **MYSQL_OPTIONS,
 )
 
 # Which model may approve: one row per qualification, the evaluation of a model (by digest) and
@@ -176,7 +183,6 @@ qualifications = sa.Table(
     sa.Column("failed", sa.Integer, nullable=False),
     sa.Column("seconds", sa.Double, nullable=False),
     sa.Column("qualified_at", Timestamp, nullable=False),
-    **MYSQL_OPTIONS,
 )
 
 # The last notification of each kind (waiting, failed, unqualified) per site: when it was sent
@@ -189,5 +195,4 @@ notifications = sa.Table(
     sa.Column("kind", sa.String(32), primary_key=True),
     sa.Column("sent_at", EpochSeconds, nullable=False),
     sa.Column("fingerprint", sa.String(64), nullable=False),
-    **MYSQL_OPTIONS,
 )
