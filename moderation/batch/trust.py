@@ -15,11 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection
 
 from moderation.batch.state import BatchState
-from moderation.evaluation.evaluate import fixtures_hash
-from moderation.evaluation.qualify import fixture_paths, qualification_key, qualify
 from moderation.formatting import percent
-from moderation.humans.outcome_report import measure
-from moderation.humans.since import Window
 from moderation.storage import qualifications
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.qualifications import Qualification
@@ -61,6 +57,11 @@ async def establish(state: BatchState) -> None:
 
 async def _evidence(state: BatchState) -> Qualification | str:
     """The stored qualification, or a new one (not in a dry run); else why there is none."""
+    # The evaluation's modules are imported by the batches that use them, not by those that
+    # run with MODERATION_QUALIFY=off.
+    from moderation.evaluation.evaluate import fixtures_hash
+    from moderation.evaluation.qualify import fixture_paths, qualification_key, qualify
+
     settings, identity = state.settings, state.identity
     assert identity is not None
     paths = fixture_paths(settings)
@@ -86,6 +87,9 @@ def _brake(state: BatchState, qualification: Qualification) -> str | None:
     ``moderate qualify --force`` starts afresh) and within the window; and only once enough
     of them were approvals for a rate to mean anything.
     """
+    from moderation.humans.outcome_report import measure
+    from moderation.humans.since import Window
+
     settings, identity = state.settings, state.identity
     assert identity is not None and settings.max_reversal_rate is not None
     window = Window.parse(settings.reversal_window)

