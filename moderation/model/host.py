@@ -310,7 +310,7 @@ class _Transient(ServerFailure):
     """A failure worth retrying: the server said busy, or the connection was reset."""
 
 
-def _is_transient(exc: Exception) -> bool:
+def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, _Transient)
 
 
