@@ -12,14 +12,14 @@ Rules are data: ``RULES`` lists them in the order they are tried, and a rule wit
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moderation.model.delimiters import normalised_view
+from moderation.rules.fold import fold
+from moderation.rules.links import count_links
 from moderation.settings import Settings
 
 # Every rule's reason starts so: the review page tells a rule's hold from the model's by it.
@@ -50,42 +50,7 @@ class RuleContext:
 Rule = Callable[[str, RuleContext], str | None]
 
 
-def fold(text: str) -> str:
-    """The text as the delimiter defence reads it: NFKC, HTML entities decoded, format
-    characters and combining marks dropped; then lower case."""
-    if text.isascii() and "&" not in text:
-        # Nothing to normalise, ignore or decode: the view is the text (most comments).
-        return text.casefold()
-    return normalised_view(text)[0].casefold()
-
-
-# --- links -------------------------------------------------------------------------------
-
-# An HTML anchor with an href, as WordPress's check_comment counts them ("<a " ... "href").
-_ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']?([^\"'\s>]*)", re.IGNORECASE)
-# A markdown link [text](url).
-_MARKDOWN = re.compile(r"\[[^\]\n]*\]\(\s*([^)\s]+)[^)]*\)")
-# A bare URL: a scheme (and its disguises: hxxp, h t t p, fullwidth once folded) or www.
-_SCHEME = r"h\s?[tx]\s?[tx]\s?p\s?s?\s?(?::|\[:\])\s?/\s?/"
-_BARE = re.compile(rf"(?:{_SCHEME}|\bwww\s?\.)[^\s<>\"'()\[\]]+", re.IGNORECASE)
-
-
-def count_links(text: str) -> int:
-    """Anchors, markdown links and bare URLs in the folded text, each link counted once: the
-    URL of an anchor or a markdown link is not counted again as a bare URL."""
-    view = fold(text)
-    count = 0
-    spans: list[tuple[int, int]] = []
-    for pattern in (_ANCHOR, _MARKDOWN):
-        for match in pattern.finditer(view):
-            if any(s <= match.start() < e for s, e in spans):
-                continue
-            count += 1
-            spans.append(match.span())
-    for match in _BARE.finditer(view):
-        if not any(s <= match.start() < e for s, e in spans):
-            count += 1
-    return count
+# --- links ------------------------------------------------------------------------------
 
 
 def links(text: str, context: RuleContext) -> str | None:
