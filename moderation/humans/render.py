@@ -7,51 +7,20 @@ points, so a comment cannot run script, load anything, or disguise itself (``\u2
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from moderation.resources import html_templates
-
-# Characters that may reorder or hide text, each shown as its code point instead: every
-# format character (Unicode category Cf: bidi embeddings, overrides, isolates and marks, zero
-# widths, the soft hyphen, invisible operators, the tag characters that can spell a whole
-# invisible sentence), the rest of the tag block, the Hangul fillers (letters that draw
-# nothing), line and paragraph separators, and C0 and C1 controls other than newline and tab.
-_CONTROLS = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f]")
-_ALSO_HIDDEN = frozenset("\u115f\u1160\u3164\uffa0\u2028\u2029") | frozenset(
-    chr(c) for c in range(0xE0000, 0xE0080)
-)
-# Candidates: controls, and anything beyond ASCII (then checked by category).
-_CANDIDATE = re.compile(r"[^\t\n\u0020-\u007e]")
-
-
-def _hidden(char: str) -> bool:
-    return (
-        char in _ALSO_HIDDEN
-        or _CONTROLS.match(char) is not None
-        or unicodedata.category(char) == "Cf"
-    )
+from moderation.text import inert
 
 
 def visible(text: str) -> Markup:
     """Escaped text in which every reordering or invisible character shows as its code."""
-    parts = []
-    last = 0
-    for match in _CANDIDATE.finditer(text):
-        char = match.group()
-        if not _hidden(char):
-            continue
-        parts.append(escape(text[last : match.start()]))
-        parts.append(Markup('<span class="ctl">U+%s</span>') % f"{ord(char):04X}")
-        last = match.end()
-    parts.append(escape(text[last:]))
-    return Markup("").join(parts)
+    return Markup(inert.html(text))
 
 
 def age(moment: datetime | None, now: datetime | None = None) -> str:
