@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moderation.redact import redact
+from moderation.text.inert import json_text, plain
 
 # Set by the pipeline for the duration of a batch, so every line of that batch carries it.
 current_run_id: ContextVar[str | None] = ContextVar("current_run_id", default=None)
@@ -40,7 +41,8 @@ class JsonFormatter(logging.Formatter):
         entry.update(_extras(record))
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # Whatever a message quotes, nothing in the line is a control a terminal obeys.
+        return json_text(json.dumps(entry, ensure_ascii=False, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -53,7 +55,9 @@ class TextFormatter(logging.Formatter):
         run_id = current_run_id.get()
         record.run = f" [{run_id[:8]}]" if run_id else ""
         record.extras = "".join(f" {k}={v}" for k, v in _extras(record).items())
-        return redact(super().format(record))
+        # Controls and format characters a message quotes show as codes (tracebacks keep
+        # their lines).
+        return plain(redact(super().format(record)))
 
 
 class StderrHandler(logging.StreamHandler):

@@ -18,6 +18,7 @@ from moderation.model.reading import Reading
 from moderation.storage import audit
 from moderation.storage.audit import Decision
 from moderation.storage.engines import run_write
+from moderation.text.inert import one_line
 from moderation.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ async def flush(state: BatchState, chunk: list[Answer]) -> None:
             decision.comment.id,
             decision.label,
             decision.outcome,
-            f" ({decision.error})" if decision.error else "",
+            # A reason may quote a server's text: one line, nothing a terminal would obey.
+            f" ({one_line(decision.error)})" if decision.error else "",
         )
         report.add(decision)
         if state.on_decision is not None:

@@ -158,6 +158,8 @@ def _print_report(report: RunReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from moderation.cli.untrusted import cell
+
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
@@ -170,8 +172,9 @@ def _print_report(report: RunReport) -> None:
             would = {"approved": "approve", "held": "hold", "failed": "stay pending"}[d.outcome]
             if d.error:
                 would += f": {d.error}"  # why a comment is held or stays pending
-            row = (str(d.comment_id), d.excerpt, d.label or "-", confidence, would, d.coverage)
-            table.add_row(*row, latency)
+            # The comment, and reasons that may quote a server's text: shown, never obeyed.
+            row = (cell(d.comment_id), cell(d.excerpt), d.label or "-", confidence, cell(would))
+            table.add_row(*row, d.coverage, latency)
         console.print(table)
     counts = report.counts()
     verb = "would approve" if report.dry_run else "approved"

@@ -44,11 +44,16 @@ def promise_json(as_json: bool) -> None:
 
 
 def print_json(document: dict[str, Any]) -> None:
-    """The command's one JSON object; a second call is a bug and prints nothing."""
+    """The command's one JSON object; a second call is a bug and prints nothing.
+
+    Text stays readable (not ASCII-escaped), but characters that a terminal would obey or
+    hide (controls, bidi and other format characters) are written as JSON escapes."""
+    from moderation.text.inert import json_text
+
     if _Output.printed:
         return
     _Output.printed = True
-    typer.echo(json.dumps(document, ensure_ascii=False, default=str))
+    typer.echo(json_text(json.dumps(document, ensure_ascii=False, default=str)))
 
 
 def failure_document(
