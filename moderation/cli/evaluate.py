@@ -128,7 +128,7 @@ def _build_variant_model(settings: Settings, path: Path, base: Variant) -> Varia
     spec = load_modelfile(path)
     name = f"{base.model.split(':')[0]}-eval-{spec.digest()[:12]}"
     for host in settings.hosts:
-        create_model(host.url, name, spec.create_kwargs(), settings.load_timeout)
+        create_model(host.url, name, spec.create_kwargs(), settings.load_timeout, settings)
     return Variant(name, base.prompt)
 
 
@@ -198,6 +198,8 @@ def _print_result(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from moderation.cli.untrusted import cell
+
     console = Console()
     console.print(
         f"{result['model']} ({(result['model_digest'] or '')[:12]}), prompt {result['prompt']} "
@@ -236,7 +238,7 @@ def _print_result(result: dict[str, Any]) -> None:
             table.add_column(column)
         for name, figures in sorted(result[key].items()):
             table.add_row(
-                name,
+                cell(name),  # the fixtures' own tags and languages
                 str(figures["n"]),
                 percent(figures["accuracy"]),
                 percent(figures["false_approval_rate"]),
@@ -328,21 +330,25 @@ def _latency(latency: dict[str, float | None]) -> str:
 
 
 def _print_history(entries: list[dict[str, Any]], as_json: bool) -> None:
+    from moderation.text.inert import json_text
+
     if as_json:
-        typer.echo(json.dumps(entries, ensure_ascii=False))
+        typer.echo(json_text(json.dumps(entries, ensure_ascii=False)))
         return
     from rich.console import Console
     from rich.table import Table
+
+    from moderation.cli.untrusted import cell
 
     table = Table(title="Evaluations")
     for column in ("when", "model", "digest", "prompt", "n", "accuracy", "false approvals"):
         table.add_column(column)
     for e in entries:
         table.add_row(
-            str(e.get("generated_at")),
-            str(e.get("model")),
-            str(e.get("model_digest") or "")[:12],
-            str(e.get("prompt_hash") or "")[:12],
+            cell(e.get("generated_at")),
+            cell(e.get("model")),
+            cell(str(e.get("model_digest") or "")[:12]),
+            cell(str(e.get("prompt_hash") or "")[:12]),
             str(e.get("n")),
             percent(e.get("accuracy")),
             percent(e.get("false_approval_rate")),

@@ -3,7 +3,9 @@
 The file is meant to be archived next to the run and opened anywhere, offline, years later, so
 it carries its own ``<style>`` and references nothing on the network. Comment texts and model
 answers come from the fixtures and the model: both are untrusted and full of markup on purpose,
-so the environment autoescapes everything and nothing user-supplied is ever marked safe.
+so the environment autoescapes everything and nothing user-supplied is ever marked safe; what
+they say goes through the ``visible`` filter, which also shows the characters that reorder or
+hide text (bidi controls, zero widths, escapes) as their codes, as the review page does.
 
 The template stays dumb: numbers are formatted and heat-map colours computed here, where they
 can be tested, and the template only lays them out.
@@ -16,11 +18,13 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment
+from markupsafe import Markup
 
 from moderation.evaluation.charts import reliability_chart, tradeoff_chart
 from moderation.evaluation.metrics import FAILED, PREDICTED_COLUMNS
 from moderation.formatting import percent
 from moderation.resources import html_templates
+from moderation.text import inert
 from moderation.vocabulary import APPROVING_LABELS, LABELS, Expected, Label
 
 TEMPLATE = "eval_report.html.j2"
@@ -42,6 +46,7 @@ def _environment() -> Environment:
         dec=fmt_decimal,
         secs=fmt_seconds,
         pval=fmt_p_value,
+        visible=visible,
     )
 
 
@@ -59,6 +64,11 @@ def render_report(result: dict[str, Any]) -> str:
 
 
 # --- formatting ------------------------------------------------------------------------------
+
+
+def visible(text: object) -> Markup:
+    """Untrusted text escaped, every reordering or invisible character shown as its code."""
+    return Markup(inert.html(str(text)))
 
 
 def fmt_percent(value: float | None, digits: int = 1) -> str:

@@ -190,6 +190,42 @@ def test_comment_text_and_answers_are_escaped() -> None:
     assert "Fake &lt;/comment&gt; tag &amp; co" in html
 
 
+def test_bidi_and_control_characters_show_as_codes() -> None:
+    hostile = dataclasses.replace(
+        _outcomes()[3],
+        id="c4\u202e",
+        text="gnp\u202e.exe \u2066x\u2069 \u200b \x1b[2J \U000e0041",
+        lang="e\u2067n",
+        tags=("t\u2068ag",),
+        raw_answer="pos\u202eitive",
+        error="HTTP 500: \x1b]8;;http://evil.example\x1b\\",
+    )
+    outcomes = [hostile if o.id == "c4" else o for o in _outcomes()]
+    held = dataclasses.replace(hostile, predicted="negative")
+    variant = [held if o.id == "c4" else o for o in _variant()]
+    result = _result(compare(outcomes, variant))
+    result["metrics"] = compute_metrics(outcomes)
+    result["outcomes"] = json.loads(json.dumps([dataclasses.asdict(o) for o in outcomes]))
+
+    html = render_report(result)
+
+    for char in "\u202e\u2066\u2067\u2068\u2069\u200b\x1b\U000e0041":
+        assert char not in html, f"U+{ord(char):04X}"
+    mistake = html[html.index('<strong class="mono">c4') :]
+    mistake = mistake[: mistake.index("</article>")]
+    assert '<strong class="mono">c4<span class="ctl">U+202E</span></strong>' in mistake
+    assert 'gnp<span class="ctl">U+202E</span>.exe <span class="ctl">U+2066</span>x' in mistake
+    assert '<span class="ctl">U+001B</span>[2J <span class="ctl">U+E0041</span>' in mistake
+    assert 'e<span class="ctl">U+2067</span>n' in mistake
+    assert '<span class="tag">t<span class="ctl">U+2068</span>ag</span>' in mistake
+    assert 'answer: pos<span class="ctl">U+202E</span>itive' in mistake
+    assert 'error: HTTP 500: <span class="ctl">U+001B</span>]8;;http://evil.example' in mistake
+    assert '<td>t<span class="ctl">U+2068</span>ag</td>' in _section(html, "<h2>Per tag")
+    disagreements = _section(html, "<h3>Disagreements")
+    assert 'gnp<span class="ctl">U+202E</span>.exe' in disagreements
+    assert ".ctl {" in html  # the codes are styled as on the review page
+
+
 def test_misclassified_lists_false_approvals_first() -> None:
     html = render_report(_result())
 
