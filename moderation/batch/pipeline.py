@@ -21,8 +21,10 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 
 from moderation import rules
-from moderation.batch import notify
+from moderation.batch import notify, quarantine
+from moderation.batch.checks import check_soon
 from moderation.batch.decide import STALE
+from moderation.batch.heartbeat import Heartbeat
 from moderation.batch.lease import Lease
 from moderation.batch.nothing_new import asking_whether_anything_is_new
 from moderation.batch.notify import Notifier
@@ -32,7 +34,7 @@ from moderation.batch.run_report import DecisionRecord, RunReport
 from moderation.batch.state import BatchState, OnDecision, Progress, Work
 from moderation.batch.trust import UNQUALIFIED_THRESHOLD, establish
 from moderation.batch.writer import write
-from moderation.errors import DatabaseError, LeaseLost, ModerationError
+from moderation.errors import ModerationError
 from moderation.logs import current_run_id
 from moderation.model.classifier import Classifier, OllamaClassifier
 from moderation.model.host import Verdict
@@ -229,8 +231,23 @@ async def _run(state: BatchState) -> RunReport:
             raise
     # Renewed from the start: with a short lease, the model check and warm-up alone could
     # outlast it.
-    heartbeat = asyncio.create_task(_heartbeat(state)) if state.lease else None
+    heartbeat = None
+    if state.lease is not None:
+        heartbeat = Heartbeat(
+            state.lease, report, state.in_work, state.stop, asyncio.get_running_loop()
+        )
+        heartbeat.start()
     try:
+        if state.memory_available:
+            state.quarantined = await asyncio.to_thread(
+                quarantine.quarantined, state.engine, state.comments.site, report.run_id or ""
+            )
+            if state.quarantined:
+                log.warning(
+                    "%d comment(s) in work each time the last %d batches stopped: held unread",
+                    len(state.quarantined),
+                    quarantine.STOPPED_RUNS,
+                )
         state.identity = await state.classifier.prepare()
         await establish(state)
         # The threshold is part of what an outcome depends on: see memory.skip_reason.
@@ -295,32 +312,17 @@ async def _worker(
     work: asyncio.Queue[Work | None],
     results: asyncio.Queue[tuple[Work, Reading] | None],
 ) -> None:
-    classifier, settings = state.classifier, state.settings
+    classifier = state.classifier
     while not state.stop.is_set():
         item = await work.get()
         if item is None:
             return
-        if item.comment.problem is not None:
-            # Nothing the model could read (the body is not text): this row fails alone, with
-            # the reason, is retried up to MODERATION_MAX_ATTEMPTS, and the batch goes on.
-            failed = Verdict(None, None, item.comment.problem, 0.0, None)
-            reading: Reading | None = Reading(failed, UNREAD)
-        elif hold := rules.check(item.comment.body, state.rules, kind=item.comment.kind):
-            # Held by a rule: the model is not asked, and the reason goes in the audit row.
-            reading = Reading(None, UNREAD, hold.reason, rule=hold.rule)
-        else:
-            reading = await state.answers.read(
-                item.comment,
-                functools.partial(
-                    read_whole,
-                    classifier,
-                    item.comment.body,
-                    size=settings.max_comment_chars,
-                    overlap=settings.window_overlap,
-                    max_windows=settings.max_windows,
-                    stop=state.stop,
-                ),
-            )
+        key = item.comment.key
+        state.in_work.begin(key)
+        try:
+            reading = await _read(state, item)
+        finally:
+            state.in_work.end(key)
         if reading is not None:
             results.put_nowait((item, reading))
             if state.progress.answered is not None:
@@ -328,6 +330,32 @@ async def _worker(
         if classifier.circuit_open:
             state.report.circuit_open = True
             state.stop.set()
+
+
+async def _read(state: BatchState, item: Work) -> Reading | None:
+    """The reading of one comment: unreadable, held before the model, or the model's."""
+    settings = state.settings
+    if item.comment.problem is not None:
+        # Nothing the model could read (the body is not text): this row fails alone, with
+        # the reason, is retried up to MODERATION_MAX_ATTEMPTS, and the batch goes on.
+        failed = Verdict(None, None, item.comment.problem, 0.0, None)
+        return Reading(failed, UNREAD)
+    held = await check_soon(item.comment, state.rules, state.quarantined)
+    if held is not None:
+        # Held before the model: it is not asked, and the reason goes in the audit row.
+        return held
+    return await state.answers.read(
+        item.comment,
+        functools.partial(
+            read_whole,
+            state.classifier,
+            item.comment.body,
+            size=settings.max_comment_chars,
+            overlap=settings.window_overlap,
+            max_windows=settings.max_windows,
+            stop=state.stop,
+        ),
+    )
 
 
 async def _watch_cancel(state: BatchState) -> None:
@@ -338,28 +366,6 @@ async def _watch_cancel(state: BatchState) -> None:
     state.stop.set()
 
 
-async def _heartbeat(state: BatchState) -> None:
-    lease = state.lease
-    assert lease is not None
-    while True:
-        await asyncio.sleep(lease.ttl / 3)
-        renewal = asyncio.ensure_future(asyncio.to_thread(lease.renew))
-        try:
-            # A renewal cancelled half-way would still land in its thread, possibly after
-            # the release, and hold the lease for another period: let it finish first.
-            await asyncio.shield(renewal)
-        except asyncio.CancelledError:
-            await asyncio.gather(renewal, return_exceptions=True)
-            raise
-        except LeaseLost:
-            state.report.lease_lost = True
-            state.stop.set()
-            return
-        except DatabaseError as exc:
-            log.warning("could not renew the lease: %s", exc)
-
-
-async def _stop(task: asyncio.Task[None] | None) -> None:
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+async def _stop(heartbeat: Heartbeat | None) -> None:
+    if heartbeat is not None:
+        await asyncio.to_thread(heartbeat.stop)

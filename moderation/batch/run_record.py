@@ -48,8 +48,13 @@ async def finish_run(state: BatchState, error: BaseException | None) -> None:
     else:
         status, exit_code, message = report.status, report.exit_code, None
 
+    # A run that stops early says which comments it was working on (see batch.quarantine).
+    in_work = state.in_work.all() if status in (RunStatus.FAILED, RunStatus.FENCED) else None
+
     def _write(conn: Connection) -> None:
         runs.finish_run(conn, report.run_id or "", status, report.counts(), exit_code, message)
+        if in_work is not None:
+            runs.set_in_work(conn, report.run_id or "", in_work)
         if state.identity is not None:
             runs.set_run_identity(conn, report.run_id or "", state.identity)
 

@@ -13,6 +13,7 @@ from moderation.batch.answers import Answers
 from moderation.batch.decide import decide
 from moderation.batch.lease import Lease
 from moderation.batch.nothing_new import NothingNew
+from moderation.batch.quarantine import InWork
 from moderation.batch.run_report import RunReport
 from moderation.comment import Comment
 from moderation.model.classifier import Classifier
@@ -78,6 +79,9 @@ class BatchState:
     answers: Answers = field(default_factory=Answers)
     # Whether memory skips every pending comment, asked while the batch starts.
     nothing_new: NothingNew | None = None
+    # The comments in work now, and those held unread because batches stopped on them.
+    in_work: InWork = field(default_factory=InWork)
+    quarantined: frozenset[str] = frozenset()
 
     def decide(self, comment: Comment, reading: Reading, *, would_approve: bool) -> Decision:
         """The decision on one reading under this batch's gate (see ``batch.decide``)."""

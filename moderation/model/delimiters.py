@@ -26,35 +26,74 @@ from moderation.text.view import Span, normalised_view
 # The start of a marker, with or without the slash. The marker runs from there to the next
 # ">", whatever lies between (attributes, spaces, even "<"), as an HTML end tag does; its text
 # is kept: the model must still read it.
-_MARKER_HEAD = re.compile(r"<\s*/?\s*comment(?![\w-])", re.IGNORECASE)
+# Possessive: a plain ``\s*/?\s*`` backtracks quadratically over a long run of spaces.
+_MARKER_HEAD = re.compile(r"<\s*+/?\s*+comment(?![\w-])", re.IGNORECASE)
+# The control tokens of common chat templates, which a server may read as the real thing
+# (whether Ollama does depends on the model and its version): ChatML, Llama 3, Phi and
+# ``<|endoftext|>`` are all ``<|name|>``; Gemma's turns; Mistral's and Llama 2's brackets;
+# the sentence marks of Llama 2 and Mistral. Each alternative is a bounded literal shape.
+_CONTROL_TOKEN = re.compile(
+    r"<\|[^|<>\s]{1,40}\|>"
+    r"|<(?:start_of_turn|end_of_turn|bos|eos|pad|s|/s)>"
+    r"|\[/?(?:INST|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS)\]"
+    r"|<</?SYS>>",
+    re.IGNORECASE,
+)
+# A defused control token keeps its name; its brackets become look-alikes no template uses.
+_INERT = str.maketrans({"<": "‹", ">": "›", "|": "¦", "[": "⟦", "]": "⟧"})
 
 
 def defuse_delimiters(text: str) -> str:
-    """``text`` with every marker, however disguised, replaced by a harmless look-alike."""
+    """``text`` with every marker and control token, however disguised, replaced by a
+    harmless look-alike."""
     if text.isascii() and "&" not in text:
         # The common case: ASCII has nothing to normalise or ignore, so the view is the text.
-        return _replace_markers(text)
+        return _replace(text, text, None)
     decomposed = unicodedata.normalize("NFKD", text)
-    if "<" not in decomposed and "&" not in decomposed:
-        # Every character whose NFKC form holds a "<" holds it in its NFKD form too, and only
-        # an entity could make one otherwise: no marker can be in this text.
+    if not any(c in decomposed for c in "<&["):
+        # Every character whose NFKC form holds a "<" or "[" holds it in its NFKD form too,
+        # and only an entity could make one otherwise: nothing to defuse in this text.
         return text
     view, origin = normalised_view(text)
-    pieces: list[str] = []
-    done = 0
-    for first, last in _markers(view):
-        start, end = origin[first][0], origin[last - 1][1]
-        if start < done:
-            continue  # shares an original character with the marker just replaced
-        pieces += (text[done:start], _defused(view[first:last]))
-        done = end
-    pieces.append(text[done:])
-    return "".join(pieces)
+    return _replace(text, view, origin)
 
 
 def contains_marker(text: str) -> bool:
     """Whether a reader that normalises as above would see a marker in ``text``."""
     return next(_markers(normalised_view(text)[0]), None) is not None
+
+
+def contains_control_token(text: str) -> bool:
+    """Whether a reader that normalises as above would see a chat template's control token."""
+    return _CONTROL_TOKEN.search(normalised_view(text)[0]) is not None
+
+
+def _replace(text: str, view: str, origin: list[Span] | None) -> str:
+    """``text`` with each marker and control token found in ``view`` defused; ``origin``
+    maps the view's characters to the text's (None: the view is the text)."""
+    found = sorted(
+        (
+            *((first, last, _defused) for first, last in _markers(view)),
+            *((m.start(), m.end(), _defused_token) for m in _CONTROL_TOKEN.finditer(view)),
+        ),
+        key=lambda item: item[0],
+    )
+    if not found:
+        return text
+    pieces: list[str] = []
+    done = 0
+    for first, last, defuse in found:
+        start, end = (first, last) if origin is None else (origin[first][0], origin[last - 1][1])
+        if start < done:
+            continue  # shares an original character with what was just replaced
+        pieces += (text[done:start], defuse(view[first:last]))
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _defused_token(token: str) -> str:
+    return token.translate(_INERT)
 
 
 def _markers(view: str) -> Iterator[Span]:
@@ -74,16 +113,6 @@ def _markers(view: str) -> Iterator[Span]:
             return
         yield head.start(), close + 1
         position = close + 1
-
-
-def _replace_markers(text: str) -> str:
-    pieces: list[str] = []
-    done = 0
-    for start, end in _markers(text):
-        pieces += (text[done:start], _defused(text[start:end]))
-        done = end
-    pieces.append(text[done:])
-    return "".join(pieces)
 
 
 def _defused(marker: str) -> str:

@@ -16,11 +16,13 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from moderation.rules.fold import fold
 from moderation.rules.links import count_links
 from moderation.settings import Settings
+from moderation.text.canonical import canonical, flood_form
 
 # Every rule's reason starts so: the review page tells a rule's hold from the model's by it.
 RULE_PREFIX = "rule: "
@@ -132,10 +134,22 @@ def read_words(value: str) -> tuple[str, ...]:
 
 
 def _word_in(text: str, words: tuple[str, ...]) -> str | None:
+    """The first word found in the text as it is (folded), or in the text as a moderator
+    reads it (``moderation.text.canonical``: markup, emphasis and look-alike letters undone),
+    as WordPress looks for its disallowed keys in the text and in the text without tags."""
     if not words:
         return None
     view = fold(text)
-    return next((w for w in words if w in view), None)
+    found = next((w for w in words if w in view), None)
+    if found is not None:
+        return found
+    seen = canonical(text)
+    return next((w for w in words if _canonical_word(w) in seen), None)
+
+
+@lru_cache(maxsize=4096)
+def _canonical_word(word: str) -> str:
+    return canonical(word)
 
 
 def hold_word(text: str, context: RuleContext) -> str | None:
@@ -152,13 +166,14 @@ def never_approve_word(text: str, context: RuleContext) -> str | None:
 
 
 def flood_key(text: str) -> int:
-    """The hash of the text folded, whitespace collapsed, in lower case.
+    """The hash of the text's flood form: as a moderator reads it, without punctuation or
+    symbols (``moderation.text.canonical.flood_form``), so that near-copies are copies.
 
     Python's own string hash: the counts live in this process only, and a batch counts every
     pending comment, so the key must cost little. The chance that two of a million distinct
     texts collide is below one in ten million, and a collision can only hold a comment.
     """
-    return hash(" ".join(fold(text).split()))
+    return hash(flood_form(text))
 
 
 def flood(text: str, context: RuleContext) -> str | None:

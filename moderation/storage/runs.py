@@ -3,6 +3,8 @@ its outcome; the scheduler's record of which tick ran."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,3 +86,37 @@ def recent_runs(conn: Connection, site: str, limit: int) -> list[dict[str, Any]]
     query = sa.select(runs).where(runs.c.site == site)
     rows = conn.execute(query.order_by(runs.c.started_at.desc()).limit(limit))
     return [dict(row._mapping) for row in rows]
+
+
+def set_in_work(conn: Connection, run_id: str, comment_ids: list[str]) -> None:
+    """Record the comments the run is working on (see batch.quarantine)."""
+    conn.execute(sa.update(runs).where(runs.c.id == run_id).values(in_work=json.dumps(comment_ids)))
+
+
+def previous_runs(conn: Connection, site: str, run_id: str, count: int) -> list[PreviousRun]:
+    """The site's ``count`` runs started before ``run_id`` (the newest first)."""
+    query = (
+        sa.select(runs.c.status, runs.c.exit_code, runs.c.in_work)
+        .where(runs.c.site == site, runs.c.id != run_id)
+        .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+        .limit(count)
+    )
+    return [
+        PreviousRun(row.status, row.exit_code, tuple(_ids(row.in_work)))
+        for row in conn.execute(query)
+    ]
+
+
+def _ids(value: str | None) -> list[str]:
+    try:
+        ids = json.loads(value) if value else []
+    except ValueError:
+        return []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousRun:
+    status: str
+    exit_code: int | None
+    in_work: tuple[str, ...]

@@ -67,6 +67,9 @@ runs = sa.Table(
     sa.Column("exit_code", sa.Integer),
     sa.Column("error", sa.Text),
     site_column(),
+    # The comments (JSON list of ids) the run was working on when it last said so: those in
+    # work for a while, and all of them when it was fenced or failed (see batch.quarantine).
+    sa.Column("in_work", sa.Text),
     # A site's recent runs (`moderate history`), its ticks, its runs left running.
     sa.Index("ix_moderation_runs_site_started_at", "site", "started_at"),
 )
