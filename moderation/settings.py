@@ -609,6 +609,20 @@ class Settings(BaseSettings):
         _normalise_host(value)
         return value
 
+    @field_validator("hold_words", "never_approve_words")
+    @classmethod
+    def _check_word_file(cls, value: str) -> str:
+        # A value that looks like a path names a file: with a typo it would otherwise be
+        # taken as one "word" that no comment holds, and the list would be off unnoticed.
+        text = value.strip()
+        looks_like_a_path = "," not in text and any(s and s in text for s in (os.sep, os.altsep))
+        if looks_like_a_path and not Path(text).expanduser().is_file():
+            raise ValueError(
+                f"no file {text} (words are a comma-separated list: end a single word that "
+                "holds a path separator with a comma)"
+            )
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:

@@ -262,3 +262,55 @@ def test_every_rule_holds_on_the_wordpress_preset_with_the_sites_own_options(
         8: "flood",
         9: "hold_word",
     }
+
+
+# --- a word list that names a missing file ---------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", ["MODERATION_HOLD_WORDS", "MODERATION_NEVER_APPROVE_WORDS"])
+@pytest.mark.parametrize(
+    "command",
+    [(), ("--dry-run", "--json"), ("eval", "--limit", "3"), ("history",), ("db", "upgrade")],
+    ids=["batch", "dry-run-json", "eval", "history", "db-upgrade"],
+)
+def test_a_word_list_naming_a_missing_file_is_refused(
+    tmp_path: Path, ollama: FakeOllama, variable: str, command: tuple[str, ...]
+) -> None:
+    # A path with a typo would otherwise be taken as one "word", and the list be off.
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    create_site_table(url, ["casino tonight"])
+    missing = tmp_path / "lists" / "hold-words.txt"
+    env = env_for(url, ollama, **{variable: str(missing)})
+
+    result = moderate(*command, env=env, cwd=tmp_path)
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0] and str(missing) in lines[0], lines[0]
+    assert prompts_sent(ollama) == []
+    assert read_table(url, "SELECT approved FROM comments") == [(0,)]
+    if "--json" in command:
+        assert json.loads(result.stdout)["exit_code"] == 2
+
+
+def test_a_word_list_file_or_words_with_a_slash_still_work(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    create_site_table(url, ["casino tonight", "n/a, as usual", "and/or so", "fine"])
+    words = tmp_path / "hold-words.txt"
+    words.write_text("# the site's words\ncasino\n", encoding="utf-8")
+    env = env_for(
+        url,
+        ollama,
+        MODERATION_HOLD_WORDS=str(words),
+        MODERATION_NEVER_APPROVE_WORDS="n/a, and/or",  # a comma: a list of words
+    )
+
+    result = moderate("--json", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    rules = {d["comment_id"]: d["rule"] for d in json.loads(result.stdout)["decisions"]}
+    assert rules == {1: "hold_word", 2: "never_approve_word", 3: "never_approve_word", 4: None}

@@ -58,6 +58,8 @@ def test_several_hosts_each_with_its_own_slots(monkeypatch: pytest.MonkeyPatch) 
         ({"ollama_host": "not a url"}, "not a valid URL"),
         ({"ollama_hosts": ["http://a*0"]}, "concurrency after"),
         ({"database_url": "not a url"}, "not a valid database URL"),
+        ({"hold_words": "/no/such/words.txt"}, "no file /no/such/words.txt"),
+        ({"never_approve_words": "lists/typo.txt"}, "no file lists/typo.txt"),
     ],
 )
 def test_invalid_settings_are_refused(values: dict[str, object], message: str) -> None:
@@ -113,3 +115,10 @@ def test_eval_history_defaults_to_the_data_directory_not_the_working_directory(
     expected = tmp_path / "home" / ".local" / "share" / "moderation" / "evals.jsonl"
     assert Settings().eval_history_path == expected
     assert Settings(eval_history="here.jsonl").eval_history_path == Path("here.jsonl")
+
+
+def test_word_lists_that_are_words_or_existing_files_pass(tmp_path: Path) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("casino\n", encoding="utf-8")
+    for value in ("", "casino", "n/a, casino", "and/or,", str(words), f"  {words}  "):
+        assert Settings(hold_words=value, never_approve_words=value).hold_words == value
