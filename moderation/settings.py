@@ -49,6 +49,17 @@ class HostSpec:
         return redact_url(self.url)
 
 
+@dataclass(frozen=True, slots=True)
+class CertificateSource:
+    """A place the certificate authorities that verify https servers are read from."""
+
+    variable: str  # the setting that names it, for every message about it
+    path: str
+    # "file": a PEM bundle; "pem directory": every PEM certificate of the files in it;
+    # "hashed directory": OpenSSL's lookup by subject hash, as SSL_CERT_DIR means it.
+    kind: Literal["file", "pem directory", "hashed directory"]
+
+
 def _comma_list(value: object) -> object:
     """A comma-separated environment value as a list of its non-empty, stripped parts."""
     if isinstance(value, str):
@@ -147,6 +158,36 @@ class Settings(BaseSettings):
             "`aiohttp`: the classifying requests go straight through aiohttp, with the bytes "
             "the ollama client would send, for a fraction of its CPU; `httpx`: every request "
             "through the ollama client's own httpx transport"
+        ),
+    )
+    # Verifying https servers (Ollama, WordPress): certifi's bundle unless one of these is set.
+    # OpenSSL's own variables are read as such (not with the MODERATION_ prefix), and only
+    # for what they name: no other variable of the environment (proxies) changes with them.
+    ca_bundle: str | None = Field(
+        default=None,
+        description=(
+            "the certificate authorities that verify every https server the tool talks to "
+            "(Ollama, WordPress) instead of certifi's bundle: a PEM file, or a directory whose "
+            "files' PEM certificates are all read; wins over `SSL_CERT_FILE` and "
+            "`SSL_CERT_DIR`; a path that does not exist is refused "
+            "([a private CA](deployment.md#a-private-certificate-authority))"
+        ),
+    )
+    ssl_cert_file: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SSL_CERT_FILE", "ssl_cert_file"),
+        description=(
+            "OpenSSL's variable: a PEM file of the certificate authorities that verify https "
+            "servers, instead of certifi's bundle (unless `MODERATION_CA_BUNDLE` is set)"
+        ),
+    )
+    ssl_cert_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SSL_CERT_DIR", "ssl_cert_dir"),
+        description=(
+            "OpenSSL's variable: a directory of certificate authorities named by their hash "
+            "(`openssl rehash`), read beside `SSL_CERT_FILE` or alone, instead of certifi's "
+            "bundle (unless `MODERATION_CA_BUNDLE` is set)"
         ),
     )
     max_comment_chars: int = Field(
@@ -549,6 +590,20 @@ class Settings(BaseSettings):
     def _split_values(cls, value: object) -> object:
         return _comma_list(value)
 
+    @field_validator("ca_bundle", "ssl_cert_file", "ssl_cert_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).exists():
+            raise ValueError(f"{value} does not exist (a PEM file, or a directory of them)")
+        return value
+
     @field_validator("reversal_window")
     @classmethod
     def _window(cls, value: str) -> str:
@@ -728,6 +783,25 @@ class Settings(BaseSettings):
         if self.ollama_hosts:
             return [_parse_host(spec, self.concurrency) for spec in self.ollama_hosts]
         return [HostSpec(_normalise_host(self.ollama_host), self.concurrency)]
+
+    @property
+    def certificate_authorities(self) -> tuple[CertificateSource, ...]:
+        """Where the CAs that verify an https server are read from; empty: certifi's bundle.
+
+        ``MODERATION_CA_BUNDLE`` alone when set; else ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``,
+        either or both, as OpenSSL reads them. A standard variable naming nothing is reported
+        when an https server is first verified (a plain-http setup never reads them).
+        """
+        if self.ca_bundle is not None:
+            if Path(self.ca_bundle).is_dir():
+                return (CertificateSource("MODERATION_CA_BUNDLE", self.ca_bundle, "pem directory"),)
+            return (CertificateSource("MODERATION_CA_BUNDLE", self.ca_bundle, "file"),)
+        sources = []
+        if self.ssl_cert_file is not None:
+            sources.append(CertificateSource("SSL_CERT_FILE", self.ssl_cert_file, "file"))
+        if self.ssl_cert_dir is not None:
+            sources.append(CertificateSource("SSL_CERT_DIR", self.ssl_cert_dir, "hashed directory"))
+        return tuple(sources)
 
     @property
     def site_key(self) -> str:

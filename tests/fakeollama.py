@@ -99,6 +99,10 @@ Python use::
 Command line (serves in the foreground until interrupted)::
 
     python -m tests.fakeollama --port 11434 --latency 0.05 --parallel 8
+
+Over TLS: ``FakeOllama(tls=(cert, key))`` (``--tls-cert`` and ``--tls-key``) serves HTTPS
+with that certificate chain and key, and ``url`` is ``https://127.0.0.1:PORT``. Without it,
+plain HTTP, as always.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ import re
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -731,13 +736,23 @@ def make_app(config: dict[str, Any]) -> web.Application:
     return app
 
 
-async def serve(host: str, port: int, config: dict[str, Any], watch_stdin: bool) -> None:
+async def serve(
+    host: str,
+    port: int,
+    config: dict[str, Any],
+    watch_stdin: bool,
+    tls: tuple[str, str] | None = None,
+) -> None:
     app = make_app(config)
+    context = None
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
     # handler_cancellation: a request whose client went away is cancelled, as in Ollama;
     # that frees its slot or queue place and ends hang faults.
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=0.5)
+    site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=0.5, ssl_context=context)
     await site.start()
     server = site._server
     assert server is not None and server.sockets  # type: ignore[attr-defined]
@@ -770,7 +785,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-queue", type=int)
     parser.add_argument("--model", action="append", default=None, help="known model (repeat)")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    tls = None if args.tls_cert is None else (args.tls_cert, args.tls_key)
     config = json.loads(args.config_json)
     for key in ("latency", "load_latency", "parallel", "max_queue"):
         if getattr(args, key) is not None:
@@ -778,7 +798,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.model:
         config["models"] = dict.fromkeys(args.model)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, config, args.watch_stdin))
+        asyncio.run(serve(args.host, args.port, config, args.watch_stdin, tls))
 
 
 # --- the parent side -------------------------------------------------------------------
@@ -795,14 +815,27 @@ def free_port() -> int:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def _tls_opener() -> urllib.request.OpenerDirector:
+    """For the control endpoints of a TLS server: the parent handed the child its certificate,
+    so there is nothing to verify (the client under test verifies it)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
+
+
 class FakeOllama:
     """Runs the server in a child process and talks to its control endpoints."""
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(self, tls: tuple[str | Path, str | Path] | None = None, **config: Any) -> None:
         unknown = set(config) - set(DEFAULT_CONFIG)
         if unknown:
             raise TypeError(f"unknown FakeOllama configuration: {sorted(unknown)}")
         self.config = config
+        # (certificate chain, key): HTTPS instead of plain HTTP.
+        self.tls = None if tls is None else (str(tls[0]), str(tls[1]))
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         # The child's stderr goes to an unlinked temporary file rather than a pipe: a pipe
@@ -828,6 +861,8 @@ class FakeOllama:
             "--config-json",
             json.dumps(self.config),
         ]
+        if self.tls is not None:
+            command += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
         # A session of its own: stop() and kill() signal the whole group, so nothing is left.
         self._proc = subprocess.Popen(
@@ -887,7 +922,8 @@ class FakeOllama:
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("FakeOllama is not started")
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -901,8 +937,9 @@ class FakeOllama:
             method="GET" if data is None else "POST",
             headers={"Content-Type": "application/json"},
         )
+        opener = _OPENER if self.tls is None else _tls_opener()
         try:
-            with _OPENER.open(request, timeout=10) as response:
+            with opener.open(request, timeout=10) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise RuntimeError(f"{path}: HTTP {exc.code}: {exc.read().decode()}") from None

@@ -10,7 +10,6 @@ Nothing here approves anything: it only reports what the model said.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import ssl
@@ -19,7 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import ollama
@@ -30,6 +28,7 @@ from moderation.model.labels import LABEL_SCHEMA, Label, parse_label
 from moderation.model.wire import AiohttpSender, GenerateBody, Generated, HttpxSender, Sender, parse
 from moderation.redact import redact, redact_url
 from moderation.settings import HostSpec, Settings
+from moderation.tls import certificate_failure, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -103,36 +102,15 @@ def default_transport_factory(settings: Settings) -> TransportFactory:
     if settings.http_transport == "httpx":
         return lambda _url, _slots: None
 
+    trust = settings.certificate_authorities
+
     def make(url: str, slots: int) -> httpx.AsyncBaseTransport:
         limits = httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4)
-        return httpx.AsyncHTTPTransport(limits=limits, trust_env=False, verify=tls_context(url))
+        verify = tls_context(url, trust)
+        return httpx.AsyncHTTPTransport(limits=limits, trust_env=False, verify=verify)
 
     make.sends = _DIRECT  # type: ignore[attr-defined]
     return make
-
-
-def tls_context(url: str) -> ssl.SSLContext:
-    """The TLS context of the connections to the host at ``url``, built once per kind.
-
-    Over https, the verifying context every transport would build for itself: each build
-    loads the CA bundle (tens of milliseconds), and there are three connection pools per host.
-    A plain-http host speaks no TLS, so its context trusts no certificate at all: nothing is
-    loaded for it, and a handshake that still happened (a redirect to https) would fail
-    verification rather than go unverified.
-    """
-    plain = urlsplit(url).scheme.lower() == "http"
-    return _trusting_nothing() if plain else _verifying()
-
-
-@functools.cache
-def _verifying() -> ssl.SSLContext:
-    return httpx.create_ssl_context(trust_env=False)
-
-
-@functools.cache
-def _trusting_nothing() -> ssl.SSLContext:
-    # PROTOCOL_TLS_CLIENT requires a certificate and checks the host name; no CA is loaded.
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 class OllamaHost:
@@ -144,12 +122,16 @@ class OllamaHost:
         self.slots = spec.concurrency
         self.settings = settings
         direct = getattr(transport, "sends", None) == _DIRECT
-        self.client = _client(spec.url, settings.timeout, transport(spec.url, spec.concurrency))
-        self.load_client = _client(spec.url, settings.load_timeout, transport(spec.url, 2))
+        # Used by the clients' own transports when the factory gives none (httpx's).
+        verify = tls_context(spec.url, settings.certificate_authorities)
+        self.client = _client(
+            spec.url, settings.timeout, transport(spec.url, spec.concurrency), verify
+        )
+        self.load_client = _client(spec.url, settings.load_timeout, transport(spec.url, 2), verify)
         # With aiohttp, the classifying requests go straight through it (the client's own
         # transport then serves only the log-probability probe).
         self.sender: Sender = (
-            AiohttpSender(self.client, spec.concurrency + 4, tls_context(spec.url))
+            AiohttpSender(self.client, spec.concurrency + 4, verify)
             if direct
             else HttpxSender(self.client)
         )
@@ -322,12 +304,15 @@ def _is_transient_cause(exc: BaseException) -> bool:
 
 
 def _wire_failure(exc: BaseException) -> str | None:
-    """'refused', 'reset', 'timeout' or None, whichever transport raised it.
+    """'tls', 'refused', 'reset', 'timeout' or None, whichever transport raised it.
 
     The httpx transport gives ConnectionError (via the ollama client) or RemoteProtocolError;
     the direct classifying request gives aiohttp's own exceptions (and a transport that wraps
-    aiohttp in httpx, such as httpx-aiohttp, chains them).
+    aiohttp in httpx, such as httpx-aiohttp, chains them). A failed TLS handshake looks like a
+    refused connection to both, and is not one: no retry makes the certificate trusted.
     """
+    if certificate_failure(exc) is not None:
+        return "tls"
     # Not imported here: until the first classifying request, no aiohttp error can exist.
     aiohttp: Any = sys.modules.get("aiohttp")
     for raised in (exc, exc.__cause__) if aiohttp is not None else ():
@@ -354,6 +339,8 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
     if isinstance(exc, ollama.ResponseError):
         return f"HTTP {exc.status_code}: {redact(str(exc.error))[:200]}"
     wire = _wire_failure(exc)
+    if wire == "tls":
+        return f"TLS: {certificate_failure(exc)}"
     if wire == "refused":
         return "connection refused"
     if wire == "reset":
@@ -369,16 +356,34 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
 
 
 def _client(
-    url: str, timeout: float, transport: httpx.AsyncBaseTransport | None
+    url: str,
+    timeout: float,
+    transport: httpx.AsyncBaseTransport | None,
+    verify: ssl.SSLContext,
 ) -> ollama.AsyncClient:
-    extra: dict[str, Any] = {} if transport is None else {"transport": transport}
+    # A transport of the factory's has its own TLS context; httpx's own is given ``verify``
+    # (and, as before, trusts the environment's proxy variables).
+    extra: dict[str, Any] = {"verify": verify} if transport is None else {"transport": transport}
     # host= is always explicit: the client would otherwise read OLLAMA_HOST itself.
     return ollama.AsyncClient(host=url, timeout=timeout, **extra)
 
 
-def create_model(url: str, name: str, create_kwargs: dict[str, Any], timeout: float) -> str:
-    """Build ``name`` on one host from a parsed Modelfile; returns the server's last status."""
-    client = ollama.Client(host=url, timeout=timeout)
+def create_model(
+    url: str,
+    name: str,
+    create_kwargs: dict[str, Any],
+    timeout: float,
+    settings: Settings | None = None,
+) -> str:
+    """Build ``name`` on one host from a parsed Modelfile; returns the server's last status.
+
+    ``settings`` name the certificate authorities that verify an https host; without them,
+    they are read from the environment as every command reads its settings.
+    """
+    if settings is None:
+        settings = Settings()
+    verify = tls_context(url, settings.certificate_authorities)
+    client = ollama.Client(host=url, timeout=timeout, verify=verify)
     shown = redact_url(url)
     try:
         response = client.create(model=name, **create_kwargs)

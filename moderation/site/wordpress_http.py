@@ -4,7 +4,8 @@ The only module that knows httpx's and WordPress's errors: 401/403 become
 :class:`SiteRefused` (exit 2), anything else that fails :class:`SiteUnavailable` (exit 5).
 Reads are retried on 429, 5xx, timeouts and dropped connections, within
 ``MODERATION_WORDPRESS_TIMEOUT``; a write is sent once (its caller reads the comment again
-when the answer is lost). The password goes only into the Basic credentials of each request.
+when the answer is lost); a certificate the settings' authorities do not trust is never
+retried. The password goes only into the Basic credentials of each request.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from moderation.errors import SiteRefused, SiteUnavailable
 from moderation.redact import redact
 from moderation.settings import Settings
 from moderation.site.key import url_key
+from moderation.tls import certificate_failure, tls_context
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -43,6 +45,9 @@ class WordPressApi:
             follow_redirects=False,
             transport=transport,
             headers={"User-Agent": "moderation"},
+            # The settings' certificate authorities (nothing loaded for plain http); the
+            # environment's proxy variables still apply, as httpx's own default has them.
+            verify=tls_context(self.base_url, settings.certificate_authorities),
         )
 
     def close(self) -> None:
@@ -81,6 +86,9 @@ class WordPressApi:
         except httpx.TimeoutException as exc:
             raise _Transient(f"timed out after {self.settings.wordpress_timeout:g}s") from exc
         except httpx.TransportError as exc:
+            tls = certificate_failure(exc)
+            if tls is not None:
+                raise SiteUnavailable(f"WordPress at {self.name} failed: TLS: {tls}") from exc
             raise _Transient(f"unreachable ({type(exc).__name__})") from exc
         if answer.status_code in (401, 403):
             raise SiteRefused(self._refusal(answer))
