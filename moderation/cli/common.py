@@ -78,10 +78,14 @@ def failure_document(
 
 
 def say_error(message: str, kind: str = "error") -> None:
-    """One line on stderr: a JSON log line when logs are JSON, so that every line is."""
-    from moderation.redact import redact
+    """One line on stderr: a JSON log line when logs are JSON, so that every line is.
 
-    message = redact(message)
+    A message may quote what it names (a path, a server's answer): its controls and format
+    characters show as codes."""
+    from moderation.redact import redact
+    from moderation.text.inert import one_line
+
+    message = one_line(redact(message))
     if _json_logs():
         log.error("moderate: %s: %s", kind, message)
     else:

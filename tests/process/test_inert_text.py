@@ -237,3 +237,17 @@ def test_log_lines_quote_a_servers_error_text_inert(
     # One line, whatever the server's text holds.
     assert "(HTTP 500: no [/b] <U+001B>]8;;http://evil.example<U+001B>\\x" in quoted[0]
     assert "<U+202E>boom)" in quoted[0]
+
+
+def test_an_error_line_shows_what_it_quotes_inert(tmp_path: Path, ollama: FakeOllama) -> None:
+    missing = tmp_path / "lists\u202e\x1b[2J" / "words.txt"
+    env = environment(
+        f"sqlite:///{tmp_path / 'site.db'}", ollama, MODERATION_HOLD_WORDS=str(missing)
+    )
+    result = moderate("history", env=env, cwd=tmp_path)
+
+    assert result.returncode == 2, result.stderr
+    assert_inert(result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "lists<U+202E><U+001B>[2J/words.txt" in lines[0]
