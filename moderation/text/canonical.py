@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 from moderation.text.view import plain_view
 
@@ -89,6 +89,7 @@ def skeleton(text: str) -> str:
     return text.translate(_skeleton_table())
 
 
+@lru_cache(maxsize=8)
 def canonical(text: str) -> str:
     """The text as a moderator reads it: see the module's docstring."""
     view = strip_markup(plain_view(text)).translate(_MARKS)

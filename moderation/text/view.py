@@ -174,8 +174,10 @@ def normalised_view(text: str) -> tuple[str, list[Span]]:
     return "".join(chars), spans
 
 
+@lru_cache(maxsize=8)
 def plain_view(text: str) -> str:
-    """The same view without the origins (cheaper): what rules compare."""
+    """The same view without the origins (cheaper): what rules compare. The last few are
+    kept: every rule reads the same comment's view in turn."""
     if text.isascii() and "&" not in text:
         return text
     return "".join(_view(text, track=False)[0])
