@@ -74,7 +74,10 @@ def apprise_send(url: str, title: str, body: str) -> bool:
     try:
         import apprise
     except ImportError:
-        raise RuntimeError("Apprise is not installed: pip install 'moderation[notify]'") from None
+        raise RuntimeError(
+            "Apprise is not installed: pip install apprise (the checkout's `notify` extra: "
+            "pip install '.[notify]')"
+        ) from None
 
     # Apprise's own log lines may quote a URL's parts: only ours, redacted, are written.
     logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)

@@ -42,6 +42,8 @@ _WRITE = "moderation_write"
 # The drivers the extras install; SQLAlchemy's bare defaults (psycopg2, mysqlclient) are not.
 _DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
 _EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+# The package each extra brings, as pip names it: the project itself is on no package index.
+_DRIVER_PACKAGES = {"postgres": "'psycopg[binary]'", "mysql": "pymysql"}
 
 
 @contextmanager
@@ -76,7 +78,12 @@ def create_engine(url: str, *, read_only: bool = False, must_exist: bool = False
         engine = sa.create_engine(parsed, **options)
     except ImportError as exc:
         extra = _EXTRAS.get(backend)
-        hint = f": pip install 'moderation[{extra}]'" if extra else ""
+        hint = (
+            f": pip install {_DRIVER_PACKAGES[extra]} (the checkout's `{extra}` extra: "
+            f"pip install '.[{extra}]')"
+            if extra
+            else ""
+        )
         raise ConfigurationError(
             f"the {parsed.get_driver_name()} driver for {backend} is not installed{hint}"
         ) from exc
