@@ -24,6 +24,7 @@ from moderation.cli.common import (
     load_settings,
     print_json,
     promise_json,
+    require_database,
     say_error,
 )
 from moderation.cli.evaluate import eval_command
@@ -251,13 +252,17 @@ def model_create_command(
     from moderation.model.modelfile import load_modelfile
 
     settings = load_settings()
+    qualifying_too = qualify and settings.qualify != "off"
     with errors_to_exit_codes():
         spec = load_modelfile(modelfile)
+        if qualifying_too:
+            # Refused before the model is built: the verdict is stored in the tool's tables.
+            require_database(settings, rest_creates=True)
         target = name or settings.model
         for host in settings.hosts:
             status = create_model(host.url, target, spec.create_kwargs(), settings.load_timeout)
             typer.echo(f"{target!r} on {host.safe_url} from {spec.from_}: {status}")
-        if not qualify or settings.qualify == "off":
+        if not qualifying_too:
             return
         from moderation.cli import qualify as qualifying
 
@@ -292,12 +297,9 @@ def serve_command(
                 log.error("%s; the next tick runs as scheduled", error)
 
     with errors_to_exit_codes():
-        from sqlalchemy.engine import make_url
-
-        from moderation.storage.engines import require_existing_sqlite_file
-
-        # Refused now rather than logged at every tick for as long as the process lives.
-        require_existing_sqlite_file(make_url(settings.database_url))
+        # Refused now rather than logged at every tick for as long as the process lives; a
+        # WordPress REST site's batch makes its own database, as `moderate` does.
+        require_database(settings, rest_creates=True)
         if metrics_file is not None:
             check_writable(metrics_file, "--metrics-file")
         moderator = PeriodicModerator(

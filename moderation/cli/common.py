@@ -218,3 +218,30 @@ def check_writable(path: Path, what: str) -> None:
         raise ConfigurationError(f"{what} {path}: {ancestor} is not a directory")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ConfigurationError(f"{what} {path}: directory {ancestor} is not writable")
+
+
+def require_database(settings: Settings, *, rest_creates: bool = False) -> None:
+    """Refuse, before any work, a SQLite database that does not exist.
+
+    Only `moderate import` and `moderate db upgrade` create the tool's database; with
+    ``rest_creates``, so does a command that stores what it learns there when the site is
+    WordPress's REST API (the database then holds the tool's own tables alone, as a batch's
+    does). Every other command leaves no file behind: a mistyped path must not become an
+    empty database that the next error takes for a site.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from moderation.site.open import is_rest
+    from moderation.storage.engines import CREATED_BY, require_existing_sqlite_file
+
+    rest = is_rest(settings)
+    if rest and rest_creates:
+        return
+    try:
+        url = make_url(settings.database_url)
+    except sa.exc.ArgumentError:
+        return  # said in full when the engine is made
+    # With the REST preset there is nothing to import: a batch makes the database.
+    created_by = "a batch (`moderate`) and `moderate db upgrade` create one" if rest else CREATED_BY
+    require_existing_sqlite_file(url, created_by)

@@ -7,7 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from moderation.cli.common import errors_to_exit_codes, load_settings, promise_json
+from moderation.cli.common import (
+    errors_to_exit_codes,
+    load_settings,
+    promise_json,
+    require_database,
+)
 
 
 def history_command(
@@ -21,7 +26,9 @@ def history_command(
 
     promise_json(as_json)
     settings = load_settings()
-    with errors_to_exit_codes(), connected(settings.database_url, must_exist=True) as engine:
+    with errors_to_exit_codes():
+        require_database(settings)
+    with errors_to_exit_codes(), connected(settings.database_url) as engine:
         recent = []
         if migrate.current_revision(engine) is not None:
             # Older tables have no site key yet: bring them up to date (as a batch would).

@@ -12,6 +12,7 @@ from moderation.cli.common import (
     load_settings,
     print_json,
     promise_json,
+    require_database,
     say_error,
 )
 from moderation.formatting import percent
@@ -37,6 +38,7 @@ def outcomes_command(
     promise_json(as_json)
     settings = load_settings()
     with errors_to_exit_codes():
+        require_database(settings)
         report = measure(settings, Window.parse(since))
     if as_json:
         print_json(report.to_json())  # exactly the documented keys, also when a gate fails
@@ -69,6 +71,7 @@ def fixtures_export_command(
     promise_json(False)
     settings = load_settings()
     with errors_to_exit_codes():
+        require_database(settings)
         result = export_fixtures(settings, Window.parse(since), out, force)
     typer.echo(
         f"wrote {result.lines} lines to {out} (mode 0{FILE_MODE:o}: it holds your users' "

@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from moderation.cli.common import errors_to_exit_codes, load_settings, promise_json
+from moderation.cli.common import (
+    errors_to_exit_codes,
+    load_settings,
+    promise_json,
+    require_database,
+)
 from moderation.formatting import percent
 from moderation.vocabulary import ExitCode
 
@@ -42,6 +47,8 @@ def qualify_command(
     promise_json(as_json)
     settings = load_settings()
     with errors_to_exit_codes():
+        # Where the verdict is stored; a WordPress REST site's database is the tool's own.
+        require_database(settings, rest_creates=True)
         qualification, table = run(settings, list(fixtures or []), force, show=not as_json)
     report(qualification, table, as_json)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from moderation.cli.common import errors_to_exit_codes, fail, load_settings
+from moderation.cli.common import errors_to_exit_codes, fail, load_settings, require_database
 
 
 def review_command(
@@ -43,6 +43,7 @@ def review_command(
     import asyncio  # here, not at the top: `moderate --help` need not load it
 
     with errors_to_exit_codes():
+        require_database(settings)
         asyncio.run(serve(settings, host, port, name, announce, secure_cookie=secure_cookie))
 
 

@@ -99,7 +99,13 @@ def create_engine(url: str, *, read_only: bool = False, must_exist: bool = False
     return engine
 
 
-def require_existing_sqlite_file(url: sa.URL) -> None:
+# What creates the tool's database, for the message that says it does not exist.
+CREATED_BY = "`moderate import` and `moderate db upgrade` create one"
+
+
+def require_existing_sqlite_file(url: sa.URL, created_by: str = CREATED_BY) -> None:
+    """Refuse a SQLite file that is not there (connecting would create it): only the commands
+    that make the tool's database may; every other one leaves no file behind."""
     if not url.drivername.startswith("sqlite"):
         return
     database = url.database or ""
@@ -108,7 +114,7 @@ def require_existing_sqlite_file(url: sa.URL) -> None:
     if not Path(database).is_file():
         raise ConfigurationError(
             f"the SQLite database {database} does not exist (check MODERATION_DATABASE_URL; "
-            "`moderate import` and `moderate db upgrade` create one)"
+            f"{created_by})"
         )
 
 

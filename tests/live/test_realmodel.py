@@ -327,6 +327,8 @@ def test_qualification_on_the_real_model(server: FakeOllama, tmp_path: Path) -> 
     # approves nothing; either way the verdict is stored and the next call asks nothing.
     env = env_for(server, tmp_path, MODERATION_QUALIFY="auto")
     assert moderate("model", "create", "--no-qualify", env=env, timeout=120).returncode == 0
+    # The verdict is stored in the tool's tables; `moderate qualify` creates no database.
+    assert moderate("db", "upgrade", env=env).returncode == 0
     before = server.stats()["backend"]["requests"]
     result = moderate("qualify", "--json", env=env, timeout=3600)
     assert result.returncode in (0, 8), result.stderr
