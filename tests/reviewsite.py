@@ -6,6 +6,7 @@ the page reads are the ones a batch writes.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,3 +75,48 @@ def edit_comment(url: str, comment_id: int, **values: Any) -> None:
         else:
             conn.execute(sa.delete(table).where(table.c.id == comment_id))
     engine.dispose()
+
+
+PLAIN_BODIES = ["You are an idiot.", "Thanks, a great read.", "Another idiot take."]
+
+
+def plain_site(url: str, bodies: list[str] = PLAIN_BODIES) -> Settings:
+    """A site's own simple table, no preset: a boolean ``approved`` (no rejected state), the
+    post each comment is on and when it was written; then one batch."""
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "comments",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("approved", sa.Boolean, nullable=False),
+        sa.Column("post_id", sa.Integer),
+        sa.Column("inserted_at", sa.DateTime),
+    )
+    start = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        conn.execute(
+            sa.insert(table),
+            [
+                {
+                    "id": n,
+                    "body": body,
+                    "approved": False,
+                    "post_id": 40 + n % 2,
+                    "inserted_at": start - timedelta(minutes=10 * (len(bodies) - n)),
+                }
+                for n, body in enumerate(bodies, start=1)
+            ],
+        )
+    engine.dispose()
+    settings = make_settings(url)
+    run_batch(settings, classifier=FakeClassifier(RULES))
+    return settings
+
+
+def plain_rows(url: str) -> list[tuple[Any, ...]]:
+    return read_table(
+        url, "SELECT id, body, approved, post_id, inserted_at FROM comments ORDER BY id"
+    )

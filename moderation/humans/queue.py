@@ -26,9 +26,21 @@ from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import comment_state, decisions
 from moderation.vocabulary import Outcome
 
-# Columns that common comment systems use for the author and the posting time; the first one a
-# table has is shown. A table with none of them shows neither.
+# Columns that common comment systems use for the author, the post a comment is on and the
+# posting time; the first one a table has is shown. A table with none of them shows nothing.
 AUTHOR_COLUMNS = ("author", "author_name", "comment_author", "user_name", "username")
+POST_COLUMNS = (
+    "post_id",
+    "comment_post_ID",
+    "article_id",
+    "page_id",
+    "thread_id",
+    "tid",
+    "object_pk",
+    "path",
+    "uri",
+    "url",
+)
 CREATED_COLUMNS = (
     "created_at",
     "created",
@@ -36,6 +48,7 @@ CREATED_COLUMNS = (
     "comment_date",
     "submit_date",
     "creationDate",
+    "inserted_at",
     "posted_at",
     "date",
 )
@@ -48,6 +61,7 @@ class ReviewItem:
     body: str
     text_hash: str
     author: str | None
+    post: str | None
     created: datetime | None
     outcome: str  # the tool's: held or failed
     label: str | None
@@ -88,6 +102,8 @@ class Ruling:
 
     written: bool
     change: str | None = None
+    # Written in the tool's memory only: the site has no rejected state to write.
+    site_unchanged: bool = False
 
 
 class ReviewQueue:
@@ -95,10 +111,11 @@ class ReviewQueue:
         self.engine = engine
         self.comments = comments
         self.session_id = session_id
-        self.author = self.created = None
+        self.author = self.post = self.created = None
         if isinstance(comments, CommentsTable):
             columns = comments.table.c
             self.author = next((columns[n] for n in AUTHOR_COLUMNS if n in columns), None)
+            self.post = next((columns[n] for n in POST_COLUMNS if n in columns), None)
             self.created = next((columns[n] for n in CREATED_COLUMNS if n in columns), None)
 
     @property
@@ -113,6 +130,7 @@ class ReviewQueue:
                 self.table.id,
                 self.table.body,
                 self.author if self.author is not None else sa.null(),
+                self.post if self.post is not None else sa.null(),
                 self.created if self.created is not None else sa.null(),
                 comment_state.c.outcome,
                 comment_state.c.text_hash,
@@ -159,7 +177,7 @@ class ReviewQueue:
             for key, outcome, state_hash in chunk:
                 row = now.get(key)
                 if row is not None and row.state == PENDING_STATE:
-                    pending.append((key, row.body, None, None, outcome, state_hash))
+                    pending.append((key, row.body, None, None, None, outcome, state_hash))
         pending.sort(key=lambda row: _id_order(row[0]), reverse=True)
         rows = pending[number * size : (number + 1) * size]
         with read_transaction(self.engine) as conn:
@@ -168,7 +186,7 @@ class ReviewQueue:
 
     def _items(self, rows: Sequence[Any], latest: dict[str, dict[str, Any]]) -> list[ReviewItem]:
         items = []
-        for comment_id, value, author, created, outcome, state_hash in rows:
+        for comment_id, value, author, post, created, outcome, state_hash in rows:
             # Read as the batch reads it: a value that is not text (a BLOB) shows as its repr.
             body = read_comment(comment_id, value).body
             decision = latest.get(str(comment_id), {})
@@ -177,7 +195,8 @@ class ReviewQueue:
                     key=str(comment_id),
                     body=body,
                     text_hash=text_hash(body),
-                    author=None if author is None else str(author),
+                    author=_shown(author),
+                    post=_shown(post),
                     created=as_datetime(created),
                     outcome=outcome,
                     label=decision.get("label"),
@@ -220,6 +239,14 @@ class ReviewQueue:
         ).scalar()
         if state not in WAITING:
             return Ruling(False, "it is not waiting for a human")
+        if outcome == Outcome.REJECTED and not self.comments.can_reject:
+            # No value of the site's columns means "rejected" (a boolean "approved"): the
+            # ruling is the tool's memory alone, which takes the comment off the queue and
+            # keeps every later batch away from it. The site's row stays as it is.
+            audit.record_ruling(
+                conn, self.session_id, comment, outcome, reviewer, site=self.comments.site
+            )
+            return Ruling(True, site_unchanged=True)
         update = self.comments.approve if outcome == Outcome.APPROVED else self.comments.reject
         if not update(conn, [comment]):
             return Ruling(False, "it changed while the ruling was written")
@@ -227,6 +254,14 @@ class ReviewQueue:
             conn, self.session_id, comment, outcome, reviewer, site=self.comments.site
         )
         return Ruling(True)
+
+
+def _shown(value: Any) -> str | None:
+    """A column's value as shown beside a comment; None for nothing worth showing."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
 
 
 def _id_order(key: str) -> tuple[int, int | str]:

@@ -477,7 +477,7 @@ class ReviewApp:
             page=page,
             notice=notice,
             reviewer=self.reviewer,
-            can_reject=self.queue.comments.can_reject,
+            rejects_here=not self.queue.comments.can_reject,
             can_sign_out=self.token is not None,
         )
 
@@ -530,8 +530,6 @@ class ReviewApp:
         return await self._rule(request, Outcome.APPROVED)
 
     async def reject(self, request: web.Request) -> web.Response:
-        if not self.queue.comments.can_reject:
-            return self._error(400, "This comments table has no rejected state.")
         return await self._rule(request, Outcome.REJECTED)
 
     async def _rule(self, request: web.Request, outcome: str) -> web.Response:
@@ -541,7 +539,9 @@ class ReviewApp:
             return self._error(400, "The form is incomplete.")
         ruling = await asyncio.to_thread(self.queue.rule, key, seen, outcome, self.reviewer)
         verb = "Approved" if outcome == Outcome.APPROVED else "Rejected"
-        if ruling.written:
+        if ruling.site_unchanged:
+            notice = ("done", f"{verb} comment {key} here; the site's row is unchanged.")
+        elif ruling.written:
             notice = ("done", f"{verb} comment {key}.")
         else:
             notice = ("changed", f"Comment {key} was left as it is: {ruling.change}.")

@@ -22,6 +22,8 @@ from tests.reviewsite import (
     BODIES,
     edit_comment,
     held_site,
+    plain_rows,
+    plain_site,
     rulings,
     status_of,
     status_settings,
@@ -70,6 +72,22 @@ class Served:
     process: subprocess.Popen[str]
 
 
+def review_process(db_url: str, **env: str) -> Served:
+    """`moderate review` on ``db_url``, as alice, on a free port."""
+    process = start_moderate(
+        "review",
+        "--port",
+        "0",
+        "--reviewer",
+        "alice",
+        env={"MODERATION_DATABASE_URL": db_url, **env},
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), process.communicate(timeout=10)
+    return Served(url, db_url, process)
+
+
 def serve(db_url: str, bodies: list[str] = BODIES, **env: str) -> Served:
     # Playwright's sync API runs an event loop in this thread; the batch needs its own. The
     # links and hidden-characters rules are off, so that the hostile comment (two links and a
@@ -77,24 +95,13 @@ def serve(db_url: str, bodies: list[str] = BODIES, **env: str) -> Served:
     settings = status_settings(db_url, hold_links=0, hold_hidden=False)
     with ThreadPoolExecutor(1) as pool:
         pool.submit(held_site, db_url, settings, bodies).result()
-    process = start_moderate(
-        "review",
-        "--port",
-        "0",
-        "--reviewer",
-        "alice",
-        env={
-            "MODERATION_DATABASE_URL": db_url,
-            "MODERATION_COMMENTS_PENDING_VALUE": "0",
-            "MODERATION_COMMENTS_APPROVED_VALUE": "1",
-            "MODERATION_COMMENTS_REJECTED_VALUES": "trash,spam",
-            **env,
-        },
+    return review_process(
+        db_url,
+        MODERATION_COMMENTS_PENDING_VALUE="0",
+        MODERATION_COMMENTS_APPROVED_VALUE="1",
+        MODERATION_COMMENTS_REJECTED_VALUES="trash,spam",
+        **env,
     )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:"), process.communicate(timeout=10)
-    return Served(url, db_url, process)
 
 
 @pytest.fixture
@@ -299,3 +306,27 @@ def test_hidden_characters_show_and_stacked_marks_stay_in_their_box(
         assert blank_strip_above(page, 7) == blank_strip_above(page, 6)
     finally:
         stop(server)
+
+
+def test_reject_on_a_plain_table_is_recorded_here_and_the_row_left_as_it_is(
+    sqlite_url: str, page: Page
+) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(plain_site, sqlite_url).result()
+    before = plain_rows(sqlite_url)
+    server = review_process(sqlite_url)
+    try:
+        page.goto(server.url)
+        first = comment(page, 3)
+        assert first.locator(".post").inner_text() == "post 41"
+        assert first.locator("time").inner_text() == "just now"
+        assert comment(page, 1).locator("time").inner_text() in ("20 min ago", "19 min ago")
+        assert first.locator(".author").count() == 0
+        submit(page, "Reject", 3)
+        assert notice(page) == "Rejected comment 3 here; the site's row is unchanged."
+        assert comment(page, 3).count() == 0 and comment(page, 1).count() == 1
+        assert page.title() == "Review: 1 waiting"
+    finally:
+        stop(server)
+    assert plain_rows(sqlite_url) == before
+    assert rulings(sqlite_url) == [("3", "rejected", "alice", "sentiments", None)]

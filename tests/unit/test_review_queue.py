@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from moderation.batch.pipeline import run_batch
 from moderation.comment import Comment, text_hash
 from moderation.humans.queue import ReviewQueue, as_datetime
 from moderation.settings import Settings
+from moderation.site.importer import default_table
 from moderation.site.table import CommentsTable
 from moderation.storage import audit, memory
 from moderation.storage.engines import create_engine
@@ -19,10 +21,13 @@ from tests.fakes import FakeClassifier
 from tests.helpers import create_site_table, make_settings, read_table
 from tests.reviewsite import (
     BODIES,
+    PLAIN_BODIES,
     RULES,
     STATUS,
     edit_comment,
     held_site,
+    plain_rows,
+    plain_site,
     rulings,
     status_of,
     status_settings,
@@ -126,16 +131,70 @@ def test_rejection_sets_the_removed_flag(sqlite_url: str) -> None:
     assert [i.key for i in queue.page(0, 10).items] == ["2"]
 
 
-def test_a_mapping_without_rejected_state_cannot_reject(sqlite_url: str) -> None:
-    create_site_table(sqlite_url, ["you idiot"])
-    settings = make_settings(sqlite_url)
-    run_batch(settings, classifier=FakeClassifier(RULES))
+def test_a_rejection_without_a_rejected_state_is_recorded_here_and_leaves_the_row(
+    db_url: str,
+) -> None:
+    # A boolean "approved" has no value meaning "rejected": the ruling lives in the tool's
+    # memory and audit trail, the site's row stays exactly as it was.
+    settings = plain_site(db_url)
+    queue = queue_for(settings)
+    before = plain_rows(db_url)
+    assert not queue.comments.can_reject
+
+    ruling = queue.rule("1", text_hash(PLAIN_BODIES[0]), Outcome.REJECTED, "dan")
+
+    assert ruling.written and ruling.site_unchanged
+    assert plain_rows(db_url) == before
+    assert rulings(db_url) == [("1", "rejected", "dan", "sentiments", None)]
+    state = read_table(
+        db_url, "SELECT outcome, reviewer FROM moderation_comment_state WHERE comment_id = '1'"
+    )
+    assert state == [("rejected", "dan")]
+    assert [i.key for i in queue.page(0, 10).items] == ["3"]
+    # The next batch leaves it alone: a human's word is final.
+    fake = FakeClassifier(RULES)
+    run_batch(settings, classifier=fake)
+    assert fake.asked == [] and plain_rows(db_url) == before
+
+
+def test_a_rejection_recorded_here_still_needs_the_row_as_the_reviewer_saw_it(
+    sqlite_url: str,
+) -> None:
+    settings = plain_site(sqlite_url)
+    edit_comment(sqlite_url, 1, body="You are an idiot (edited).")
+    edit_comment(sqlite_url, 3, approved=True)
     queue = queue_for(settings)
 
-    assert not queue.comments.can_reject
-    with pytest.raises(ValueError, match="no rejected state"):
-        queue.rule("1", text_hash("you idiot"), Outcome.REJECTED, "dan")
+    edited = queue.rule("1", text_hash(PLAIN_BODIES[0]), Outcome.REJECTED, "dan")
+    approved = queue.rule("3", text_hash(PLAIN_BODIES[2]), Outcome.REJECTED, "dan")
+
+    assert (edited.written, edited.change) == (
+        False,
+        "its text was edited since the page was shown",
+    )
+    assert (approved.written, approved.change) == (False, "it was approved meanwhile")
     assert rulings(sqlite_url) == []
+
+
+def test_a_plain_table_shows_its_post_and_time_and_a_bare_one_shows_neither(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    items = queue_for(plain_site(sqlite_url)).page(0, 10).items
+
+    assert [(i.key, i.post, i.author) for i in items] == [("3", "41", None), ("1", "41", None)]
+    assert items[0].created is not None and items[1].created is not None
+    assert items[0].created > items[1].created
+
+    bare_url = f"sqlite:///{tmp_path / 'bare.db'}"
+    settings = make_settings(bare_url)
+    engine = sa.create_engine(bare_url)
+    default_table(settings, sa.MetaData()).create(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO comments (body, approved) VALUES ('you idiot', 0)")
+    engine.dispose()
+    run_batch(settings, classifier=FakeClassifier(RULES))
+    [bare] = queue_for(settings).page(0, 10).items
+    assert (bare.post, bare.author, bare.created) == (None, None, None)
 
 
 @pytest.mark.parametrize(

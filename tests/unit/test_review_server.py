@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from moderation.batch.pipeline import run_batch
 from moderation.comment import text_hash
 from moderation.humans.queue import ReviewQueue
 from moderation.humans.render import age, visible
@@ -21,8 +22,19 @@ from moderation.humans.web import COOKIE, CSP, LoginLimits, ReviewApp
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage.engines import create_engine
-from tests.helpers import create_site_table, make_settings
-from tests.reviewsite import BODIES, HOSTILE, held_site, rulings, status_of
+from tests.fakes import FakeClassifier
+from tests.helpers import create_site_table, execute, make_settings
+from tests.reviewsite import (
+    BODIES,
+    HOSTILE,
+    PLAIN_BODIES,
+    RULES,
+    held_site,
+    plain_rows,
+    plain_site,
+    rulings,
+    status_of,
+)
 
 TOKEN = "correct horse battery staple"
 Check = Callable[[TestClient[Any, Any], ReviewApp], Awaitable[None]]
@@ -163,24 +175,56 @@ def test_hostile_comments_are_escaped_and_the_page_runs_only_its_own_script(
     run_page(site, check)
 
 
-def test_without_a_rejected_state_only_approve_is_offered(sqlite_url: str) -> None:
-    create_site_table(sqlite_url, ["you idiot"])
-    from moderation.batch.pipeline import run_batch
-    from tests.fakes import FakeClassifier
-    from tests.reviewsite import RULES
+def test_without_a_rejected_state_reject_is_recorded_here_and_says_so(sqlite_url: str) -> None:
+    settings = plain_site(sqlite_url)
+    before = plain_rows(sqlite_url)
 
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        assert "Approve</button>" in html and "Reject</button>" in html
+        assert "the site's row is unchanged (still pending)" in html  # said before, too
+        form = {
+            "csrf": review.csrf,
+            "comment_id": "1",
+            "text_hash": text_hash(PLAIN_BODIES[0]),
+            "page": "0",
+        }
+        response = await client.post("/reject", data=form, headers=origin(client))
+        assert response.status == 200
+        html = await response.text()
+        assert "Rejected comment 1 here; the site&#39;s row is unchanged." in html
+        assert 'data-comment-id="1"' not in html and 'data-comment-id="3"' in html
+
+    run_page(settings, check)
+    assert plain_rows(sqlite_url) == before
+    assert rulings(sqlite_url) == [("1", "rejected", "tester", "sentiments", None)]
+
+
+def test_a_comment_shows_the_post_and_time_its_table_has_and_no_blanks(sqlite_url: str) -> None:
+    settings = plain_site(sqlite_url)
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        assert html.count('<span class="post">post 41</span>') == 2
+        assert html.count("<time datetime=") == 2 and "min ago</time>" in html
+        assert 'class="author"' not in html
+
+    run_page(settings, check)
+
+
+def test_an_empty_author_shows_nothing(sqlite_url: str) -> None:
+    create_site_table(sqlite_url, ["you idiot", "idiot two"])
+    execute(sqlite_url, "UPDATE comments SET author = '' WHERE id = 1")
+    execute(sqlite_url, "UPDATE comments SET author = 'Ana' WHERE id = 2")
     settings = make_settings(sqlite_url)
     run_batch(settings, classifier=FakeClassifier(RULES))
 
     async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
         html = await (await client.get("/")).text()
-        assert "Approve</button>" in html and "Reject</button>" not in html
-        form = {"csrf": review.csrf, "comment_id": "1", "text_hash": text_hash("you idiot")}
-        response = await client.post("/reject", data=form, headers=origin(client))
-        assert response.status == 400
+        assert re.findall(r'<bdi class="author">([^<]*)</bdi>', html) == ["Ana"]
+        assert "<time" not in html and 'class="post"' not in html
 
     run_page(settings, check)
-    assert rulings(sqlite_url) == []
 
 
 def test_the_token_is_asked_once_and_kept_in_an_httponly_cookie(site: Settings) -> None:
