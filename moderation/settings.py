@@ -685,6 +685,11 @@ class Settings(BaseSettings):
             parsed = make_url(value)
         except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in it
             raise ValueError("MODERATION_DATABASE_URL is not a valid database URL") from exc
+        if parsed.drivername.split("+")[0] == "postgres":
+            # Heroku's and some other hosts' spelling, which SQLAlchemy does not take.
+            raise ValueError(
+                "write postgresql:// instead of postgres:// (the rest of the URL as it is)"
+            )
         spilled = "@" in (parsed.username or "") and any(c in (parsed.password or "") for c in "/?")
         if "@" in (parsed.host or "") or spilled:
             # SQLAlchemy ends the password at its first "@" and takes the rest for the host:

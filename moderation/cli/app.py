@@ -192,7 +192,11 @@ def _print_report(report: RunReport) -> None:
     if report.lease_lost:
         summary += f"; lease lost, {report.rejected} decisions not written"
     if report.unqualified:
-        summary += f"; nothing approved: {report.unqualified}"
+        # What it means for the site, and where to go: the approvals are a human's now.
+        summary += (
+            f"; nothing approved: {report.unqualified}; the model may not approve: every "
+            "comment waits for a human (`moderate review`); `moderate qualify` shows why"
+        )
     if report.notifications["failed"]:
         summary += f"; {report.notifications['failed']} notifications could not be sent"
     console.print(summary, markup=False, highlight=False)

@@ -190,7 +190,9 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         where = environment_name(field) if field else "settings"
-        fail(f"invalid configuration: {where}: {first['msg']}", ExitCode.USAGE)
+        # pydantic's "Value error, " before a validator's own words says nothing to a reader.
+        message = str(first["msg"]).removeprefix("Value error, ")
+        fail(f"invalid configuration: {where}: {message}", ExitCode.USAGE)
     configure(settings.log_format, settings.log_level)
     for name, source, suggestion in misspelled_variables(Path(".env")):
         hint = f"; did you mean {suggestion}?" if suggestion else ""

@@ -151,7 +151,7 @@ class OllamaHost:
             listing = await asyncio.wait_for(self.load_client.list(), self.settings.timeout)
         except Exception as exc:
             raise OllamaUnavailable(
-                f"Ollama at {self.name} is unreachable: {describe(exc)}"
+                f"Ollama at {self.name} is unreachable: {describe(exc)}{start_hint(exc)}"
             ) from exc
         for entry in listing.models:
             if entry.model in (model, f"{model}:latest"):
@@ -334,6 +334,14 @@ def _is_aiohttp_error(exc: BaseException) -> bool:
     return aiohttp is not None and isinstance(exc, aiohttp.ClientError)
 
 
+def start_hint(exc: BaseException) -> str:
+    """What to do when nothing answers at the model server's address (not when it answered
+    badly, or its certificate is not trusted: starting it again would not help)."""
+    if _wire_failure(exc) == "refused" or isinstance(exc, httpx.ConnectError):
+        return "; start it with `ollama serve`, or set OLLAMA_HOST to where it listens"
+    return ""
+
+
 def describe(exc: BaseException, timeout: float | None = None) -> str:
     """A short, storable reason for a failed call (no secrets, no huge bodies)."""
     if isinstance(exc, ollama.ResponseError):
@@ -395,7 +403,7 @@ def create_model(
         ) from exc
     except Exception as exc:
         raise OllamaUnavailable(
-            f"Ollama at {shown} is unreachable: {describe(exc, timeout)}"
+            f"Ollama at {shown} is unreachable: {describe(exc, timeout)}{start_hint(exc)}"
         ) from exc
     finally:
         client.close()
