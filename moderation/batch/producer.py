@@ -1,10 +1,12 @@
-"""The producer: keyset pages of pending comments, minus those memory says not to ask again."""
+"""The producer: keyset pages of pending comments, minus those memory says not to ask again,
+read once the writes an earlier run left unfinished are settled."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from moderation.batch.settle import settle
 from moderation.batch.state import BatchState, Work
 from moderation.comment import Comment, Page
 from moderation.storage import memory
@@ -15,6 +17,7 @@ from moderation.storage.engines import read_transaction
 async def produce(state: BatchState, work: asyncio.Queue[Work | None], workers: int) -> None:
     """Fill ``work`` and then tell each worker to stop; on failure, unblock them at once."""
     try:
+        await _settle(state)
         await _queue_pending(state, work)
     except BaseException:
         # Unblock the workers: drop what is queued (it stays pending) and tell them to stop.
@@ -26,6 +29,13 @@ async def produce(state: BatchState, work: asyncio.Queue[Work | None], workers: 
         raise
     for _ in range(workers):
         await work.put(None)
+
+
+async def _settle(state: BatchState) -> None:
+    """Before any new work: the writes an earlier run left unfinished (see batch.settle)."""
+    if state.dry_run or not state.memory_available or state.comments.writes_in_transaction:
+        return
+    await asyncio.to_thread(settle, state.engine, state.comments, state.lease)
 
 
 async def _queue_pending(state: BatchState, work: asyncio.Queue[Work | None]) -> None:

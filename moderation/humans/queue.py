@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from moderation.comment import Comment, read_comment, text_hash
+from moderation.humans.api_ruling import rule_through_api
 from moderation.policy import UNTRUSTED_REASONS
 from moderation.rules import RULE_PREFIX
 from moderation.site.protocol import Site
@@ -216,6 +217,17 @@ class ReviewQueue:
             comment_id = self.comments.parse_id(key)
         except ValueError:
             return Ruling(False, "no such comment")
+        if not self.comments.writes_in_transaction:  # an API: no lock held over HTTP
+            change = rule_through_api(
+                self.engine,
+                self.comments,
+                self.session_id,
+                comment_id,
+                seen_hash,
+                outcome,
+                reviewer,
+            )
+            return Ruling(change is None, change)
         return run_write(
             self.engine, lambda conn: self._rule(conn, comment_id, seen_hash, outcome, reviewer)
         )

@@ -5,13 +5,14 @@ REST API (``site.wordpress_rest.WordPressRest``). Both write only to a comment s
 with the very text that was judged, and report which comments now hold the written state.
 
 ``conn`` is a transaction on the tool's own database. The table writes inside it, so a
-decision and its audit row commit together; an API writes over HTTP while it is open, so its
-write happens first and the audit row commits after it (see ``wordpress_rest``).
+decision and its audit row commit together; an API writes over HTTP outside it, so each of its
+writes is recorded as an intent first and its audit row commits after it (see
+``storage.intents``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import Connection, Engine
@@ -41,6 +42,11 @@ class Site(Protocol):
     @property
     def can_reject(self) -> bool:
         """Whether a human's Reject can be written."""
+
+    @property
+    def unsure(self) -> Set[str]:
+        """Keys whose write was sent without learning whether it landed (its answer and a
+        re-read were both lost): always empty where writes join the transaction."""
 
     def parse_id(self, key: str) -> Any:
         """The site's id for a stored key; ValueError if it cannot be one."""

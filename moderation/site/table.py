@@ -41,6 +41,8 @@ class CommentsTable:
 
     # Approvals commit with their audit rows, in the batch's transaction.
     writes_in_transaction = True
+    # ... so a write's result is always known (see site.protocol).
+    unsure: frozenset[str] = frozenset()
 
     def __init__(
         self, table: sa.Table, settings: Settings, companions: SiteCompanions | None = None

@@ -19,12 +19,11 @@ an edit landing in it is published unjudged (the write sets only the status), an
 ruling landing in it is replaced by the tool's, as when two moderators click at once in
 wp-admin. WordPress offers no conditional update that would close it.
 
-Order of record: WordPress is written first, with no lock held on the tool's database, and
-the audit rows commit right after (``batch.writer.apply_remote``). A crash between the two
-leaves a comment approved in WordPress with no audit row; each write is logged (comment id
-and status) before the commit, so the log still tells. Recording an intent row first would
-need a state the audit trail does not have, and an intent whose write never happened would
-claim what WordPress does not hold.
+Order of record: WordPress cannot join the tool's transaction, so each write is recorded as
+an intent first, then sent, then marked done with its audit row (``storage.intents``). A crash
+between two of these steps leaves an open intent, which the next batch settles by reading the
+comment (``batch.settle``). A write whose answer and re-read were both lost is named in
+``unsure``: its intent stays open for the next batch, which reads what WordPress holds.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Connection, Engine
 
+from moderation import crashpoints
 from moderation.comment import Comment, Page, read_comment
 from moderation.errors import ModerationError, SiteUnavailable
 from moderation.settings import Settings
@@ -70,7 +70,7 @@ class WordPressRest:
     """The REST API of one WordPress site (one site of a multisite: one URL each)."""
 
     can_reject = True
-    writes_in_transaction = False  # HTTP first, then the audit rows (see the module's notes)
+    writes_in_transaction = False  # intent, HTTP, then the audit rows (see the module's notes)
     # WordPress never deletes a held comment by itself; pingbacks and trackbacks are not
     # listed (the API's default type is "comment"), so none is read to be held by its type.
     purges_pending = False
@@ -87,6 +87,9 @@ class WordPressRest:
         # After a failure mid-chunk the keys written so far are returned (their audit rows
         # must commit); the next call raises it.
         self.failure: ModerationError | None = None
+        # Keys whose write was sent but whose result WordPress never told (the answer and the
+        # re-read both failed): whether they were written is for a later read to say.
+        self.unsure: set[str] = set()
 
     @property
     def routes(self) -> str:
@@ -259,16 +262,20 @@ class WordPressRest:
         row = _row(found)
         if row["status"] != PENDING or not _same_text(row["raw"], comment.body):
             return False  # ruled on or edited since it was judged
+        crashpoints.reach("after-intent")
+        self.unsure.add(comment.key)
         try:
             answer, _ = self._send("POST", route, {}, {"status": status})
         except SiteUnavailable:
             # The answer was lost or WordPress failed: what it holds now is the truth.
             answer = self._send("GET", route, {"context": "edit", "_fields": "id,status"})[0]
+        self.unsure.discard(comment.key)
         held = answer is not None and answer.get("status") == status
         if held:
             with self._lock:
                 self._written[comment.key] = status
             log.info("WordPress comment %s is now %s", comment.key, status)
+        crashpoints.reach("after-write")
         return held
 
 

@@ -199,3 +199,29 @@ notifications = sa.Table(
     sa.Column("sent_at", EpochSeconds, nullable=False),
     sa.Column("fingerprint", sa.String(64), nullable=False),
 )
+
+# Writes to a site outside the tool's database (WordPress's REST API), each recorded before it
+# is sent: open until its audit row commits (done), or until a later batch finds the site
+# without it (dropped). See ``storage.intents``.
+write_intents = sa.Table(
+    "moderation_write_intents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("site", sa.String(255), nullable=False),
+    sa.Column("comment_id", sa.String(255), nullable=False),
+    # What is written: "approved" (a batch's approval or a reviewer's) or "rejected".
+    sa.Column("outcome", sa.String(16), nullable=False),
+    # The hash of the text that was judged: the write lands only on that text.
+    sa.Column("text_hash", sa.String(64), nullable=False),
+    # The batch run, or the review session, the write belongs to.
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("reviewer", sa.String(255)),
+    # The batch's decision (JSON: its audit row and memory, less the comment's text), which a
+    # later batch records if the write turns out to have landed.
+    sa.Column("decision", sa.Text),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("settled_at", Timestamp),
+    # A batch looks for its site's open intents before it reads new work.
+    sa.Index("ix_moderation_write_intents_site_state", "site", "state"),
+)
