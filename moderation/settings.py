@@ -370,6 +370,15 @@ class Settings(BaseSettings):
             "`~/.local/share/moderation/evals.jsonl`), never the working directory"
         ),
     )
+    progress_every: float = Field(
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "seconds between the progress log lines of `moderate eval`, `moderate qualify` and "
+            "`moderate model create` when stderr is not a terminal (a terminal gets a bar)"
+        ),
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description=(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,6 +16,7 @@ from moderation.cli.common import (
     promise_json,
     say_error,
 )
+from moderation.cli.progress import progress
 from moderation.formatting import percent
 from moderation.vocabulary import ExitCode, RunStatus
 
@@ -108,12 +108,15 @@ def eval_command(
         print_json(
             {
                 **result,
+                **({} if report is None else {"report": str(report)}),
                 "status": RunStatus.DONE,
                 "exit_code": ExitCode.GATE if failures else ExitCode.OK,
             }
         )
     else:
         _print_result(result)
+        if report is not None:
+            typer.echo(f"report written to {report}")
     for failure in failures:
         say_error(failure, "gate failed")
     raise typer.Exit(ExitCode.GATE if failures else ExitCode.OK)
@@ -135,14 +138,9 @@ def _build_variant_model(settings: Settings, path: Path, base: Variant) -> Varia
 def _run(settings: Settings, variant: Variant, items: list[Fixture], show: bool) -> Evaluation:
     from moderation.evaluation.evaluate import evaluate
 
-    if not (show and sys.stderr.isatty()):
-        return evaluate(settings, variant, items)
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True, redirect_stderr=True) as progress:
-        task = progress.add_task(f"evaluating {variant.model}", total=len(items))
-        return evaluate(settings, variant, items, lambda: progress.advance(task))
+    title = f"evaluating {variant.model}"
+    with progress(title, len(items), settings.progress_every, bar=show) as advance:
+        return evaluate(settings, variant, items, advance)
 
 
 def _target(main: Evaluation, rate: float) -> dict[str, Any]:
@@ -191,6 +189,7 @@ def _write_report(
         "outcomes": [asdict(o) for o in main.outcomes],
         "comparison": result.get("comparison"),
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(document), encoding="utf-8")
 
 

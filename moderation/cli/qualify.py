@@ -8,7 +8,6 @@ evidence, adds the site's own fixtures (``--fixtures``) and, with ``--force``, a
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +19,7 @@ from moderation.cli.common import (
     promise_json,
     require_database,
 )
+from moderation.cli.progress import progress
 from moderation.formatting import percent
 from moderation.vocabulary import ExitCode
 
@@ -90,7 +90,8 @@ async def _run(
                     return found, None
             # Confidences are what qualification judges: a server without them cannot qualify.
             await classifier.check_logprobs()
-            with _progress(show, f"qualifying {identity.model}", count) as advance:
+            title = f"qualifying {identity.model}"
+            with progress(title, count, settings.progress_every, bar=show) as advance:
                 qualification, table = await qualify(settings, classifier, identity, paths, advance)
         finally:
             await classifier.close()
@@ -99,29 +100,6 @@ async def _run(
                 run_write, engine, lambda conn: qualifications.save(conn, qualification)
             )
     return qualification, table
-
-
-class _progress:
-    """A progress bar on a terminal; nothing elsewhere."""
-
-    def __init__(self, show: bool, title: str, total: int) -> None:
-        self.show = show and sys.stderr.isatty()
-        self.title, self.total = title, total
-
-    def __enter__(self) -> Any:
-        if not self.show:
-            return None
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self.bar = Progress(console=Console(stderr=True), transient=True, redirect_stderr=True)
-        self.bar.__enter__()
-        task = self.bar.add_task(self.title, total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.show:
-            self.bar.__exit__(None, None, None)
 
 
 def report(

@@ -33,7 +33,8 @@ pytestmark = pytest.mark.integration
 CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 if not CORPORA.is_dir():
     pytest.skip(
-        f"the shared corpora are not here ({CORPORA}); they sit beside the repository in CI",
+        f"the shared corpora are not here ({CORPORA}); they sit beside the repository in CI "
+        "(CONTRIBUTING.md, 'The shared corpora')",
         allow_module_level=True,
     )
 # Rows as documented in shared/corpora/README.md; a changed file must fail loudly here
