@@ -6,6 +6,9 @@ the page reads are the ones a batch writes.
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +16,9 @@ import sqlalchemy as sa
 
 from moderation.batch.pipeline import run_batch
 from moderation.settings import Settings
+from moderation.storage import migrate
+from moderation.storage.tables import runs
+from moderation.vocabulary import RunStatus
 from tests.fakes import FakeClassifier
 from tests.helpers import create_site_table, make_settings, read_table
 
@@ -120,3 +126,93 @@ def plain_rows(url: str) -> list[tuple[Any, ...]]:
     return read_table(
         url, "SELECT id, body, approved, post_id, inserted_at FROM comments ORDER BY id"
     )
+
+
+POSITIVE = '{"label": "positive"}'
+UNPARSEABLE = "It could be anything."
+# One comment for each reason a comment waits for, as the batches below make them wait.
+REASON_TEXTS = {
+    "negative": "You are an idiot and this post is garbage.",
+    "unsure": "Well, I suppose it is fine, in its way.",
+    "unqualified": "Great post, thanks for writing it!",
+    "rule": "Cheap pills at http://a.example and http://b.example",
+    "quarantined": "The comment every batch stopped on.",
+    "long": "A very long comment. " * 1600,
+    "failed": "mumble mumble",
+}
+
+
+class ScriptedModel(FakeClassifier):
+    """Answers each comment by its exact text: negative, unparseable, or positive, sure or
+    not; anything else (the qualification's fixtures) positive and sure."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        answers = {"negative": NEGATIVE, "failed": UNPARSEABLE}
+        by_text = {text: answers.get(reason, POSITIVE) for text, reason in reasons.items()}
+        super().__init__(default=lambda text: by_text.get(text, POSITIVE))
+        self.unsure = {text for text, reason in reasons.items() if reason == "unsure"}
+
+    async def classify(self, text: str) -> Any:
+        self.confidence = 0.5 if text in self.unsure else 1.0
+        return await super().classify(text)
+
+
+def make_them_wait(settings: Settings, reasons: Sequence[str], bodies: Sequence[str]) -> None:
+    """Two real batches over a site whose comments (ids 1, 2, ...: ``bodies``, all pending, in
+    a string status column) then wait for a human for ``reasons``, one per comment.
+
+    The first batch runs after two batches that died while working on the quarantined ones,
+    with a confidence threshold of 0.8 and without qualification: it holds the negative,
+    unsure, ruled, quarantined and long ones and fails the garbled ones. The second qualifies
+    the model on the shipped fixtures, where it fails, so it holds the comments it finds
+    positive as unqualified. Each batch meets only its own comments: the others are out of
+    the pending state meanwhile, as a moderator's "hold for later" would put them.
+    """
+    engine = sa.create_engine(settings.database_url)
+    migrate.upgrade(engine)
+    table = sa.Table(settings.comments_table, sa.MetaData(), autoload_with=engine)
+    key = table.c[settings.comments_id_column]
+    status = table.c[settings.comments_approved_column]
+
+    def ids(*wanted: str) -> list[int]:
+        return [n for n, reason in enumerate(reasons, start=1) if reason in wanted]
+
+    def put(value: str | None, *wanted: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(sa.update(table).where(key.in_(ids(*wanted))).values({status: value}))
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(runs),
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "started_at": now - timedelta(minutes=minutes),
+                    "status": RunStatus.ABANDONED,
+                    "owner": "a batch that died",
+                    "site": settings.site_key,
+                    "in_work": json.dumps([str(n) for n in ids("quarantined")]),
+                }
+                for minutes in (60, 30)
+            ],
+        )
+    model = ScriptedModel(dict(zip(bodies, reasons, strict=True)))
+    pending = settings.comments_pending_value
+    put("parked", "unqualified")
+    run_batch(settings.model_copy(update={"min_confidence": 0.8}), classifier=model)
+    put("parked", "unsure")
+    put(pending, "unqualified")
+    run_batch(settings.model_copy(update={"qualify": "auto"}), classifier=model)
+    put(pending, "unsure")
+    engine.dispose()
+
+
+def reasons_site(url: str, reasons: Sequence[str]) -> Settings:
+    """A site whose comment n waits for ``reasons[n - 1]`` (``REASON_TEXTS`` numbered: each
+    text ends with its id, so that no two are the same)."""
+    bodies = [f"{REASON_TEXTS[reason]} ({n})" for n, reason in enumerate(reasons, start=1)]
+    create_site_table(url, bodies, status=STATUS)
+    settings = status_settings(url)
+    make_them_wait(settings, reasons, bodies)
+    return settings

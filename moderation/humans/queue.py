@@ -7,18 +7,23 @@ as a batch's approvals, so it lands only on the row the human saw, still pending
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from moderation.comment import Comment, read_comment, text_hash
-from moderation.humans.api_ruling import rule_through_api
-from moderation.policy import UNTRUSTED_REASONS
-from moderation.rules import RULE_PREFIX
+from moderation.comment import Comment, text_hash
+from moderation.humans import reasons
+from moderation.humans.items import (
+    AUTHOR_COLUMNS,
+    CREATED_COLUMNS,
+    POST_COLUMNS,
+    ReviewPage,
+    make_item,
+)
+from moderation.humans.items import as_datetime as as_datetime  # for the batch's notices
 from moderation.site.protocol import Site
 from moderation.site.rows import PENDING_STATE, what_happened
 from moderation.site.table import CommentsTable
@@ -27,74 +32,7 @@ from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import comment_state, decisions
 from moderation.vocabulary import Outcome
 
-# Columns that common comment systems use for the author, the post a comment is on and the
-# posting time; the first one a table has is shown. A table with none of them shows nothing.
-AUTHOR_COLUMNS = ("author", "author_name", "comment_author", "user_name", "username")
-POST_COLUMNS = (
-    "post_id",
-    "comment_post_ID",
-    "article_id",
-    "page_id",
-    "thread_id",
-    "tid",
-    "object_pk",
-    "path",
-    "uri",
-    "url",
-)
-CREATED_COLUMNS = (
-    "created_at",
-    "created",
-    "comment_date_gmt",
-    "comment_date",
-    "submit_date",
-    "creationDate",
-    "inserted_at",
-    "posted_at",
-    "date",
-)
 WAITING = (Outcome.HELD, Outcome.FAILED)
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewItem:
-    key: str
-    body: str
-    text_hash: str
-    author: str | None
-    post: str | None
-    created: datetime | None
-    outcome: str  # the tool's: held or failed
-    label: str | None
-    confidence: float | None
-    error: str | None
-    raw_answer: str | None
-    decided_at: datetime | None
-    coverage: str | None
-    edited: bool  # the text changed since the tool's decision
-
-    @property
-    def untrusted(self) -> bool:
-        """Held because the model may not approve at all, whatever it answered."""
-        return (self.error or "").startswith(UNTRUSTED_REASONS)
-
-    @property
-    def rule_reason(self) -> str | None:
-        """Why a rule held the comment before the model was asked ("2 links >= 2"), or None."""
-        error = self.error or ""
-        return error.removeprefix(RULE_PREFIX) if error.startswith(RULE_PREFIX) else None
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewPage:
-    items: list[ReviewItem]
-    number: int
-    size: int
-    total: int
-
-    @property
-    def has_next(self) -> bool:
-        return (self.number + 1) * self.size < self.total
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +43,34 @@ class Ruling:
     change: str | None = None
     # Written in the tool's memory only: the site has no rejected state to write.
     site_unchanged: bool = False
+
+
+def _latest_decision() -> sa.ScalarSelect[Any]:
+    """The id of the tool's latest decision on the memory row's comment (not a ruling)."""
+    earlier = decisions.alias("earlier")
+    return (
+        sa.select(sa.func.max(earlier.c.id))
+        .where(
+            earlier.c.site == comment_state.c.site,
+            earlier.c.comment_id == comment_state.c.comment_id,
+            earlier.c.reviewer.is_(None),
+        )
+        .correlate(comment_state)
+        .scalar_subquery()
+    )
+
+
+# The memory of each comment joined to the tool's latest decision on it, and why it waits.
+_remembered = comment_state.outerjoin(decisions, decisions.c.id == _latest_decision())
+_why = reasons.reason_column(comment_state.c.outcome, decisions.c.label, decisions.c.error)
+_DECISION = (
+    decisions.c.label,
+    decisions.c.confidence,
+    decisions.c.error,
+    decisions.c.raw_answer,
+    decisions.c.decided_at,
+    decisions.c.coverage,
+)
 
 
 class ReviewQueue:
@@ -124,50 +90,81 @@ class ReviewQueue:
         assert isinstance(self.comments, CommentsTable)
         return self.comments
 
-    def _waiting(self) -> sa.Select[Any]:
+    def _waiting(self, *columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        """``columns`` of the site's pending comments the tool held or failed."""
         key = sa.cast(self.table.id, sa.String(255))
+        joined = self.table.table.join(
+            _remembered,
+            sa.and_(comment_state.c.site == self.comments.site, comment_state.c.comment_id == key),
+        )
         return (
-            sa.select(
-                self.table.id,
-                self.table.body,
-                self.author if self.author is not None else sa.null(),
-                self.post if self.post is not None else sa.null(),
-                self.created if self.created is not None else sa.null(),
-                comment_state.c.outcome,
-                comment_state.c.text_hash,
-            )
-            .join(
-                comment_state,
-                sa.and_(
-                    comment_state.c.site == self.comments.site,
-                    comment_state.c.comment_id == key,
-                ),
-            )
+            sa.select(*columns)
+            .select_from(joined)
             .where(self.table.is_pending, comment_state.c.outcome.in_(WAITING))
         )
 
-    def page(self, number: int, size: int) -> ReviewPage:
-        """One page of the comments the tool held or failed that are still pending, newest first."""
+    def page(self, number: int, size: int, reason: str | None = None) -> ReviewPage:
+        """One page of the comments the tool held or failed that are still pending, newest
+        first, those waiting for ``reason`` only when one is given; with the count of each
+        reason. The database does the filtering, counting and paging: a page reads ``size``
+        comments, however many wait."""
         if not isinstance(self.comments, CommentsTable):
-            return self._page_elsewhere(number, size)
+            return self._page_elsewhere(number, size, reason)
         order = [self.table.id.desc()]
         if self.created is not None:
             order.insert(0, self.created.desc())
-        query = self._waiting().order_by(*order).limit(size).offset(number * size)
+        query = self._waiting(
+            self.table.id,
+            self.table.body,
+            _or_null(self.author),
+            _or_null(self.post),
+            _or_null(self.created),
+            comment_state.c.outcome,
+            comment_state.c.text_hash,
+            _why,
+            *_DECISION,
+        )
+        if reason is not None:
+            query = query.where(_why == reason)
+        query = query.order_by(*order).limit(size).offset(number * size)
+        reasons_only = self._waiting(_why.label("reason")).subquery()
         with read_transaction(self.engine) as conn:
-            total = conn.execute(
-                sa.select(sa.func.count()).select_from(self._waiting().subquery())
-            ).scalar_one()
             rows = conn.execute(query).all()
-            latest = _latest_decisions(conn, self.comments.site, [str(row[0]) for row in rows])
-        return ReviewPage(self._items(rows, latest), number, size, total)
+            counted = conn.execute(
+                sa.select(reasons_only.c.reason, sa.func.count()).group_by(reasons_only.c.reason)
+            ).all()
+            counts = {name: int(n) for name, n in counted}
+            untrusted = None
+            if counts.get(reasons.UNQUALIFIED):
+                untrusted = conn.execute(
+                    self._waiting(decisions.c.error)
+                    .where(_why == reasons.UNQUALIFIED)
+                    .order_by(decisions.c.id.desc())
+                    .limit(1)
+                ).scalar()
+        items = [
+            make_item(row[:8], dict(zip(_DECISION_NAMES, row[8:], strict=True))) for row in rows
+        ]
+        total = counts.get(reason, 0) if reason is not None else sum(counts.values())
+        return ReviewPage(items, number, size, total, counts, reason, untrusted)
 
-    def _page_elsewhere(self, number: int, size: int) -> ReviewPage:
+    def _page_elsewhere(self, number: int, size: int, reason: str | None) -> ReviewPage:
         """The same page for a site outside the database (an API): the tool's waiting rows,
         then which of them the site still holds as pending, newest (highest id) first."""
-        query = sa.select(
-            comment_state.c.comment_id, comment_state.c.outcome, comment_state.c.text_hash
-        ).where(comment_state.c.site == self.comments.site, comment_state.c.outcome.in_(WAITING))
+        query = (
+            sa.select(
+                comment_state.c.comment_id,
+                comment_state.c.outcome,
+                comment_state.c.text_hash,
+                _why,
+                decisions.c.error,
+            )
+            .select_from(_remembered)
+            .where(
+                comment_state.c.site == self.comments.site,
+                comment_state.c.outcome.in_(WAITING),
+            )
+        )
         with read_transaction(self.engine) as conn:
             waiting = conn.execute(query).all()
         pending: list[tuple[Any, ...]] = []
@@ -175,41 +172,23 @@ class ReviewQueue:
             chunk = waiting[start : start + 500]
             with read_transaction(self.engine) as conn:
                 now = self.comments.current_rows(conn, [row[0] for row in chunk])
-            for key, outcome, state_hash in chunk:
+            for key, outcome, state_hash, why, error in chunk:
                 row = now.get(key)
                 if row is not None and row.state == PENDING_STATE:
-                    pending.append((key, row.body, None, None, None, outcome, state_hash))
+                    pending.append((key, row.body, outcome, state_hash, why, error))
+        counts = dict(Counter(row[4] for row in pending))
+        untrusted = next((row[5] for row in pending if row[4] == reasons.UNQUALIFIED), None)
+        if reason is not None:
+            pending = [row for row in pending if row[4] == reason]
         pending.sort(key=lambda row: _id_order(row[0]), reverse=True)
         rows = pending[number * size : (number + 1) * size]
         with read_transaction(self.engine) as conn:
             latest = _latest_decisions(conn, self.comments.site, [str(row[0]) for row in rows])
-        return ReviewPage(self._items(rows, latest), number, size, len(pending))
-
-    def _items(self, rows: Sequence[Any], latest: dict[str, dict[str, Any]]) -> list[ReviewItem]:
-        items = []
-        for comment_id, value, author, post, created, outcome, state_hash in rows:
-            # Read as the batch reads it: a value that is not text (a BLOB) shows as its repr.
-            body = read_comment(comment_id, value).body
-            decision = latest.get(str(comment_id), {})
-            items.append(
-                ReviewItem(
-                    key=str(comment_id),
-                    body=body,
-                    text_hash=text_hash(body),
-                    author=_shown(author),
-                    post=_shown(post),
-                    created=as_datetime(created),
-                    outcome=outcome,
-                    label=decision.get("label"),
-                    confidence=decision.get("confidence"),
-                    error=decision.get("error"),
-                    raw_answer=decision.get("raw_answer"),
-                    decided_at=decision.get("decided_at"),
-                    coverage=decision.get("coverage"),
-                    edited=state_hash != text_hash(body),
-                )
-            )
-        return items
+        items = [
+            make_item((key, body, None, None, None, outcome, state_hash, why), latest.get(key, {}))
+            for key, body, outcome, state_hash, why, _ in rows
+        ]
+        return ReviewPage(items, number, size, len(pending), counts, reason, untrusted)
 
     def rule(self, key: str, seen_hash: str, outcome: str, reviewer: str) -> Ruling:
         """Approve or reject one comment, only if it is as the reviewer saw it."""
@@ -217,17 +196,6 @@ class ReviewQueue:
             comment_id = self.comments.parse_id(key)
         except ValueError:
             return Ruling(False, "no such comment")
-        if not self.comments.writes_in_transaction:  # an API: no lock held over HTTP
-            change = rule_through_api(
-                self.engine,
-                self.comments,
-                self.session_id,
-                comment_id,
-                seen_hash,
-                outcome,
-                reviewer,
-            )
-            return Ruling(change is None, change)
         return run_write(
             self.engine, lambda conn: self._rule(conn, comment_id, seen_hash, outcome, reviewer)
         )
@@ -268,12 +236,11 @@ class ReviewQueue:
         return Ruling(True)
 
 
-def _shown(value: Any) -> str | None:
-    """A column's value as shown beside a comment; None for nothing worth showing."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+_DECISION_NAMES = tuple(column.name for column in _DECISION)
+
+
+def _or_null(column: sa.ColumnElement[Any] | None) -> sa.ColumnElement[Any]:
+    return column if column is not None else sa.null()
 
 
 def _id_order(key: str) -> tuple[int, int | str]:
@@ -282,7 +249,7 @@ def _id_order(key: str) -> tuple[int, int | str]:
 
 
 def _latest_decisions(conn: Connection, site: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-    """The tool's latest decision row for each of these comments (optional columns included)."""
+    """The tool's latest decision row for each of these comments."""
     if not keys:
         return {}
     latest = (
@@ -294,25 +261,5 @@ def _latest_decisions(conn: Connection, site: str, keys: list[str]) -> dict[str,
         )
         .group_by(decisions.c.comment_id)
     )
-    wanted = ["comment_id", "label", "error", "raw_answer", "decided_at"]
-    # Columns added by later revisions are shown when the declared tables have them.
-    wanted += [name for name in ("confidence", "coverage") if name in decisions.c]
-    query = sa.select(*(decisions.c[name] for name in wanted)).where(decisions.c.id.in_(latest))
+    query = sa.select(decisions.c.comment_id, *_DECISION).where(decisions.c.id.in_(latest))
     return {row.comment_id: dict(row._mapping) for row in conn.execute(query)}
-
-
-def as_datetime(value: Any) -> datetime | None:
-    """A posting time as an aware datetime: datetimes, epoch seconds and ISO strings."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str):
-        try:
-            return as_datetime(datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    return None
