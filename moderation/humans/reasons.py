@@ -87,15 +87,24 @@ def reason_column(
 
 
 def plain_untrusted(error: str) -> str:
-    """Why the model may not approve, in a moderator's words (the tool's own words follow it
-    on the page, for whoever looks after the model)."""
+    """Why the model may not approve, in a moderator's words (the page offers the tool's own
+    words beside them, for whoever looks after the model)."""
     if error.startswith("reversal-rate brake:"):
         return (
-            "The model's approvals are paused: moderators took back too many of the comments "
-            "it approved lately."
+            "Its approvals are paused: moderators took back too many of the comments it "
+            "approved lately."
         )
-    if "not qualified yet" in error:
-        return "The model has not yet been tested on labelled comments."
-    if "incomplete" in error:
-        return "The model's test on labelled comments could not be finished."
-    return "The model failed its test on labelled comments: it would publish too much."
+    for words, plain in _UNQUALIFIED:
+        if words in error:
+            return plain
+    return "It has not passed its test on labelled comments."
+
+
+# What ``storage.qualifications`` and ``batch.trust`` say, and what it means to a moderator.
+_UNQUALIFIED = (
+    ("not qualified yet", "It has not been tested on labelled comments yet."),
+    ("incomplete", "Its test on labelled comments could not be finished."),
+    ("false approval", "On its test it would publish too many comments that should be held."),
+    ("approves none", "On its test it approved none of the comments it should approve."),
+    ("is one to hold", "Its test had no comment that should be held, so it proved nothing."),
+)

@@ -32,14 +32,15 @@ from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from moderation.errors import ConfigurationError, ModerationError
-from moderation.humans.queue import ReviewQueue
+from moderation.humans import reasons
+from moderation.humans.queue import ReviewQueue, Ruling
 from moderation.humans.render import render
 from moderation.settings import Settings
 from moderation.site.open import open_site
@@ -51,7 +52,8 @@ from moderation.vocabulary import Outcome
 log = logging.getLogger(__name__)
 
 COOKIE = "moderation_review"
-PAGE_SIZE = 20
+PAGE_SIZE = 50
+MAX_PICKS = 200  # comments one bulk ruling may name (a page's worth, and then some)
 MAX_NOTICES = 256
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -366,6 +368,7 @@ class ReviewApp:
         app.router.add_post("/logout", self.logout)
         app.router.add_post("/approve", self.approve)
         app.router.add_post("/reject", self.reject)
+        app.router.add_post("/bulk", self.bulk)
         return app
 
     @web.middleware
@@ -467,10 +470,11 @@ class ReviewApp:
 
     async def index(self, request: web.Request) -> web.Response:
         number = _page_number(request.query.get("page"))
-        page = await asyncio.to_thread(self.queue.page, number, self.page_size)
+        reason = _reason(request.query.get("reason"))
+        page = await asyncio.to_thread(self.queue.page, number, self.page_size, reason)
         if number and not page.items and page.total:
             last = (page.total - 1) // self.page_size
-            page = await asyncio.to_thread(self.queue.page, last, self.page_size)
+            page = await asyncio.to_thread(self.queue.page, last, self.page_size, reason)
         notice = self.notices.get(request.query.get("notice", ""))
         return self._render(
             "review.html.j2",
@@ -479,6 +483,10 @@ class ReviewApp:
             reviewer=self.reviewer,
             rejects_here=not self.queue.comments.can_reject,
             can_sign_out=self.token is not None,
+            reasons=reasons.REASONS,
+            titles=reasons.TITLES,
+            plain_untrusted=reasons.plain_untrusted,
+            href=_href,
         )
 
     async def static_file(self, request: web.Request) -> web.Response:
@@ -538,19 +546,77 @@ class ReviewApp:
         if not key or not seen:
             return self._error(400, "The form is incomplete.")
         ruling = await asyncio.to_thread(self.queue.rule, key, seen, outcome, self.reviewer)
-        verb = "Approved" if outcome == Outcome.APPROVED else "Rejected"
+        verb = _VERBS[outcome]
         if ruling.site_unchanged:
             notice = ("done", f"{verb} comment {key} here; the site's row is unchanged.")
         elif ruling.written:
             notice = ("done", f"{verb} comment {key}.")
         else:
             notice = ("changed", f"Comment {key} was left as it is: {ruling.change}.")
+        raise self._back(form, notice)
+
+    async def bulk(self, request: web.Request) -> web.Response:
+        """Approve or reject every selected comment, each only if it is as the reviewer saw it."""
+        form = await request.post()
+        outcome = {"approve": Outcome.APPROVED, "reject": Outcome.REJECTED}.get(
+            str(form.get("action", ""))
+        )
+        picks = [str(value).rpartition(":") for value in form.getall("pick", [])]
+        if outcome is None or any(not key or not seen for key, _, seen in picks):
+            return self._error(400, "The form is incomplete.")
+        if len(picks) > MAX_PICKS:
+            return self._error(400, f"Select at most {MAX_PICKS} comments at once.")
+        if not picks:
+            raise self._back(form, ("changed", "Nothing was selected."))
+        rulings: list[tuple[str, Ruling]] = []
+        for key, _, seen in dict.fromkeys(picks):  # each comment once, in the page's order
+            ruling = await asyncio.to_thread(self.queue.rule, key, seen, outcome, self.reviewer)
+            rulings.append((key, ruling))
+        raise self._back(form, _bulk_notice(outcome, rulings))
+
+    def _back(self, form: Any, notice: tuple[str, str]) -> web.HTTPSeeOther:
+        """Back to the page and filter the ruling came from, with ``notice`` shown on it."""
         notice_id = secrets.token_urlsafe(8)
         self.notices[notice_id] = notice
         while len(self.notices) > MAX_NOTICES:
             self.notices.popitem(last=False)
         page = _page_number(str(form.get("page", "0")))
-        raise web.HTTPSeeOther(f"/?page={page}&notice={notice_id}")
+        reason = _reason(str(form.get("reason", "")))
+        return web.HTTPSeeOther(_href(reason=reason, page=page, notice=notice_id))
+
+
+_VERBS: dict[str, str] = {Outcome.APPROVED: "Approved", Outcome.REJECTED: "Rejected"}
+
+
+def _bulk_notice(outcome: str, rulings: list[tuple[str, Ruling]]) -> tuple[str, str]:
+    """One line for a bulk ruling: how many were written, and what kept the others."""
+    written = [ruling for _, ruling in rulings if ruling.written]
+    left = [(key, ruling.change) for key, ruling in rulings if not ruling.written]
+    count = len(written)
+    said = f"{_VERBS[outcome]} {count} comment{'' if count == 1 else 's'}"
+    if written and all(ruling.site_unchanged for ruling in written):
+        said += (
+            " here; the site's rows are unchanged"
+            if count > 1
+            else " here; the site's row is unchanged"
+        )
+    if not left:
+        return ("done", said + ".")
+    reasons_left = "; ".join(f"comment {key}: {change}" for key, change in left)
+    were = "was left as it is" if len(left) == 1 else "were left as they are"
+    return ("changed", f"{said}. {len(left)} {were} ({reasons_left}).")
+
+
+def _reason(value: str | None) -> str | None:
+    """A reason filter from the query or a form: one of the reasons, else no filter."""
+    return value if value in reasons.REASONS else None
+
+
+def _href(reason: str | None = None, page: int = 0, notice: str | None = None) -> str:
+    """The page's own address for a filter, page number and notice (each only when set)."""
+    query = {"reason": reason, "page": page or None, "notice": notice}
+    given = urlencode({name: value for name, value in query.items() if value is not None})
+    return f"/?{given}" if given else "/"
 
 
 def _secure(headers: Any) -> None:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from moderation.humans import reasons
+from tests.helpers import read_table
 from tests.processes import start_moderate
 from tests.reviewsite import (
     BODIES,
@@ -24,6 +26,7 @@ from tests.reviewsite import (
     held_site,
     plain_rows,
     plain_site,
+    reasons_site,
     rulings,
     status_of,
     status_settings,
@@ -330,3 +333,151 @@ def test_reject_on_a_plain_table_is_recorded_here_and_the_row_left_as_it_is(
         stop(server)
     assert plain_rows(sqlite_url) == before
     assert rulings(sqlite_url) == [("3", "rejected", "alice", "sentiments", None)]
+
+
+# Ten comments of each reason but the long one, interleaved: 60 waiting, two pages.
+BUSY = [reason for _ in range(10) for reason in reasons.REASONS if reason != "long"]
+STATUS_ENV = {
+    "MODERATION_COMMENTS_PENDING_VALUE": "0",
+    "MODERATION_COMMENTS_APPROVED_VALUE": "1",
+    "MODERATION_COMMENTS_REJECTED_VALUES": "trash,spam",
+}
+
+
+@pytest.fixture
+def busy(sqlite_url: str) -> Iterator[Served]:
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(reasons_site, sqlite_url, BUSY).result()
+    server = review_process(sqlite_url, **STATUS_ENV)
+    yield server
+    stop(server)
+
+
+@pytest.fixture
+def screen(browser: Browser) -> Iterator[Page]:
+    """A page in a window of a laptop's size."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def in_view(page: Page, selector: str) -> bool:
+    """Whether the element is wholly inside the window and not under the sticky header."""
+    return bool(
+        page.eval_on_selector(
+            selector,
+            """e => {
+                const box = e.getBoundingClientRect();
+                const header = document.querySelector("header.top");
+                const under = header && !e.closest("header.top");
+                const top = under ? header.getBoundingClientRect().bottom : 0;
+                return box.top >= top - 1 && box.bottom <= window.innerHeight + 1;
+            }""",
+        )
+    )
+
+
+def current_id(page: Page) -> str | None:
+    return page.locator("article.current").get_attribute("data-comment-id")
+
+
+def test_the_count_heading_stays_in_view_on_load_and_after_a_ruling(
+    busy: Served, screen: Page
+) -> None:
+    screen.goto(busy.url)
+    assert in_view(screen, "h1") and screen.locator("h1 .count").inner_text() == "60"
+    for _ in range(12):
+        screen.keyboard.press("j")
+    assert current_id(screen) == "48"
+    assert in_view(screen, "h1") and in_view(screen, "article.current")
+    submit(screen, "a")
+    assert notice(screen) == "Approved comment 48."
+    # The page came back at the same place in the list, its heading and notice in view.
+    assert current_id(screen) == "47"
+    assert in_view(screen, "h1") and in_view(screen, '[role="status"]')
+    assert in_view(screen, "article.current")
+    assert screen.locator("h1 .count").inner_text() == "59"
+    # Another page of the list starts at its top.
+    with screen.expect_navigation():
+        screen.get_by_role("link", name="Older").click()
+    assert current_id(screen) == "9" and in_view(screen, "h1")
+
+
+def test_keys_move_select_and_show_their_help(busy: Served, screen: Page) -> None:
+    screen.goto(busy.url)
+    help_dialog = screen.get_by_role("dialog", name="Keyboard shortcuts")
+    assert help_dialog.is_hidden()
+    screen.keyboard.press("?")
+    assert help_dialog.is_visible()
+    assert screen.evaluate("() => document.activeElement.closest('dialog') !== null")
+    screen.keyboard.press("j")  # the list's keys rest while the help is open
+    assert current_id(screen) == "60"
+    screen.keyboard.press("Escape")
+    assert help_dialog.is_hidden()
+    assert screen.evaluate("() => document.activeElement.dataset.commentId") == "60"
+    screen.get_by_role("button", name="Keys").click()
+    assert help_dialog.is_visible()
+    help_dialog.get_by_role("button", name="Close").click()
+    assert help_dialog.is_hidden()
+
+    screen.keyboard.press("x")
+    screen.keyboard.press("j")
+    screen.keyboard.press("j")
+    screen.keyboard.press("x")
+    screen.keyboard.press("k")
+    screen.keyboard.press("x")
+    screen.keyboard.press("x")
+    assert current_id(screen) == "59"
+    checked = screen.locator('input[name="pick"]:checked')
+    assert [checked.nth(i).get_attribute("aria-label") for i in range(checked.count())] == [
+        "Select comment 60",
+        "Select comment 58",
+    ]
+    assert screen.get_by_role("button", name="Approve selected (2)").is_enabled()
+    assert screen.get_by_role("checkbox", name="Select all on this page").evaluate(
+        "box => box.indeterminate"
+    )
+    with screen.expect_navigation():
+        screen.get_by_role("button", name="Reject selected (2)").click()
+    assert notice(screen) == "Rejected 2 comments."
+    assert [status_of(busy.db_url, n) for n in (60, 59, 58)] == ["trash", "0", "trash"]
+
+
+def test_a_filter_then_select_all_and_approve(busy: Served, screen: Page) -> None:
+    screen.goto(busy.url)
+    filters = screen.get_by_role("navigation", name="Filter by reason")
+    with screen.expect_navigation():
+        filters.get_by_role("link", name="Not sure 10").click()
+    cards = screen.locator("article[data-comment-id]")
+    assert cards.count() == 10
+    assert set(cards.locator(".tag").all_inner_texts()) == {"Not sure"}
+    assert filters.locator('[aria-current="page"]').inner_text() == "Not sure 10"
+    shown = cards.evaluate_all("cards => cards.map(c => c.dataset.commentId)")
+    assert screen.get_by_role("button", name="Approve selected").is_disabled()
+
+    screen.get_by_role("checkbox", name="Select all on this page").check()
+    assert screen.locator('input[name="pick"]:checked').count() == 10
+    with screen.expect_navigation():
+        screen.get_by_role("button", name="Approve selected (10)").click()
+
+    assert notice(screen) == "Approved 10 comments."
+    assert "reason=unsure" in screen.url
+    assert screen.get_by_text("Nothing is waiting for this reason.").is_visible()
+    assert screen.locator("h1 .count").inner_text() == "50"
+    assert [status_of(busy.db_url, int(n)) for n in shown] == ["1"] * 10
+    assert [r[:3] for r in rulings(busy.db_url)] == [(n, "approved", "alice") for n in shown]
+    with screen.expect_navigation():
+        filters.get_by_role("link", name="All 50").click()
+    assert screen.locator("article[data-comment-id]").count() == 50
+
+
+def test_a_bulk_post_without_the_csrf_token_writes_nothing(busy: Served, screen: Page) -> None:
+    screen.goto(busy.url)
+    screen.locator('#bulk input[name="csrf"]').evaluate("input => input.remove()")
+    screen.get_by_role("checkbox", name="Select all on this page").check()
+    with screen.expect_navigation() as posted:
+        screen.get_by_role("button", name="Reject selected (50)").click()
+    assert posted.value is not None and posted.value.status == 403
+    assert read_table(busy.db_url, "SELECT count(*) FROM comments WHERE approved = '0'") == [(60,)]
+    assert rulings(busy.db_url) == []

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from moderation.batch import quarantine
+from moderation.batch.trust import NOT_YET
 from moderation.humans import reasons
 from moderation.humans.queue import ReviewQueue
 from moderation.policy import UNTRUSTED_REASONS
@@ -188,3 +189,22 @@ def test_a_filter_keeps_the_newest_first(sqlite_url: str) -> None:
     order = list(itertools.chain.from_iterable(zip(["negative"] * 3, ["rule"] * 3, strict=True)))
     queue = queue_for(reasons_site(sqlite_url, order))
     assert [i.key for i in queue.page(0, 10, "rule").items] == ["6", "4", "2"]
+
+
+@pytest.mark.parametrize(
+    ("error", "plain"),
+    [
+        (NOT_YET, "It has not been tested on labelled comments yet."),
+        (
+            "unqualified: qualification incomplete (3 of 367 fixtures failed)",
+            "could not be finished",
+        ),
+        ("unqualified: false approval >= 0.98 at every threshold on 367 fixtures", "too many"),
+        ("unqualified: it approves none of 367 fixtures at any threshold", "approved none"),
+        ("unqualified: none of its 12 fixtures is one to hold", "proved nothing"),
+        ("unqualified: something new", "It has not passed its test on labelled comments."),
+        ("reversal-rate brake: humans took back 9.0 % of 120 approvals", "paused"),
+    ],
+)
+def test_why_the_model_may_not_approve_reads_plainly(error: str, plain: str) -> None:
+    assert plain in reasons.plain_untrusted(error)

@@ -18,20 +18,22 @@ from moderation.batch.pipeline import run_batch
 from moderation.comment import text_hash
 from moderation.humans.queue import ReviewQueue
 from moderation.humans.render import age, visible
-from moderation.humans.web import COOKIE, CSP, LoginLimits, ReviewApp
+from moderation.humans.web import COOKIE, CSP, MAX_PICKS, LoginLimits, ReviewApp
 from moderation.settings import Settings
 from moderation.site.table import CommentsTable
 from moderation.storage.engines import create_engine
 from tests.fakes import FakeClassifier
-from tests.helpers import create_site_table, execute, make_settings
+from tests.helpers import create_site_table, execute, make_settings, read_table
 from tests.reviewsite import (
     BODIES,
     HOSTILE,
     PLAIN_BODIES,
     RULES,
+    edit_comment,
     held_site,
     plain_rows,
     plain_site,
+    reasons_site,
     rulings,
     status_of,
 )
@@ -330,21 +332,199 @@ def test_a_partly_read_long_comment_says_so(site: Settings) -> None:
     run_page(site, check)
 
 
-def test_a_comment_held_because_the_model_may_not_approve_says_why(site: Settings) -> None:
+def test_why_the_model_may_not_approve_is_said_once_at_the_top(site: Settings) -> None:
     reason = "unqualified: false approval >= 1.00 at every threshold on 367 fixtures"
     engine = create_engine(site.database_url)
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            "UPDATE moderation_decisions SET error = ?, label = 'positive' WHERE comment_id = '1'",
+            "UPDATE moderation_decisions SET error = ?, label = 'positive' "
+            "WHERE comment_id IN ('1', '5')",
             (reason,),
         )
     engine.dispose()
 
     async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
         html = await (await client.get("/")).text()
-        assert f"The model may not approve yet: {reason.replace('>', '&gt;')}" in html
+        top, _, cards = html.partition("<main>")
+        # Once, above the comments, in a moderator's words; the tool's own words beside them.
+        assert "The model may not approve anything yet." in top
+        assert "On its test it would publish too many comments that should be held." in top
+        assert "waits here too: 2 comments" in top
+        assert html.count(reason.replace(">", "&gt;")) == 1
+        assert reason.replace(">", "&gt;") in top
+        # On each card, a short line.
+        assert cards.count("Waits only because the model may not approve yet (see above).") == 2
+        assert "unqualified:" not in cards
 
     run_page(site, check)
+
+
+def test_nothing_is_said_about_the_model_when_no_comment_waits_for_it(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        assert "may not approve anything yet" not in html
+
+    run_page(site, check)
+
+
+def test_filters_list_one_reason_with_the_count_of_each(sqlite_url: str) -> None:
+    settings = reasons_site(sqlite_url, REASONS_ORDER)
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        filters = re.findall(r'<a href="([^"]*)"[^>]*>([^<]*) <span class="n">(\d+)</span>', html)
+        assert filters == [
+            ("/", "All", "6"),
+            ("/?reason=negative", "Negative", "2"),
+            ("/?reason=unqualified", "Model not trusted yet", "1"),
+            ("/?reason=rule", "Held by a rule", "1"),
+            ("/?reason=failed", "Failed", "2"),
+        ]
+        assert commented(html) == ["6", "5", "4", "3", "2", "1"]
+        html = await (await client.get("/", params={"reason": "failed"})).text()
+        assert commented(html) == ["6", "2"]
+        assert 'href="/?reason=failed" class="reason-failed" aria-current="page"' in html
+        assert "<title>Review: 6 waiting</title>" in html
+        for odd in ("bogus", "Failed", ""):
+            html = await (await client.get("/", params={"reason": odd})).text()
+            assert commented(html) == ["6", "5", "4", "3", "2", "1"], odd
+
+    run_page(settings, check)
+
+
+def test_pages_and_rulings_keep_the_filter(sqlite_url: str) -> None:
+    settings = reasons_site(sqlite_url, REASONS_ORDER)
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/", params={"reason": "negative"})).text()
+        assert commented(html) == ["4"]
+        assert '<a href="/?reason=negative&amp;page=1" rel="next">Older</a>' in html
+        html = await (await client.get("/", params={"reason": "negative", "page": "1"})).text()
+        assert commented(html) == ["1"]
+        assert '<a href="/?reason=negative" rel="prev">Newer</a>' in html
+        assert '<input type="hidden" name="reason" value="negative">' in html
+        form = {
+            "csrf": review.csrf,
+            "comment_id": "1",
+            "text_hash": text_hash(body_of(sqlite_url, 1)),
+            "page": "1",
+            "reason": "negative",
+        }
+        response = await client.post(
+            "/approve", data=form, headers=origin(client), allow_redirects=False
+        )
+        assert response.headers["Location"].startswith("/?reason=negative&page=1&notice=")
+        # Page 1 of the filter is gone: its last page is shown, with the notice.
+        html = await (await client.get(response.headers["Location"])).text()
+        assert commented(html) == ["4"] and "Approved comment 1." in html
+
+    run_page(settings, check, page_size=1)
+
+
+def test_bulk_rulings_write_each_comment_as_it_was_seen(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        html = await (await client.get("/")).text()
+        assert '<form method="post" action="/bulk" id="bulk" class="bulk">' in html
+        assert html.count('name="pick"') == 4 and html.count('form="bulk"') == 4
+        approved = await bulk(client, review, "approve", 1, 5)
+        assert "Approved 2 comments." in approved
+        edit_comment(site.database_url, 3, body="mumble, edited")
+        rejected = await bulk(client, review, "reject", 3, 4)
+        assert (
+            "Rejected 1 comment. 1 was left as it is "
+            "(comment 3: its text was edited since the page was shown)."
+        ) in rejected
+        assert "Nothing was selected." in await bulk(client, review, "reject")
+
+    run_page(site, check)
+    assert [status_of(site.database_url, n) for n in (1, 3, 4, 5)] == ["1", "0", "trash", "1"]
+    assert [r[:3] for r in rulings(site.database_url)] == [
+        ("1", "approved", "tester"),
+        ("5", "approved", "tester"),
+        ("4", "rejected", "tester"),
+    ]
+
+
+def test_a_bulk_reject_without_a_rejected_state_is_recorded_here(sqlite_url: str) -> None:
+    settings = plain_site(sqlite_url)
+    before = plain_rows(sqlite_url)
+
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        picks = [f"{n}:{text_hash(PLAIN_BODIES[n - 1])}" for n in (1, 3)]
+        form = {"csrf": review.csrf, "action": "reject", "pick": picks}
+        response = await client.post("/bulk", data=form, headers=origin(client))
+        html = await response.text()
+        assert "Rejected 2 comments here; the site&#39;s rows are unchanged." in html
+        assert "Nothing is waiting for a human." in html
+
+    run_page(settings, check)
+    assert plain_rows(sqlite_url) == before
+    assert [r[:2] for r in rulings(sqlite_url)] == [("1", "rejected"), ("3", "rejected")]
+
+
+@pytest.mark.parametrize(
+    ("headers", "form"),
+    [
+        ({}, {"csrf": None}),  # no CSRF token
+        ({}, {"csrf": "forged"}),
+        ({"Origin": "http://evil.example"}, {}),
+        ({"Sec-Fetch-Site": "cross-site"}, {}),
+        ({}, {"action": "publish"}),
+        ({}, {"pick": "1"}),  # no text hash
+    ],
+)
+def test_a_forged_or_odd_bulk_post_writes_nothing(
+    site: Settings, headers: dict[str, str], form: dict[str, str | None]
+) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        sent: dict[str, Any] = {
+            "csrf": review.csrf,
+            "action": "approve",
+            "pick": [f"{n}:{text_hash(BODIES[n - 1])}" for n in (1, 5)],
+        }
+        sent.update(form)
+        sent = {k: v for k, v in sent.items() if v is not None}
+        response = await client.post(
+            "/bulk", data=sent, headers={**origin(client), **headers}, allow_redirects=False
+        )
+        assert response.status in (400, 403)
+        assert response.headers["Content-Security-Policy"] == CSP
+
+    run_page(site, check)
+    assert [status_of(site.database_url, n) for n in (1, 5)] == ["0", "0"]
+    assert rulings(site.database_url) == []
+
+
+def test_a_bulk_post_names_at_most_a_few_pages_of_comments(site: Settings) -> None:
+    async def check(client: TestClient[Any, Any], review: ReviewApp) -> None:
+        picks = [f"{n}:{'0' * 64}" for n in range(1, MAX_PICKS + 2)]
+        form = {"csrf": review.csrf, "action": "reject", "pick": picks}
+        response = await client.post("/bulk", data=form, headers=origin(client))
+        assert response.status == 400
+
+    run_page(site, check)
+    assert rulings(site.database_url) == []
+
+
+REASONS_ORDER = ["negative", "failed", "rule", "negative", "unqualified", "failed"]
+
+
+def commented(html: str) -> list[str]:
+    return re.findall(r'data-comment-id="([^"]+)"', html)
+
+
+def body_of(url: str, comment_id: int) -> str:
+    return str(read_table(url, f"SELECT body FROM comments WHERE id = {comment_id}")[0][0])
+
+
+async def bulk(
+    client: TestClient[Any, Any], review: ReviewApp, action: str, *comment_ids: int
+) -> str:
+    picks = [f"{n}:{text_hash(BODIES[n - 1])}" for n in comment_ids]
+    form = {"csrf": review.csrf, "action": action, "pick": picks, "page": "0"}
+    response = await client.post("/bulk", data=form, headers=origin(client))
+    assert response.status == 200
+    return await response.text()
 
 
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Cache-Control")
@@ -388,7 +568,7 @@ def test_an_odd_page_number_on_a_ruling_writes_it_and_shows_the_first_page(site:
             allow_redirects=False,
         )
         assert response.status == 303
-        assert response.headers["Location"].startswith("/?page=0&notice=")
+        assert response.headers["Location"].startswith("/?notice=")  # the first page
         page = await client.get(response.headers["Location"])
         assert page.status == 200 and "Approved comment 1." in await page.text()
 
