@@ -7,6 +7,7 @@ the page reads are the ones a batch writes.
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from moderation.storage.tables import runs
 from moderation.vocabulary import RunStatus
 from tests.fakes import FakeClassifier
 from tests.helpers import create_site_table, make_settings, read_table
+from tests.site_schemas import wordpress_companions_ddl, wordpress_ddl
 
 NEGATIVE = '{"label": "negative"}'
 HOSTILE = (
@@ -214,5 +216,188 @@ def reasons_site(url: str, reasons: Sequence[str]) -> Settings:
     bodies = [f"{REASON_TEXTS[reason]} ({n})" for n, reason in enumerate(reasons, start=1)]
     create_site_table(url, bodies, status=STATUS)
     settings = status_settings(url)
+    make_them_wait(settings, reasons, bodies)
+    return settings
+
+
+# A moderator's morning on a WordPress blog (its own tables, on SQLite): 300 comments waiting,
+# each reason's count, and what its comments say, in two halves put together every way: no two
+# comments alike, since the flood rule holds a text that comes back.
+DAY: dict[str, tuple[int, list[str], list[str]]] = {
+    "negative": (
+        110,
+        [
+            "Only an idiot would write a post like this.",
+            "This is garbage.",
+            "Worst article on the whole site.",
+            "You clearly have no idea what you are talking about.",
+            "Stop posting this nonsense.",
+            "Pathetic.",
+            "What a waste of ten minutes.",
+            "Absolute rubbish from start to finish.",
+            "Did a child write this?",
+            "Embarrassing for everyone involved.",
+            "Typical clueless take.",
+        ],
+        [
+            "Delete your blog.",
+            "Nobody cares.",
+            "My cat writes better code.",
+            "Unsubscribed.",
+            "Learn to write first.",
+            "Go back to school.",
+            "Do everyone a favour and stop.",
+            "I want my time back.",
+            "Clown.",
+            "Get a real job.",
+        ],
+    ),
+    "unqualified": (
+        90,
+        [
+            "Thanks for this!",
+            "Great write-up.",
+            "Very clear, merci.",
+            "This saved me an afternoon.",
+            "Bookmarked for the team.",
+            "Lovely explanation.",
+            "Exactly what I needed.",
+            "Nice one.",
+            "Helpful as always.",
+            "Good read.",
+        ],
+        [
+            "Does it work with version 3 of the plugin?",
+            "Could you cover PostgreSQL next?",
+            "Small typo in step 4: --froce.",
+            "Sharing it with my students.",
+            "The second approach worked first time.",
+            "Any plans for a video version?",
+            "Works on ARM too, by the way.",
+            "Waiting for part two.",
+            "Tried it on Debian 13, no issues.",
+        ],
+    ),
+    "rule": (
+        35,
+        [
+            "Great post!",
+            "Nice article.",
+            "Very informative.",
+            "Thanks for sharing.",
+            "Loved it.",
+            "Interesting.",
+            "Well said.",
+        ],
+        [
+            "Cheap watches at https://watches.example and https://deals.example",
+            "Free spins: www.casino-bonus.example, http://spins.example",
+            "Best VPN deals http://vpn.example http://vpn2.example",
+            "Work from home, see https://jobs.example or https://money.example",
+            "Followers for sale at http://fans.example and http://likes.example",
+        ],
+    ),
+    "unsure": (
+        25,
+        [
+            "Meh.",
+            "Hmm, interesting take.",
+            "Well, that is one way to do it.",
+            "Not sure about this.",
+            "I suppose it is fine.",
+        ],
+        [
+            "I've read better.",
+            "Though I am not convinced.",
+            "Time will tell.",
+            "It depends.",
+            "We will see.",
+        ],
+    ),
+    "failed": (
+        25,
+        ["See above.", "Following.", "Any update?", "Bump.", "Same here."],
+        ["Thanks.", "Cheers.", "Regards, Olu.", "Ping.", "Sent from my phone."],
+    ),
+    "quarantined": (
+        10,
+        ["Here is my config, pasted whole:", "Output of the last run:"],
+        [f"part {n}{' █' * 30}" for n in range(1, 6)],
+    ),
+    "long": (
+        5,
+        [f"A very long comment, pasted from a forum thread, part {n}." for n in range(1, 6)],
+        [" And it goes on and on." * 1400],
+    ),
+}
+# The first comments shown, newest first: each is one of its reason's count.
+SHOWN_FIRST = [
+    ("negative", 'Nice "tutorial". <script>alert("you got hacked")</script>'),
+    ("unqualified", "Thanks, the migration guide saved my weekend!"),
+    ("rule", "Loved it \u202etxt.exe download here http://files.example http://mirror.example"),
+    ("unsure", "Meh. I've read better, but it is fine I guess."),
+    ("quarantined", "Here is my config, pasted whole:" + " ▒" * 40),
+    ("failed", "Same question as the others, does it work on Windows?"),
+    ("unqualified", "Does this work with version 3.2 of the diagrams plugin?"),
+    ("negative", "No entiendo nada, este artículo es basura."),
+]
+AUTHORS = [
+    "Ana", "troll42", "Mallory", "Lucía", "Bob", "eve", "Chen", "Priya", "Olu", "Sam",
+    "J. Martin", "Kenji", "Marta", "dev_null", "Fatima", "Tom", "Ines", "Grzegorz",
+]  # fmt: skip
+
+
+def day_site(url: str) -> Settings:
+    """A WordPress site (``MODERATION_PRESET=wordpress``) whose 300 waiting comments cover
+    every reason, the newest few of each among the first ones shown."""
+    rng = random.Random(7)
+    newest = SHOWN_FIRST[::-1]
+    rest = []
+    for reason, (count, firsts, seconds) in DAY.items():
+        shown = sum(1 for r, _ in newest if r == reason)
+        texts = [f"{first} {second}" for second in seconds for first in firsts]
+        rest += [(reason, text) for text in texts[: count - shown]]
+    rng.shuffle(rest)
+    rest.sort(key=lambda c: c[0] != "long")  # the oldest: a page of them is mostly one comment
+    reasons = [reason for reason, _ in rest + newest]
+    bodies = [text for _, text in rest + newest]
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = [
+        {
+            "id": n,
+            "post": 100 + rng.randrange(12),
+            "author": rng.choice(AUTHORS),
+            "date": (now - timedelta(minutes=7 * (len(bodies) - n) + 3)).strftime(
+                "%Y-%m-%d %H:%M:%S"
+            ),
+            "body": body,
+        }
+        for n, body in enumerate(bodies, start=1)
+    ]
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(wordpress_ddl("sqlite"))
+        for statement in wordpress_companions_ddl("sqlite"):
+            conn.exec_driver_sql(statement)
+        # The site's own moderation options, as a fresh WordPress has them.
+        conn.exec_driver_sql(
+            "CREATE TABLE wp_options (option_id INTEGER PRIMARY KEY, option_name VARCHAR(191) "
+            "NOT NULL UNIQUE, option_value TEXT NOT NULL, autoload VARCHAR(20) NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO wp_options (option_name, option_value, autoload) VALUES "
+            "('moderation_keys', '', 'no'), ('disallowed_keys', '', 'no'), "
+            "('comment_max_links', '2', 'yes')"
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO wp_comments (comment_ID, comment_post_ID, comment_author, "
+                "comment_date, comment_date_gmt, comment_content, comment_approved) "
+                "VALUES (:id, :post, :author, :date, :date, :body, '0')"
+            ),
+            rows,
+        )
+    engine.dispose()
+    settings = make_settings(url, preset="wordpress")
     make_them_wait(settings, reasons, bodies)
     return settings

@@ -22,6 +22,7 @@ from tests.helpers import read_table
 from tests.processes import start_moderate
 from tests.reviewsite import (
     BODIES,
+    day_site,
     edit_comment,
     held_site,
     plain_rows,
@@ -481,3 +482,54 @@ def test_a_bulk_post_without_the_csrf_token_writes_nothing(busy: Served, screen:
     assert posted.value is not None and posted.value.status == 403
     assert read_table(busy.db_url, "SELECT count(*) FROM comments WHERE approved = '0'") == [(60,)]
     assert rulings(busy.db_url) == []
+
+
+# Where the morning's picture goes when asked: `REVIEW_SCREENSHOT=docs/review.png python -m
+# pytest tests/live/test_review_browser.py -k morning` writes the documentation's screenshot.
+SCREENSHOT = "REVIEW_SCREENSHOT"
+
+
+def test_a_moderators_morning_fits_a_laptop_screen(sqlite_url: str, screen: Page) -> None:
+    """300 comments waiting on a WordPress site, as docs/review.png shows them."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(day_site, sqlite_url).result()
+    server = review_process(sqlite_url, MODERATION_PRESET="wordpress")
+    try:
+        screen.goto(server.url)
+        filters = screen.get_by_role("navigation", name="Filter by reason").get_by_role("link")
+        assert filters.all_inner_texts() == [
+            "All 300",
+            "Negative 110",
+            "Not sure 25",
+            "Model not trusted yet 90",
+            "Held by a rule 35",
+            "Quarantined 10",
+            "Too long 5",
+            "Failed 25",
+        ]
+        assert in_view(screen, "h1") and screen.locator("h1 .count").inner_text() == "300"
+        note = screen.get_by_label("Why the model approves nothing")
+        assert in_view(screen, ".untrusted") and "90 comments" in note.inner_text()
+        cards = screen.locator("article[data-comment-id]")
+        assert cards.count() == 50
+        assert cards.locator(".tag").all_inner_texts()[:6] == [
+            "Negative",
+            "Model not trusted yet",
+            "Held by a rule",
+            "Not sure",
+            "Quarantined",
+            "Failed",
+        ]
+        first = cards.first
+        assert first.locator(".author").count() == 1 and first.locator(".post").count() == 1
+        assert first.locator("time").inner_text() == "3 min ago"
+        assert "<script>" in first.locator(".body").inner_text()
+        for key in "jxjx":
+            screen.keyboard.press(key)
+        assert screen.get_by_role("button", name="Approve selected (2)").is_visible()
+        assert in_view(screen, "article.current") and in_view(screen, "h1")
+        target = os.environ.get(SCREENSHOT)
+        if target:
+            screen.screenshot(path=target)
+    finally:
+        stop(server)
