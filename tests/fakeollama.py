@@ -139,7 +139,10 @@ START_TIMEOUT = 10.0
 MAX_BODIES = 10_000
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
 BASE_MISSING = "pull model manifest: file does not exist"
-VERSION = "0.6.3"
+# What /api/version answers: a release that sends log probabilities (0.12.11 or later), or,
+# with ``logprobs: false``, the last one that did not.
+VERSION = "0.13.0"
+VERSION_WITHOUT_LOGPROBS = "0.12.10"
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "latency": 0.0,
@@ -419,8 +422,9 @@ async def root(request: web.Request) -> web.Response:
 
 
 async def version(request: web.Request) -> web.Response:
-    request.app[STATE].count(request.path)
-    return web.json_response({"version": VERSION})
+    state = request.app[STATE]
+    state.count(request.path)
+    return web.json_response({"version": VERSION if state.logprobs else VERSION_WITHOUT_LOGPROBS})
 
 
 async def tags(request: web.Request) -> web.Response:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from moderation.cli.check import check_command
 from moderation.cli.common import (
     EXIT_CODES,
     check_writable,
@@ -58,6 +59,7 @@ app.command("outcomes")(outcomes_command)
 app.add_typer(fixtures_app, name="fixtures")
 app.command("review")(review_command)
 app.command("qualify")(qualify_command)
+app.command("check")(check_command)
 
 log = logging.getLogger("moderation.cli")
 

@@ -40,6 +40,8 @@ REQUEST_OPTIONS: dict[str, Any] = {"temperature": 0.0}
 TOP_LOGPROBS = 10
 # The start-up check for log probabilities: any prompt does, one token is enough.
 PROBE_PROMPT = "ok"
+# The first Ollama release that returns log probabilities (``logprobs``/``top_logprobs``).
+LOGPROBS_SINCE = (0, 12, 11)
 
 
 def answer_request(structured_output: bool) -> dict[str, Any]:
@@ -160,6 +162,18 @@ class OllamaHost:
         raise ModelMissing(
             f"model {model!r} not found on {self.name}; run `moderate model create` first"
         )
+
+    async def server_version(self) -> str | None:
+        """The server's own version (``/api/version``: a read that loads no model); None when
+        it does not say. The ollama client has no call for it, so its raw request is used."""
+        try:
+            response = await asyncio.wait_for(
+                self.load_client._request_raw("GET", "/api/version"), self.settings.timeout
+            )
+            version = response.json().get("version")
+        except Exception:
+            return None
+        return str(version) if version else None
 
     async def warm_up(self, model: str) -> None:
         """Load the model with the long load timeout, so that no comment pays the cold start.
@@ -332,6 +346,19 @@ def _wire_failure(exc: BaseException) -> str | None:
 def _is_aiohttp_error(exc: BaseException) -> bool:
     aiohttp: Any = sys.modules.get("aiohttp")
     return aiohttp is not None and isinstance(exc, aiohttp.ClientError)
+
+
+def offers_logprobs(version: str) -> bool | None:
+    """Whether an Ollama of this version returns log probabilities; None when the version
+    cannot be read (a development build says 0.0.0)."""
+    parts = version.split("-", 1)[0].lstrip("v").split(".")
+    try:
+        numbers = tuple(int(part) for part in parts[:3])
+    except ValueError:
+        return None
+    if len(numbers) < 3 or numbers == (0, 0, 0):
+        return None
+    return numbers >= LOGPROBS_SINCE
 
 
 def start_hint(exc: BaseException) -> str:
