@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from moderation.comment import Comment, text_hash
 from moderation.humans import reasons
+from moderation.humans.api_ruling import rule_through_api
 from moderation.humans.items import (
     AUTHOR_COLUMNS,
     CREATED_COLUMNS,
@@ -196,6 +197,17 @@ class ReviewQueue:
             comment_id = self.comments.parse_id(key)
         except ValueError:
             return Ruling(False, "no such comment")
+        if not self.comments.writes_in_transaction:  # an API: no lock held over HTTP
+            change = rule_through_api(
+                self.engine,
+                self.comments,
+                self.session_id,
+                comment_id,
+                seen_hash,
+                outcome,
+                reviewer,
+            )
+            return Ruling(change is None, change)
         return run_write(
             self.engine, lambda conn: self._rule(conn, comment_id, seen_hash, outcome, reviewer)
         )
