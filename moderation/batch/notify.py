@@ -141,7 +141,11 @@ def _waiting_elsewhere(engine: Engine, site: Site) -> Waiting:
         comment_state.c.label,
         comment_state.c.min_confidence,
         comment_state.c.updated_at,
-    ).where(comment_state.c.outcome.in_(WAITING_OUTCOMES))
+    ).where(
+        # This site's rows only: one tool database can serve several sites.
+        comment_state.c.site == site.site,
+        comment_state.c.outcome.in_(WAITING_OUTCOMES),
+    )
     with read_transaction(engine) as conn:
         rows = conn.execute(query).all()
     counts = dict.fromkeys(REASONS, 0)

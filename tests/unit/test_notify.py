@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -14,8 +15,11 @@ from moderation.batch.pipeline import run_batch
 from moderation.batch.run_report import RunReport
 from moderation.errors import SchemaError
 from moderation.settings import Settings
+from moderation.site.rows import PENDING_STATE, SiteRow
 from moderation.site.table import CommentsTable
 from moderation.storage import migrate
+from moderation.storage.engines import create_engine
+from moderation.storage.tables import comment_state
 from tests.fakeollama import free_port
 from tests.fakes import FakeClassifier
 from tests.helpers import create_site_table, execute, make_settings, read_table
@@ -237,3 +241,54 @@ def test_a_held_lease_is_told_from_cron_but_not_from_a_timer(
             "A batch failed with exit code 75: busy\nNothing was approved by it.",
         )
     ]
+
+
+class _SiteBehindAnApi:
+    """A site reached through an API, as the batch sees it: every key it is asked about is a
+    pending comment."""
+
+    def __init__(self, site: str) -> None:
+        self.site = site
+        self.asked: list[str] = []
+
+    def current_rows(self, conn: object, keys: list[str]) -> dict[str, SiteRow]:
+        self.asked += keys
+        return {key: SiteRow(key, "text", PENDING_STATE) for key in keys}
+
+
+def test_the_waiting_count_of_a_site_behind_an_api_counts_that_site_alone(
+    sqlite_url: str,
+) -> None:
+    engine = migrate_engine(sqlite_url)
+    now = datetime.now(UTC)
+    rows = [("blog-a", str(i), "held") for i in range(3)] + [("blog-b", "1", "held")]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(comment_state),
+            [
+                {
+                    "site": site,
+                    "comment_id": key,
+                    "text_hash": "h",
+                    "outcome": outcome,
+                    "label": "negative",
+                    "prompt_hash": "p",
+                    "run_id": "r",
+                    "updated_at": now,
+                }
+                for site, key, outcome in rows
+            ],
+        )
+    site = _SiteBehindAnApi("blog-b")
+
+    waiting = notify.waiting_comments(engine, site)  # type: ignore[arg-type]
+
+    assert waiting.total == 1
+    assert site.asked == ["1"]
+    engine.dispose()
+
+
+def migrate_engine(url: str) -> sa.engine.Engine:
+    engine = create_engine(url)
+    migrate.ensure_current(engine, True)
+    return engine
