@@ -81,7 +81,7 @@ _WP_CODE_OPEN = re.compile(r"<(?:code|pre|script|style)[ \t\n\x0b\x0c\r>]", re.I
 _WP_CODE_CLOSE = frozenset(("</code>", "</pre>", "</script>", "</style>"))
 _WP_TAG_URL = re.compile(r"<[ \t\n\x0b\x0c\r]*\w{1,20}+://", re.A)
 _WP_SPACE = re.compile(r"[ \t\n\x0b\x0c\r]")
-_WP_NULL_SPACE = str.maketrans(" \t\n\x0b\x0c\r", "\0" * 6)
+_WP_NULL_SPACE = bytes.maketrans(b" \t\n\x0b\x0c\r", b"\0" * 6)
 # _make_url_clickable_cb's pattern, its lookahead (?=\S{1,2000}\s) done by hand.
 _WP_URL_HEAD = re.compile(r"[ \t\n\x0b\x0c\r(<.,;:!?]\w{1,20}+://", re.A)
 _WP_URL_CHAR = r"[\w\x80-\xff#%~/@\[\]*(+=&$-]"
@@ -138,13 +138,13 @@ def _wp_make_clickable(text: str) -> str:
 
 
 def _wp_split_by_whitespace(s: str, goal: int) -> list[str]:
-    nulls = s.translate(_WP_NULL_SPACE)
+    nulls = s.encode("latin-1").translate(_WP_NULL_SPACE)
     chunks = []
     start = 0
     while goal < len(s) - start:
-        pos = nulls.rfind("\0", start, start + goal + 1)
+        pos = nulls.rfind(b"\0", start, start + goal + 1)
         if pos < 0:
-            pos = nulls.find("\0", start + goal + 1)
+            pos = nulls.find(b"\0", start + goal + 1)
             if pos < 0:
                 break
         chunks.append(s[start : pos + 1])
