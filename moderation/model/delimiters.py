@@ -9,8 +9,8 @@ characters (Unicode category Cf) and combining marks ignored, any case, spaces a
 parts, and anything up to the next ``>`` after the name (an HTML reader takes ``</comment x=y>``
 for an end tag, however long). There are no length limits: a numeric reference with any number
 of leading zeros, and entities nested any number of levels deep, are decoded as
-``html.unescape`` applied until nothing changes would decode them. Each span of the original text that
-forms a marker in that view is replaced by its defused form, angle brackets turned into
+``html.unescape`` applied until nothing changes would decode them. Each span of the original
+text that forms a marker in that view is replaced by its defused form, angle brackets turned into
 ``‹ ›``: the model still reads the words, but no longer a delimiter. The control tokens of
 common chat templates (``<|im_start|>``, ``[INST]``, ``<start_of_turn>``...) are defused the
 same way, in the same view: whether a server reads them in a prompt as real tokens depends on

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from moderation.rules.fold import fold
-from moderation.rules.links import count_links
+from moderation.rules.links import LinkDialect, count_links, dialect_for
 from moderation.settings import Settings
 from moderation.text.canonical import canonical, flood_form
 
@@ -33,6 +33,8 @@ class RuleContext:
     """What the rules know beyond the text: the site's settings and the batch's counts."""
 
     hold_links: int = 0
+    # How the site renders links, so that the count is the site's own (see rules.links).
+    link_dialect: LinkDialect = LinkDialect.ANY
     hold_hidden: bool = True
     hold_words: tuple[str, ...] = ()
     never_approve_words: tuple[str, ...] = ()
@@ -58,7 +60,7 @@ Rule = Callable[[str, RuleContext], str | None]
 def links(text: str, context: RuleContext) -> str | None:
     if context.hold_links <= 0:
         return None
-    found = count_links(text)
+    found = count_links(text, context.link_dialect)
     if found >= context.hold_links:
         return f"rule: {found} links >= {context.hold_links}"
     return None
@@ -241,6 +243,7 @@ def context_from(
     limits = [n for n in (settings.hold_links, site_max_links) if n > 0]
     return RuleContext(
         hold_links=min(limits) if limits else 0,
+        link_dialect=dialect_for(settings.preset),
         hold_hidden=settings.hold_hidden,
         hold_words=_merged(read_words(settings.hold_words), site_hold_words),
         never_approve_words=_merged(
