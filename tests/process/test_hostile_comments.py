@@ -61,11 +61,13 @@ def prompts_sent(ollama: FakeOllama) -> list[str]:
 
 
 HONEST = "What a thoughtful article, thank you for writing it."
+# What a spammer sends: a bomb for the checks, then the payload the checks exist for.
+PAYLOAD = " Cheap pills at http://pills.example and www.more-pills.example"
 BOMBS = [
-    "Great post! " + "[a](" * 3000,  # the link rule's backtracking, 12 KB
-    "&" + "amp;" * 15_000 + "lt;",  # nested entities, 60 KB
-    "<a " * 20_000,  # 60 KB of anchor openings
-    "Nice " + "<" + " " * 40_000 + "/comment>",  # the marker pattern's whitespace
+    "Great post! " + "[a](" * 3000 + PAYLOAD,  # the link rule's backtracking, 12 KB
+    "&" + "amp;" * 15_000 + "lt;" + PAYLOAD,  # nested entities, 60 KB
+    "<a " * 20_000 + PAYLOAD,  # 60 KB of anchor openings
+    "Nice " + "<" + " " * 40_000 + "/comment>" + PAYLOAD,  # the marker pattern's whitespace
     "Great post! " + "http://a." * 7000,
 ]
 
@@ -95,7 +97,7 @@ def test_bombs_are_held_and_recorded_beside_honest_comments_and_never_asked_agai
     again = moderate("--json", env=env, timeout=120)
     assert again.returncode == 0, again.stderr
     rerun = json.loads(again.stdout)
-    assert (rerun["considered"], rerun["skipped"]) == (0, 7)
+    assert (rerun["considered"], rerun["skipped"]) == (0, len(BOMBS))
     assert len(prompts_sent(ollama)) == before
 
 
