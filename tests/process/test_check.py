@@ -340,3 +340,24 @@ def test_json_names_the_first_failing_part(site: dict[str, str], ollama: FakeOll
     assert (document["failed"], document["exit_code"]) == ("model", 4)
     failing = [p for p in document["parts"] if p["status"] == "FAIL"]
     assert [(p["name"], p["exit_code"]) for p in failing] == [("model", 4), ("review URL", 2)]
+
+
+def test_a_wordpress_rest_site_before_its_first_batch(tmp_path: Path, ollama: FakeOllama) -> None:
+    from tests.process.test_write_intents import environment, serve_http
+    from tests.unit.test_wordpress_rest import FakeWordPress
+
+    wordpress = FakeWordPress({1: "Thanks!", 2: "Nice photo", 3: "Interesting"})
+    with serve_http(wordpress.handle) as url:
+        result = check({**environment(url, ollama, tmp_path), "MODERATION_QUALIFY": "auto"})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = lines_of(result.stdout)
+    assert lines["site"].startswith(f"ok WordPress at {url}: the user may moderate comments")
+    assert lines["comments"].endswith("; 3 pending")
+    assert (
+        lines["tool's tables"].startswith("note ")
+        and "the first batch creates them" in lines["tool's tables"]
+    )
+    assert lines["qualification"].startswith("note 'sentiments' is not qualified yet")
+    assert {method for method, _, _, _ in wordpress.sent} == {"GET"}
+    assert not (tmp_path / "own.db").exists()
