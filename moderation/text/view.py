@@ -51,6 +51,25 @@ def _normal(char: str) -> str:
     )
 
 
+# A whole reference that ends in ";", after its "&": nothing after it can change how it reads.
+_REFERENCE_BODY = re.compile(r"#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{1,30};")
+# The start of a reference that no whole one follows: "&", "&#" or "&#x".
+_OPENING = re.compile(r"&(?:#[xX]?)?")
+_OPENING_STATES = (_AMP, _HASH, _X)
+# States of a reference that an "&" ends without decoding anything: it starts afresh.
+_DEAD_ON_AMP = frozenset({_AMP, _HASH, _X})
+# The characters that extend an open reference in each state, taken many at a time.
+_EXTENDING = {
+    _AMP: (re.compile(r"[A-Za-z0-9]+"), _NAME),
+    _NAME: (re.compile(r"[A-Za-z0-9]+"), _NAME),
+    _HASH: (re.compile(r"[0-9]+"), _DEC),
+    _DEC: (re.compile(r"[0-9]+"), _DEC),
+    _X: (re.compile(r"[0-9a-fA-F]+"), _HEXD),
+    _HEXD: (re.compile(r"[0-9a-fA-F]+"), _HEXD),
+}
+
+
+@lru_cache(maxsize=1024)
 def _decode(reference: str) -> str:
     """What ``html.unescape`` makes of one reference (``&...`` with its ``;`` if it has one).
 
@@ -101,6 +120,17 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
     while True:
         if pending:
             char, span = pending.pop()
+            if char == "&" and not pending and (mark < 0 or mark & 7 in _DEAD_ON_AMP):
+                # A decoded "&" (``&amp;``) and a reference after it in the text: nested
+                # references, one level each time round.
+                body = _REFERENCE_BODY.match(text, position)
+                if body is not None:
+                    value = _decode("&" + body.group())
+                    if value != "&" + body.group():
+                        whole = (span[0], body.end())
+                        pending.extend((piece, whole) for piece in reversed(value))
+                        position = body.end()
+                        continue
         elif position < size:
             if mark < 0:
                 found = special(text, position)
@@ -109,7 +139,57 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                     chars.extend(text[position:end])
                     marks.extend([-1] * (end - position))
                     if track:
-                        spans.extend((i, i + 1) for i in range(position, end))
+                        spans.extend(zip(range(position, end), range(position + 1, end + 1)))
+                    position = end
+                    continue
+                if not track and text[position] != "&":
+                    # Text in other scripts, up to the next "&": normalised a character at a
+                    # time as below, but in one call (the origins are not wanted here).
+                    end = text.find("&", position)
+                    end = size if end < 0 else end
+                    normal = "".join(map(_normal, text[position:end]))
+                    if "&" not in normal:
+                        chars.extend(normal)
+                        marks.extend([-1] * len(normal))
+                        position = end
+                        continue
+            # Shortcuts that read as the character-by-character path below would:
+            if text[position] == "&" and (mark < 0 or mark & 7 in _DEAD_ON_AMP):
+                # a whole reference where none is open (or one that this "&" ends without
+                # decoding anything), decoded at once;
+                body = _REFERENCE_BODY.match(text, position + 1)
+                if body is not None:
+                    reference = text[position : body.end()]
+                    value = _decode(reference)
+                    if value != reference:
+                        span = (position, body.end())
+                        pending.extend((piece, span) for piece in reversed(value))
+                        position = body.end()
+                        continue
+                # or its opening, each character with the state it leaves.
+                opening = _OPENING.match(text, position)
+                assert opening is not None
+                start, end = len(chars), opening.end()
+                chars.extend(text[position:end])
+                marks.extend(start * 8 + state for state in _OPENING_STATES[: end - position])
+                if track:
+                    spans.extend(zip(range(position, end), range(position + 1, end + 1)))
+                mark = marks[-1]
+                position = end
+                continue
+            elif mark >= 0:
+                # the digits or letters that extend an open reference, many at a time.
+                start = mark >> 3
+                pattern, following = _EXTENDING.get(mark & 7, (None, _NONE))
+                room = _MAX_NAME + 1 - (len(chars) - start) if following == _NAME else size
+                run = pattern.match(text, position) if pattern is not None else None
+                if run is not None and room > 0:
+                    end = min(run.end(), position + room)
+                    mark = start * 8 + following
+                    chars.extend(text[position:end])
+                    marks.extend([mark] * (end - position))
+                    if track:
+                        spans.extend(zip(range(position, end), range(position + 1, end + 1)))
                     position = end
                     continue
             char, span = text[position], (position, position + 1)
