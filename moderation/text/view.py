@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 
 Span = tuple[int, int]
@@ -84,6 +85,11 @@ def _decode(reference: str) -> str:
     return html.unescape(reference)
 
 
+def _origins(begin: int, end: int) -> Iterator[Span]:
+    """The origins of characters copied as they are from ``text[begin:end]``."""
+    return zip(range(begin, end), range(begin + 1, end + 1), strict=True)
+
+
 def _next_state(state: int, char: str, length: int) -> int:
     """The state after ``char`` extends a reference in ``state`` that is ``length``
     characters long so far, or _NONE when it cannot extend it."""
@@ -139,7 +145,7 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                     chars.extend(text[position:end])
                     marks.extend([-1] * (end - position))
                     if track:
-                        spans.extend(zip(range(position, end), range(position + 1, end + 1)))
+                        spans.extend(_origins(position, end))
                     position = end
                     continue
                 if not track and text[position] != "&":
@@ -173,7 +179,7 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                 chars.extend(text[position:end])
                 marks.extend(start * 8 + state for state in _OPENING_STATES[: end - position])
                 if track:
-                    spans.extend(zip(range(position, end), range(position + 1, end + 1)))
+                    spans.extend(_origins(position, end))
                 mark = marks[-1]
                 position = end
                 continue
@@ -189,7 +195,7 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                     chars.extend(text[position:end])
                     marks.extend([mark] * (end - position))
                     if track:
-                        spans.extend(zip(range(position, end), range(position + 1, end + 1)))
+                        spans.extend(_origins(position, end))
                     position = end
                     continue
             char, span = text[position], (position, position + 1)
