@@ -42,6 +42,9 @@ async def finish_run(state: BatchState, error: BaseException | None) -> None:
     exit_code: int
     if isinstance(error, ModerationError):
         status, exit_code, message = RunStatus.FAILED, error.exit_code, error.message
+    elif isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
+        # The operator's doing (Ctrl-C), no comment's: the quarantine leaves it out.
+        status, exit_code, message = RunStatus.INTERRUPTED, ExitCode.INTERRUPTED, "interrupted"
     elif error is not None:
         status, exit_code = RunStatus.FAILED, ExitCode.FAILED
         message = f"{type(error).__name__}: {error}"

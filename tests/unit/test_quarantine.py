@@ -102,3 +102,21 @@ def test_a_batch_holds_the_quarantined_comment_unread_and_moderates_the_rest(
     assert fake.asked == ["Also lovely"]
     (error,) = read_table(sqlite_url, "SELECT error FROM moderation_decisions WHERE comment_id='1'")
     assert error[0].startswith("rule: quarantined: in work each time the last 2 batches stopped")
+
+
+def test_an_interrupted_batch_is_recorded_as_interrupted_and_quarantines_nothing(
+    sqlite_url: str,
+) -> None:
+    create_site_table(sqlite_url, ["Lovely post", "Also lovely"])
+
+    def interrupt(text: str) -> str:
+        raise KeyboardInterrupt
+
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(make_settings(sqlite_url), classifier=FakeClassifier(default=interrupt))
+    statuses = read_table(sqlite_url, "SELECT status, exit_code FROM moderation_runs")
+    assert statuses == [("interrupted", 130)] * 2
+
+    report = run_batch(make_settings(sqlite_url), classifier=FakeClassifier())
+    assert [d.outcome for d in report.decisions] == ["approved", "approved"]
