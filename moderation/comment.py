@@ -12,6 +12,35 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorRecord:
+    """What the site's own table says of a pending comment's author (``site.authors``).
+
+    ``approved`` counts the author's approved comments matched only by account, or by name and
+    e-mail together (what counts an author as known); ``rejected`` and ``pending`` the author's
+    rejected and other pending comments matched by account, e-mail or IP (what makes the tool
+    more careful), ``rejected`` within ``window`` (a phrase such as "90 days", None when the
+    table keeps no date and all are counted). A record only ever holds a comment.
+    """
+
+    approved: int
+    rejected: int
+    pending: int
+    first_comment: bool
+    window: str | None = None
+
+    @property
+    def summary(self) -> str:
+        """The record in a few characters: ``first``, ``3✓ 1✗``, ``first 2✗ +1`` (approved,
+        rejected, and other pending comments after the ``+``)."""
+        parts = ["first" if self.first_comment else f"{self.approved}✓"]
+        if self.rejected:
+            parts.append(f"{self.rejected}✗")
+        if self.pending:
+            parts.append(f"+{self.pending}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
 class Comment:
     id: Any  # the site's own id value, whatever its type
     body: str
@@ -20,6 +49,9 @@ class Comment:
     # The kind of row, where the site's table says (WordPress's comment_type: "comment",
     # "pingback", "trackback"...); None where it does not.
     kind: str | None = None
+    # The author's record in the site's table, where the site keeps its authors; None where
+    # it does not (a custom table without author columns, the REST API, ``moderate eval``).
+    author: AuthorRecord | None = None
 
     @property
     def key(self) -> str:

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -251,6 +252,30 @@ class Settings(BaseSettings):
             "the same text (folded, whitespace collapsed, any case) read more often than this "
             "in one batch is held, every copy from the first page it passes the limit; `0` "
             "turns the rule off"
+        ),
+    )
+    hold_rejected_authors: bool = Field(
+        default=True,
+        description=(
+            "hold, without asking the model, a comment whose author (same account, e-mail or "
+            "IP) had a comment rejected within `MODERATION_AUTHOR_WINDOW`; `false` turns the "
+            "rule off"
+        ),
+    )
+    author_window: str = Field(
+        default="90d",
+        description=(
+            "how far back an author's rejected comments count (`30d`, `90d`, `26w`); all of "
+            "them where the table keeps no date"
+        ),
+    )
+    first_comment_max_links: int = Field(
+        default=1,
+        ge=0,
+        description=(
+            "a first-time author's comment (no approved comment by the same account, or by the "
+            "same name and e-mail together) with this many links or more is held without asking "
+            "the model; `0` turns the rule off"
         ),
     )
     site_rules: Literal["auto", "off"] = Field(
@@ -515,6 +540,32 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Who wrote each comment, for the author's record (site.authors); a column the table
+    # lacks is not used.
+    comments_author_account_column: str | None = Field(
+        default=None,
+        description="the author's account (WordPress and django `user_id`, Commento's commenter)",
+    )
+    comments_author_name_column: str | None = Field(
+        default=None, description="the author's name as they gave it"
+    )
+    comments_author_email_column: str | None = Field(
+        default=None, description="the author's e-mail address"
+    )
+    comments_author_url_column: str | None = Field(
+        default=None, description="the author's website (shown, never matched)"
+    )
+    comments_author_ip_column: str | None = Field(
+        default=None, description="the author's IP address"
+    )
+    comments_date_column: str | None = Field(
+        default=None,
+        description=(
+            "when each comment was written, in UTC (WordPress `comment_date_gmt`): the window "
+            "of `MODERATION_AUTHOR_WINDOW`"
+        ),
+    )
+
     # django-contrib-comments' moderation views record the moderator of each ruling.
     django_moderator_id: int | None = Field(
         default=None,
@@ -613,7 +664,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} does not exist (a PEM file, or a directory of them)")
         return value
 
-    @field_validator("reversal_window")
+    @field_validator("reversal_window", "author_window")
     @classmethod
     def _window(cls, value: str) -> str:
         from moderation.humans.since import duration
@@ -781,6 +832,13 @@ class Settings(BaseSettings):
         from moderation.batch.scheduler import parse_duration
 
         return parse_duration(self.notify_every)
+
+    @property
+    def author_window_span(self) -> timedelta | None:
+        """``MODERATION_AUTHOR_WINDOW`` as a time span (None for ``0d``: no window)."""
+        from moderation.humans.since import duration
+
+        return duration(self.author_window) or None
 
     @property
     def eval_history_path(self) -> Path:

@@ -30,7 +30,7 @@ def check(
     if comment.key in quarantined:
         return Reading(None, UNREAD, reason(), rule=QUARANTINE)
     try:
-        hold = rules.check(comment.body, context, kind=comment.kind)
+        hold = rules.check(comment.body, context, kind=comment.kind, author=comment.author)
     except Exception as exc:  # a bug or a bomb in one check must not stop the batch
         # The comment's text stays out of the log: only its id and what failed.
         log.error("the checks failed on comment %s: %s", comment.key, type(exc).__name__)

@@ -29,6 +29,8 @@ class DecisionRecord:
     confidence: float | None = None
     rule: str | None = None
     answer_of: str | None = None
+    # The author's record in a few characters (``first``, ``3✓ 1✗``), where the site tells it.
+    author: str | None = None
 
     @classmethod
     def of(cls, decision: Decision) -> DecisionRecord:
@@ -44,6 +46,7 @@ class DecisionRecord:
             decision.confidence,
             decision.rule,
             decision.answer_of,
+            None if decision.comment.author is None else decision.comment.author.summary,
         )
 
 

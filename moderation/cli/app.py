@@ -166,8 +166,10 @@ def _print_report(report: RunReport) -> None:
     console = Console()
     if report.dry_run and report.decisions:
         table = Table(title="Dry run: nothing was written")
-        columns = ("id", "comment", "label", "confidence", "would", "read", "latency")
-        for column in columns:
+        # The author's record, where the site tells who wrote each comment (site.authors).
+        authors = any(d.author is not None for d in report.decisions)
+        columns = ("id", "comment", *(("author",) if authors else ()), "label", "confidence")
+        for column in (*columns, "would", "read", "latency"):
             table.add_column(column, overflow="fold")
         for d in report.decisions:
             latency = "" if d.latency is None else f"{d.latency * 1000:.0f} ms"
@@ -176,7 +178,9 @@ def _print_report(report: RunReport) -> None:
             if d.error:
                 would += f": {d.error}"  # why a comment is held or stays pending
             # The comment, and reasons that may quote a server's text: shown, never obeyed.
-            row = (cell(d.comment_id), cell(d.excerpt), d.label or "-", confidence, cell(would))
+            record = (d.author or "-",) if authors else ()
+            row = (cell(d.comment_id), cell(d.excerpt), *record, d.label or "-", confidence)
+            row = (*row, cell(would))
             table.add_row(*row, d.coverage, latency)
         console.print(table)
     counts = report.counts()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from moderation.comment import AuthorRecord
 from moderation.rules.fold import fold
 from moderation.rules.links import LinkDialect, count_links, dialect_for
 from moderation.settings import Settings
@@ -42,6 +43,10 @@ class RuleContext:
     # Kinds of rows (the site's type column) held whatever their text: WordPress's pingbacks
     # and trackbacks, whose text is an excerpt the linking site chose.
     held_types: tuple[str, ...] = ()
+    # The author's record (site.authors): hold an author with a comment rejected lately, and a
+    # first-time author's comment with this many links or more (0: off).
+    hold_rejected_authors: bool = True
+    first_comment_links: int = 0
     # How many times each normalised text (its hash) was read so far in this batch.
     copies: Counter[int] = field(default_factory=Counter)
 
@@ -201,6 +206,38 @@ def comment_type(kind: str | None, context: RuleContext) -> str | None:
     return f"rule: a {kind}, never approved unread"
 
 
+# --- the author's record ------------------------------------------------------------------
+
+AuthorRule = Callable[[str, AuthorRecord, RuleContext], str | None]
+
+
+def author_rejected(text: str, record: AuthorRecord, context: RuleContext) -> str | None:
+    """An author (same account, e-mail or IP) with a comment rejected within the window."""
+    if not context.hold_rejected_authors or record.rejected <= 0:
+        return None
+    plural = "comment" if record.rejected == 1 else "comments"
+    within = "" if record.window is None else f" in {record.window}"
+    return f"rule: author had {record.rejected} {plural} rejected{within}"
+
+
+def first_comment_links(text: str, record: AuthorRecord, context: RuleContext) -> str | None:
+    """A first-time author's comment (no approved comment by the same account, or the same
+    name and e-mail together) with links: where a spammer's first comment carries its link."""
+    if context.first_comment_links <= 0 or not record.first_comment:
+        return None
+    found = count_links(text, context.link_dialect)
+    if found >= context.first_comment_links:
+        plural = "link" if found == 1 else "links"
+        return f"rule: first comment by this author, {found} {plural}"
+    return None
+
+
+# Tried after the text's rules, on comments whose site tells their author (site.authors).
+AUTHOR_RULES: dict[str, AuthorRule] = {
+    "author_rejected": author_rejected,
+    "first_comment_links": first_comment_links,
+}
+
 # In the order they are tried; the names are those the reports and the docs use.
 RULES: dict[str, Rule] = {
     "links": links,
@@ -217,9 +254,17 @@ class Hold:
     reason: str
 
 
-def check(text: str, context: RuleContext, *, kind: str | None = None) -> Hold | None:
+def check(
+    text: str,
+    context: RuleContext,
+    *,
+    kind: str | None = None,
+    author: AuthorRecord | None = None,
+) -> Hold | None:
     """The first rule that holds ``text``, with its reason; None when none does. The row's
-    kind (``comment_type``) is tried first: it holds whatever the text says."""
+    kind (``comment_type``) is tried first: it holds whatever the text says; the author's
+    record (``author``, where the site tells it) last. Without a record the author's rules
+    do nothing."""
     reason = comment_type(kind, context)
     if reason is not None:
         return Hold(COMMENT_TYPE, reason)
@@ -227,6 +272,11 @@ def check(text: str, context: RuleContext, *, kind: str | None = None) -> Hold |
         reason = rule(text, context)
         if reason is not None:
             return Hold(name, reason)
+    if author is not None:
+        for name, author_rule in AUTHOR_RULES.items():
+            reason = author_rule(text, author, context)
+            if reason is not None:
+                return Hold(name, reason)
     return None
 
 
@@ -251,6 +301,8 @@ def context_from(
         ),
         max_duplicates=settings.max_duplicates,
         held_types=tuple(held_types),
+        hold_rejected_authors=settings.hold_rejected_authors,
+        first_comment_links=settings.first_comment_max_links,
     )
 
 

@@ -53,6 +53,12 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "comments_pending_value": "0",
         "comments_rejected_values": ["trash", "spam"],
         "comments_system_values": ["post-trashed"],
+        "comments_author_account_column": "user_id",
+        "comments_author_name_column": "comment_author",
+        "comments_author_email_column": "comment_author_email",
+        "comments_author_url_column": "comment_author_url",
+        "comments_author_ip_column": "comment_author_IP",
+        "comments_date_column": "comment_date_gmt",
     },
     "isso": {
         "comments_table": "comments",
@@ -63,6 +69,12 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "comments_pending_value": "2",
         "comments_rejected_values": ["4"],
         "comments_purges_pending": True,
+        "comments_author_name_column": "author",
+        "comments_author_email_column": "email",
+        "comments_author_url_column": "website",
+        # remote_addr is not matched: Isso keeps the address with its last part zeroed (a
+        # /24 for IPv4), which many readers share.
+        "comments_date_column": "created",
     },
     "commento": {
         "comments_table": "comments",
@@ -73,6 +85,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "comments_pending_value": "unapproved",
         "comments_removed_column": "deleted",
         "comments_rejected_values": ["flagged"],
+        "comments_author_account_column": "commenterhex",
+        "comments_date_column": "creationdate",
     },
     "django": {
         "comments_table": "django_comments",
@@ -80,12 +94,20 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "comments_body_column": "comment",
         "comments_approved_column": "is_public",
         "comments_removed_column": "is_removed",
+        "comments_author_account_column": "user_id",
+        "comments_author_name_column": "user_name",
+        "comments_author_email_column": "user_email",
+        "comments_author_url_column": "user_url",
+        "comments_author_ip_column": "ip_address",
+        "comments_date_column": "submit_date",
     },
     "tr": {
         "comments_table": "comments",
         "comments_id_column": "id",
         "comments_body_column": "body",
         "comments_approved_column": "approved",
+        # Used where the table has it.
+        "comments_author_account_column": "user_id",
     },
 }
 

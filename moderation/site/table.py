@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 from moderation.comment import Comment, Page, read_comment
 from moderation.errors import SchemaError
 from moderation.settings import Settings
+from moderation.site.authors import AuthorRecords
 from moderation.site.companions import SiteCompanions
 from moderation.site.deletion import delete_or_blank
 from moderation.site.key import site_key
@@ -80,6 +82,8 @@ class CommentsTable:
             coerce_status(self.approved, value) for value in settings.comments_system_values
         ]
         self.purges_pending = settings.comments_purges_pending
+        # Who wrote each comment, where the table says (see site.authors); None where not.
+        self.authors = AuthorRecords.of(self, settings)
 
     @property
     def rejected_value(self) -> Any:
@@ -199,7 +203,8 @@ class CommentsTable:
                     rows = [(*row, n, len(plain)) for n, row in enumerate(plain, start=1)]
             if not rows:
                 return
-            yield from _cut_pages(rows, page_size, after)
+            for page in _cut_pages(rows, page_size, after):
+                yield self.with_authors(engine, page)
             if rows[-1][5] < limit:
                 return
             after = rows[-1][0]
@@ -209,6 +214,15 @@ class CommentsTable:
                 limit = (
                     min(limit * 4, max(page_size, SKIPPING_ROWS)) if mostly_skipped else page_size
                 )
+
+    def with_authors(self, engine: Engine, page: Page) -> Page:
+        """The page with each comment's author record, read in one query for the page."""
+        if self.authors is None or not page.comments:
+            return page
+        with read_transaction(engine) as conn:
+            records = self.authors.read(conn, [c.id for c in page.comments])
+        comments = [replace(c, author=records.get(c.id)) for c in page.comments]
+        return replace(page, comments=comments)
 
     def count_if_all_skipped(self, engine: Engine, remembered: Remembered) -> int | None:
         """How many comments are pending when ``remembered`` skips every one of them; None

@@ -83,14 +83,19 @@ def test_wordpress_on_mariadb(mysql_url: str, ollama: FakeOllama) -> None:
     insert = (
         "INSERT INTO blog_comments (comment_post_ID, comment_author, comment_author_email,"
         " comment_date, comment_date_gmt, comment_content, comment_approved, comment_agent)"
-        " VALUES (7, :author, 'a@example.org', '2026-11-30 10:00:00', '2026-11-30 09:00:00',"
+        " VALUES (7, :author, :email, '2026-11-30 10:00:00', '2026-11-30 09:00:00',"
         " :content, :status, 'Mozilla/5.0')"
     )
+    # Each row by another author: a rejected row's author would get the others held
+    # (tests/backends/test_author_record.py).
     execute(
         mysql_url,
         site_schemas.wordpress_ddl("mariadb", prefix="blog_"),
         rows=[
-            (insert, {"author": f"reader {i}", "content": c, "status": s})
+            (
+                insert,
+                {"author": f"reader {i}", "email": f"{i}@example.org", "content": c, "status": s},
+            )
             for i, (s, c) in enumerate(states)
         ],
     )
@@ -208,13 +213,27 @@ def test_django_on_postgres(postgres_url: str, ollama: FakeOllama) -> None:
     insert = (
         "INSERT INTO django_comments (object_pk, user_name, user_email, user_url, comment,"
         " submit_date, ip_address, is_public, is_removed, content_type_id, site_id)"
-        " VALUES ('42', 'reader', 'r@example.org', '', :comment, '2026-11-30 10:00:00+00',"
-        " '192.0.2.1', :public, :removed, 7, 1)"
+        " VALUES ('42', 'reader', :email, '', :comment, '2026-11-30 10:00:00+00',"
+        " :ip, :public, :removed, 7, 1)"
     )
+    # Each row by another author: a removed row's author would get the others held
+    # (tests/backends/test_author_record.py).
     execute(
         postgres_url,
         *site_schemas.DJANGO_DDL,
-        rows=[(insert, {"comment": c, "public": p, "removed": r}) for p, r, c in states],
+        rows=[
+            (
+                insert,
+                {
+                    "comment": c,
+                    "public": p,
+                    "removed": r,
+                    "email": f"{n}@example.org",
+                    "ip": f"192.0.2.{n}",
+                },
+            )
+            for n, (p, r, c) in enumerate(states, start=1)
+        ],
     )
     query = "SELECT * FROM django_comments ORDER BY id"
     before = read_table(postgres_url, query)
