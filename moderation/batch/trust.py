@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from moderation.batch.state import BatchState
 from moderation.formatting import percent
-from moderation.storage import qualifications
+from moderation.storage import brake, qualifications
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.qualifications import Qualification
 
@@ -85,24 +85,29 @@ def _brake(state: BatchState, qualification: Qualification) -> str | None:
 
     Only decisions of the current model and prompt count, made since its qualification (so a
     ``moderate qualify --force`` starts afresh) and within the window; and only once enough
-    of them were approvals for a rate to mean anything.
+    of them were approvals for a rate to mean anything. The figures are those of `moderate
+    outcomes`, kept up to date as decisions and outcomes are recorded (``storage.brake``): a
+    batch reads a few rows of them, after re-reading a bounded number of the approvals on the
+    site to record what humans did with them (``humans.outcomes.observe_approvals``).
     """
-    from moderation.humans.outcome_report import measure
+    from moderation.humans.outcomes import observe_approvals
     from moderation.humans.since import Window
 
     settings, identity = state.settings, state.identity
     assert identity is not None and settings.max_reversal_rate is not None
     window = Window.parse(settings.reversal_window)
     since = max(window.since, _aware(qualification.qualified_at))
-    figures = measure(settings, Window(since, window.until))
-    tally = figures.by_variant.get((identity.model_digest, identity.prompt_hash))
-    if tally is None or tally.approved_by_tool < settings.reversal_min_approvals:
+    variant = (identity.model_digest, identity.prompt_hash)
+    observe_approvals(state.engine, state.comments, Window(since, window.until), variant)
+    with read_transaction(state.engine) as conn:
+        tally = brake.figures(conn, state.comments.site, *variant, since, window.until)
+    if tally.approved < settings.reversal_min_approvals:
         return None
-    rate = tally.reversal_rate or 0.0
+    rate = tally.reversed / tally.approved
     if rate <= settings.max_reversal_rate:
         return None
     return (
-        f"reversal-rate brake: humans took back {percent(rate)} of {tally.approved_by_tool} "
+        f"reversal-rate brake: humans took back {percent(rate)} of {tally.approved} "
         f"approvals since {since:%Y-%m-%d %H:%M} UTC, above {percent(settings.max_reversal_rate)}"
     )
 

@@ -36,10 +36,10 @@ from moderation.site.rows import (
     SYSTEM_STATE,
     SiteRow,
 )
-from moderation.storage import migrate
+from moderation.storage import brake, migrate
 from moderation.storage.claim import claim
 from moderation.storage.engines import read_transaction, run_write
-from moderation.storage.tables import decisions, outcomes
+from moderation.storage.tables import brake_marks, decisions, outcomes
 from moderation.vocabulary import HumanOutcome, Outcome
 
 KEPT, REVERSED, RELEASED, CONFIRMED = "kept", "reversed", "released", "confirmed"
@@ -114,10 +114,17 @@ def _is_tool_row(table: sa.FromClause) -> sa.ColumnElement[bool]:
 
 
 def _decision_page(
-    conn: Connection, site: str, window: Window, after: int, limit: int
+    conn: Connection,
+    site: str,
+    window: Window,
+    after: int,
+    limit: int,
+    variant: tuple[str | None, str] | None = None,
 ) -> list[Any]:
     """The next page (by id) of tool decisions in the window that no later tool decision replaced,
-    each with its recorded outcome and the latest human ruling after it (or None).
+    each with its recorded outcome, the latest human ruling after it (or None), and whether it
+    was last seen in a state the system set (``storage.brake``). ``variant``: only the
+    approvals of this model digest and prompt.
 
     Keyset over the primary key: one pass over the decisions table whatever the window; the
     "is it the latest" check and the ruling are lookups on the comment_id index, the recorded
@@ -153,6 +160,17 @@ def _decision_page(
         .where(outcomes.c.decision_id == decisions.c.id)
         .scalar_subquery()
     )
+    marked = sa.select(sa.literal(1)).where(brake_marks.c.decision_id == decisions.c.id).exists()
+    only = []
+    if variant is not None:
+        digest, prompt = variant
+        only = [
+            decisions.c.outcome == Outcome.APPROVED,
+            decisions.c.model_digest.is_(None)
+            if digest is None
+            else decisions.c.model_digest == digest,
+            decisions.c.prompt_hash == prompt,
+        ]
     query = (
         sa.select(
             decisions.c.id,
@@ -163,13 +181,15 @@ def _decision_page(
             decisions.c.prompt_hash,
             recorded,
             latest_ruling,
+            marked,
         )
         .where(
-            decisions.c.site == site,
+            _same_site(conn, site),
             decisions.c.id > after,
             decisions.c.decided_at >= window.since,
             decisions.c.decided_at <= window.until,
             _is_tool_row(decisions),
+            *only,
             ~replaced,
         )
         .order_by(decisions.c.id)
@@ -178,11 +198,34 @@ def _decision_page(
     return list(conn.execute(query).all())
 
 
-def _record(conn: Connection, site: str, judged: Sequence[Judged]) -> None:
-    """Insert the first sighting of each human outcome; a concurrent run's row is kept.
+def _same_site(conn: Connection, site: str) -> sa.ColumnElement[bool]:
+    """The decision's site is ``site``, written so that SQLite keys the page on the primary key:
+    with a plain equality its planner picks an index that starts with the site and sorts all
+    of the site's decisions for every page, a whole pass per page."""
+    if conn.dialect.name == "sqlite":
+        return decisions.c.site.concat("") == site
+    return decisions.c.site == site
+
+
+def _record(
+    conn: Connection,
+    site: str,
+    judged: Sequence[Judged],
+    marks: Sequence[tuple[int, bool]] = (),
+) -> None:
+    """Insert the first sighting of each human outcome (a concurrent run's row is kept) and
+    the approvals seen in or out of a system's state, the brake's figures with them.
 
     Only SQLite, PostgreSQL and MySQL/MariaDB are supported; each has its own insert-or-skip.
     """
+    touched = [j.decision_id for j in judged if j.approved_by_tool] + [i for i, _ in marks]
+    with brake.tracked(conn, site, touched):
+        if judged:
+            _insert_outcomes(conn, site, judged)
+        brake.set_marks(conn, site, marks)
+
+
+def _insert_outcomes(conn: Connection, site: str, judged: Sequence[Judged]) -> None:
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = [
         {
@@ -228,30 +271,86 @@ def _judge_pages(
     engine: Engine, site: Site, window: Window, page_size: int
 ) -> Iterator[list[Judged]]:
     unrecorded: list[Judged] = []
+    marks: list[tuple[int, bool]] = []
     after = 0
     while True:
         with read_transaction(engine) as conn:
             page = _decision_page(conn, site.site, window, after, page_size)
             rows = site.current_rows(conn, [d[1] for d in page])
-        judged = []
-        for decision_id, key, hash_, tool, digest, prompt, recorded, ruling in page:
-            approved = tool == Outcome.APPROVED
-            row = rows.get(key)
-            if recorded is not None:
-                outcome = recorded
-            elif ruling is not None:
-                outcome = from_ruling(approved, ruling)
-            else:
-                outcome = classify(approved, row, hash_, purges_pending=site.purges_pending)
-            item = Judged(decision_id, key, hash_, tool, digest, prompt, outcome, row)
-            if recorded is None and outcome in HUMAN_OUTCOMES:
-                unrecorded.append(item)
-            judged.append(item)
-        if unrecorded and (len(unrecorded) >= RECORD_EVERY or len(page) < page_size):
-            run_write(engine, lambda conn, new=unrecorded: _record(conn, site.site, new))  # type: ignore[misc]
-            unrecorded = []
+        judged, new, moved = _judge(site, page, rows)
+        unrecorded += new
+        marks += moved
+        last = len(page) < page_size
+        if (unrecorded or marks) and (len(unrecorded) >= RECORD_EVERY or last):
+            run_write(engine, lambda conn, j=unrecorded, m=marks: _record(conn, site.site, j, m))  # type: ignore[misc]
+            unrecorded, marks = [], []
         if judged:
             yield judged
-        if len(page) < page_size:
+        if last:
             return
         after = page[-1][0]
+
+
+def _judge(
+    site: Site, page: Sequence[Any], rows: dict[str, SiteRow]
+) -> tuple[list[Judged], list[Judged], list[tuple[int, bool]]]:
+    """The outcome of each decision of a page given the site's rows: all of them, the human
+    outcomes not recorded yet, and the approvals whose system-state mark must change."""
+    judged, unrecorded, marks = [], [], []
+    for decision_id, key, hash_, tool, digest, prompt, recorded, ruling, marked in page:
+        approved = tool == Outcome.APPROVED
+        row = rows.get(key)
+        if recorded is not None:
+            outcome = recorded
+        elif ruling is not None:
+            outcome = from_ruling(approved, ruling)
+        else:
+            outcome = classify(approved, row, hash_, purges_pending=site.purges_pending)
+            if approved and bool(marked) != (outcome == SYSTEM):
+                marks.append((decision_id, outcome == SYSTEM))
+        item = Judged(decision_id, key, hash_, tool, digest, prompt, outcome, row)
+        if recorded is None and outcome in HUMAN_OUTCOMES:
+            unrecorded.append(item)
+        judged.append(item)
+    return judged, unrecorded, marks
+
+
+def observe_approvals(
+    engine: Engine,
+    site: Site,
+    window: Window,
+    variant: tuple[str | None, str],
+    limit: int = PAGE_SIZE,
+) -> int:
+    """Read the site's rows of up to ``limit`` of this variant's approvals in the window and
+    record what humans (or the system) did with them: the brake's re-reading, so that its
+    figures see a reversal made in the site's own admin without `moderate outcomes`.
+
+    Each call goes on where the last one stopped, and on from the oldest once it reaches the
+    newest, reading no approval twice: a site with up to ``limit`` approvals in the window has
+    them all read by every batch, a larger one within ``approvals / limit`` batches. Returns
+    how many were read.
+    """
+    digest, prompt = variant
+    with read_transaction(engine) as conn:
+        start = brake.first_decision_since(conn, site.site, digest, prompt, window.since)
+        after = max(brake.swept_after(conn, site.site), start)
+        page = _decision_page(conn, site.site, window, after, limit, variant)
+        reached = page[-1][0] if len(page) == limit else 0
+        if not reached and after > start:
+            # The newest reached: go on from the oldest, up to where this reading began.
+            more = _decision_page(conn, site.site, window, start, limit - len(page), variant)
+            earlier = [row for row in more if row[0] <= after]
+            if len(earlier) == len(more) == limit - len(page):
+                reached = earlier[-1][0]
+            page += earlier
+        rows = site.current_rows(conn, [d[1] for d in page])
+    _, unrecorded, marks = _judge(site, page, rows)
+
+    def _write(conn: Connection) -> None:
+        if unrecorded or marks:
+            _record(conn, site.site, unrecorded, marks)
+        brake.sweep_to(conn, site.site, reached)
+
+    run_write(engine, _write)
+    return len(page)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from moderation.comment import Comment
 from moderation.redact import redact
+from moderation.storage import brake
 from moderation.storage.memory import Identity, remember, ruled_by_humans
 from moderation.storage.tables import decisions
 from moderation.vocabulary import Outcome
@@ -118,17 +119,56 @@ def record(
     items: Sequence[tuple[Decision, int]],
     *,
     site: str,
+    now: datetime | None = None,
 ) -> None:
-    """Audit rows and memory for a chunk of decisions of ``site``, in the caller's transaction."""
+    """Audit rows and memory for a chunk of decisions of ``site``, in the caller's transaction
+    (the brake's figures too: see ``storage.brake``); ``now``: when they were decided."""
     if not items:
         return
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     # The threshold goes with the request options: with the confidence it explains the outcome.
     options = json.dumps(
         {**identity.options, "min_confidence": identity.min_confidence}, sort_keys=True
     )
     # One host serves a whole chunk, as a rule: redact each distinct one once.
     hosts = {h: redact(h)[:MAX_HOST] for h in {d.host for d, _ in items if d.host is not None}}
+    made = [(d.comment.key, d.outcome) for d, _ in items]
+    with brake.tool_decisions(conn, site, made, identity.model_digest, identity.prompt_hash, now):
+        _insert_decisions(conn, site, run_id, identity, items, options, hosts, now)
+    states = [
+        {
+            "site": site,
+            "comment_id": d.comment.key,
+            "text_hash": d.comment.text_hash,
+            "outcome": d.outcome,
+            "label": d.label,
+            "model_digest": identity.model_digest,
+            "prompt_hash": identity.prompt_hash,
+            "min_confidence": identity.min_confidence,
+            "failures": failures_before + 1 if d.outcome == Outcome.FAILED else 0,
+            "run_id": run_id,
+            "updated_at": now,
+        }
+        for d, failures_before in items
+    ]
+    # A reviewer's ruling outlives any later answer of the model (one that was in flight while
+    # the human ruled, say): its memory row is kept so the model is never asked again.
+    ruled = ruled_by_humans(conn, site, [str(s["comment_id"]) for s in states])
+    states = [s for s in states if s["comment_id"] not in ruled]
+    if states:
+        remember(conn, states)
+
+
+def _insert_decisions(
+    conn: Connection,
+    site: str,
+    run_id: str,
+    identity: Identity,
+    items: Sequence[tuple[Decision, int]],
+    options: str,
+    hosts: dict[str, str],
+    now: datetime,
+) -> None:
     conn.execute(
         sa.insert(decisions),
         [
@@ -155,28 +195,6 @@ def record(
             for d, _ in items
         ],
     )
-    states = [
-        {
-            "site": site,
-            "comment_id": d.comment.key,
-            "text_hash": d.comment.text_hash,
-            "outcome": d.outcome,
-            "label": d.label,
-            "model_digest": identity.model_digest,
-            "prompt_hash": identity.prompt_hash,
-            "min_confidence": identity.min_confidence,
-            "failures": failures_before + 1 if d.outcome == Outcome.FAILED else 0,
-            "run_id": run_id,
-            "updated_at": now,
-        }
-        for d, failures_before in items
-    ]
-    # A reviewer's ruling outlives any later answer of the model (one that was in flight while
-    # the human ruled, say): its memory row is kept so the model is never asked again.
-    ruled = ruled_by_humans(conn, site, [str(s["comment_id"]) for s in states])
-    states = [s for s in states if s["comment_id"] not in ruled]
-    if states:
-        remember(conn, states)
 
 
 def record_ruling(
@@ -187,6 +205,7 @@ def record_ruling(
     reviewer: str,
     *,
     site: str,
+    now: datetime | None = None,
 ) -> None:
     """A reviewer's approval or rejection: its audit row and the memory that ends model calls.
 
@@ -204,21 +223,23 @@ def record_ruling(
         .limit(1)
     ).first()
     model, digest, prompt_hash = latest if latest is not None else ("", None, "")
-    now = datetime.now(UTC)
-    conn.execute(
-        sa.insert(decisions).values(
-            site=site,
-            run_id=session_id,
-            comment_id=comment.key,
-            text_hash=comment.text_hash,
-            outcome=outcome,
-            model=model,
-            model_digest=digest,
-            prompt_hash=prompt_hash,
-            decided_at=now,
-            reviewer=reviewer,
+    now = now or datetime.now(UTC)
+    # A ruling after an approval is that approval's outcome: the brake's figures follow.
+    with brake.ruling(conn, site, comment.key):
+        conn.execute(
+            sa.insert(decisions).values(
+                site=site,
+                run_id=session_id,
+                comment_id=comment.key,
+                text_hash=comment.text_hash,
+                outcome=outcome,
+                model=model,
+                model_digest=digest,
+                prompt_hash=prompt_hash,
+                decided_at=now,
+                reviewer=reviewer,
+            )
         )
-    )
     state = {
         "site": site,
         "comment_id": comment.key,

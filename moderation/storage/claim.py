@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from moderation.site.key import UNCLAIMED
+from moderation.storage import brake
 from moderation.storage.engines import read_transaction, run_write
 from moderation.storage.tables import comment_state, decisions, notifications, outcomes, runs
 
@@ -47,7 +48,8 @@ def claim(engine: Engine, site: str) -> int:
                 sa.update(table).where(table.c.site == UNCLAIMED).values(site=site)
             )
             total += max(moved.rowcount, 0)
-        return total
+        # The reversal brake's figures of those rows: added to the site's own.
+        return total + brake.claim(conn, UNCLAIMED, site)
 
     total = run_write(engine, _claim)
     if total:

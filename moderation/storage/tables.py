@@ -225,3 +225,42 @@ write_intents = sa.Table(
     # A batch looks for its site's open intents before it reads new work.
     sa.Index("ix_moderation_write_intents_site_state", "site", "state"),
 )
+
+# The reversal brake's running figures (``storage.brake``): per site, model digest ("" for a
+# model without one) and prompt, per hour and per minute of decision (``seconds``: 3600 or 60;
+# ``starts_at``: epoch seconds), the tool's approvals that count (the latest tool decision on
+# their comment, not taken away by the system) and those of them humans took back, as `moderate
+# outcomes` counts them. ``first_id`` and ``last_id`` bound the ids of the decisions ever
+# counted in the period: where a window starts or ends inside a minute, its decisions are read
+# by that id range.
+brake_figures = sa.Table(
+    "moderation_brake_figures",
+    metadata,
+    sa.Column("site", sa.String(255), primary_key=True),
+    sa.Column("model_digest", sa.String(128), primary_key=True),
+    sa.Column("prompt_hash", sa.String(64), primary_key=True),
+    sa.Column("seconds", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("starts_at", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("approved", sa.Integer, nullable=False),
+    sa.Column("reversed", sa.Integer, nullable=False),
+    sa.Column("first_id", sa.Integer, nullable=False),
+    sa.Column("last_id", sa.Integer, nullable=False),
+)
+
+# Tool approvals last seen in a state the comment system set by itself (WordPress's
+# ``post-trashed``): not counted in the figures until seen otherwise.
+brake_marks = sa.Table(
+    "moderation_brake_marks",
+    metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("site", sa.String(255), nullable=False),
+)
+
+# One row per site: serialises the changes to its figures, and says where the batches'
+# bounded re-reading of the site's approvals stopped (a decision id; 0: from the start).
+brake_sites = sa.Table(
+    "moderation_brake_sites",
+    metadata,
+    sa.Column("site", sa.String(255), primary_key=True),
+    sa.Column("swept_after", sa.Integer, nullable=False, server_default="0"),
+)
