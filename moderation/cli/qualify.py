@@ -108,18 +108,30 @@ def report(
     as_json: bool,
     exit_unqualified: bool = True,
 ) -> None:
-    """Print the verdict (and the table it came from); exit 8 when the model is unqualified
-    (unless ``exit_unqualified`` is off: the verdict is then all there is to say)."""
+    """Print the verdict and the table it came from (``table`` None: the stored result, whose
+    table is shown as it was stored); exit 8 when the model is unqualified (unless
+    ``exit_unqualified`` is off: the verdict is then all there is to say)."""
     settled = qualification.qualified and qualification.complete
     code = ExitCode.OK if settled else ExitCode.UNQUALIFIED
+    rows = table if table is not None else _stored_rows(qualification)
     if as_json:
-        document = {**qualification.to_json(), "thresholds": table, "exit_code": code}
+        document = {
+            **qualification.to_json(),
+            "stored": table is None,
+            "thresholds": rows,
+            "exit_code": code,
+        }
         typer.echo(json.dumps(document, default=str))
     else:
-        if table is not None:
-            _print_table(table, qualification)
-        else:
+        if table is None:
             typer.echo(f"qualified before, on {qualification.qualified_at:%Y-%m-%d %H:%M} UTC")
+        if rows is not None:
+            _print_table(rows, qualification)
+        else:
+            typer.echo(
+                "its threshold table was not kept (qualified before this version stored it): "
+                "`moderate qualify --force` asks the fixtures again to show it"
+            )
         typer.echo(qualification.verdict())
         if not qualification.complete:
             typer.echo(qualification.incomplete_reason + " (not stored)")
@@ -127,17 +139,25 @@ def report(
         raise typer.Exit(code)
 
 
+def _stored_rows(qualification: Qualification) -> list[dict[str, Any]] | None:
+    return None if qualification.thresholds is None else list(qualification.thresholds)
+
+
 def _print_table(table: list[dict[str, Any]], qualification: Qualification) -> None:
+    floor = qualification.min_confidence
+    rule = f"the 95% bound of false approval at most {percent(qualification.max_false_approval)}"
+    rule += " (MODERATION_MAX_FALSE_APPROVAL), approving something"
+    if floor is not None:
+        rule += f", and at least the floor {floor:g} (MODERATION_MIN_CONFIDENCE)"
     typer.echo(
         f"{qualification.n} fixtures ({qualification.n_hold} to hold), "
-        f"{qualification.seconds:.1f} s; limit on the 95% bound: "
-        f"{percent(qualification.max_false_approval)}"
+        f"{qualification.seconds:.1f} s; a threshold qualifies with {rule}"
     )
     typer.echo(f"{'threshold':>9}  {'approves':>9}  {'false appr.':>11}  {'95% bound':>9}")
     for row in table:
-        mark = " <" if row["threshold"] == qualification.threshold else ""
+        note = qualification.row_note(row)
         typer.echo(
             f"{row['threshold']:>9.4f}  {percent(row['auto_approved']):>9}  "
             f"{percent(row['false_approval_rate']):>11}  "
-            f"{percent(row['false_approval_bound']):>9}{mark}"
+            f"{percent(row['false_approval_bound']):>9}" + (f"  {note}" if note else "")
         )

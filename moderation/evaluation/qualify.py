@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -84,15 +85,33 @@ async def qualify(
     started = time.monotonic()
     outcomes = await answer_fixtures(classifier, settings, fixtures, progress)
     judged = judge(settings, identity, fixtures, outcomes, fixtures_hash(paths), started)
-    return judged, bound_table(outcomes, judged)
+    assert judged.thresholds is not None
+    return judged, list(judged.thresholds)
 
 
 def bound_table(
-    outcomes: Sequence[FixtureResult], qualification: Qualification
+    outcomes: Sequence[FixtureResult], chosen: float | None, floor: float, max_bound: float
 ) -> list[dict[str, Any]]:
-    """Per threshold of the grid (and the chosen one): what a batch would approve, the
-    false-approval rate and its 95% upper bound."""
-    return [with_bound(outcomes, t) for t in threshold_grid(qualification.threshold)]
+    """Per threshold of the grid, and of those that explain the verdict: what a batch would
+    approve, the false-approval rate and its 95% upper bound.
+
+    Beside the grid: the chosen threshold, the floor (``MODERATION_MIN_CONFIDENCE``), the
+    lowest threshold within the limit were there no floor, and the surest approving
+    answer's confidence (cut to four decimals: the highest threshold that still approves
+    anything, where the bound is lowest). Stored with the qualification, so that
+    ``moderate qualify`` can show the table again without asking anything.
+    """
+    extra = {floor}
+    if chosen is not None:
+        extra.add(chosen)
+    unfloored = bounded_threshold(outcomes, max_bound, 0.0)
+    if unfloored is not None:
+        extra.add(unfloored["threshold"])
+    sure = [o.confidence for o in outcomes if o.confidence is not None and o.approved_at(0.0)]
+    if sure:
+        extra.add(math.floor(max(sure) * 10_000) / 10_000)
+    thresholds = sorted(set(threshold_grid()) | extra)
+    return [with_bound(outcomes, t) for t in thresholds]
 
 
 def judge(
@@ -109,6 +128,9 @@ def judge(
     sure = [o.confidence for o in outcomes if o.confidence is not None and o.approved_at(0.0)]
     best = at_threshold(outcomes, max(sure))["false_approval_rate"] if sure else None
     labels = [f.label for f in fixtures]
+    threshold = None if chosen is None else chosen["threshold"]
+    floor = settings.min_confidence
+    table = bound_table(outcomes, threshold, floor, settings.max_false_approval)
     return Qualification(
         key=qualification_key(settings, identity, hashed),
         model=identity.model,
@@ -122,7 +144,7 @@ def judge(
         n_approve=sum(1 for f in fixtures if f.label is None and f.expected == "approve"),
         n_hold=sum(1 for o in outcomes if not o.should_approve),
         max_false_approval=settings.max_false_approval,
-        threshold=None if chosen is None else chosen["threshold"],
+        threshold=threshold,
         false_approval_rate=None if chosen is None else chosen["false_approval_rate"],
         false_approval_bound=None if chosen is None else chosen["false_approval_bound"],
         auto_approval_share=None if chosen is None else chosen["auto_approved"],
@@ -131,4 +153,6 @@ def judge(
         failed=sum(1 for o in outcomes if o.predicted is None),
         seconds=round(time.monotonic() - started, 3),
         qualified_at=datetime.now(UTC),
+        min_confidence=floor,
+        thresholds=tuple(table),
     )

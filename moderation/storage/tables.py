@@ -186,6 +186,9 @@ qualifications = sa.Table(
     sa.Column("failed", sa.Integer, nullable=False),
     sa.Column("seconds", sa.Double, nullable=False),
     sa.Column("qualified_at", Timestamp, nullable=False),
+    # The floor and the threshold table (JSON) the threshold was chosen from (0014).
+    sa.Column("min_confidence", sa.Double),
+    sa.Column("thresholds", sa.Text),
 )
 
 # The last notification of each kind (waiting, failed, unqualified) per site: when it was sent

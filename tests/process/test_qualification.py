@@ -79,7 +79,12 @@ def test_an_overconfident_model_is_unqualified_and_approves_nothing(
     result = moderate("--json", env=env)
     assert result.returncode == 8, result.stderr
     report = json.loads(result.stdout)
-    reason = "unqualified: false approval >= 1.00 at every threshold on 367 fixtures"
+    reason = (
+        "unqualified: the 95% bound of false approval is above the 5.0% limit at every "
+        "threshold that approves anything on 367 fixtures (lowest: 100.0% at 0.9900, from a "
+        "false-approval rate of 100.0%); a model or prompt wrong less often on comments to "
+        "hold, or more fixtures to hold (MODERATION_QUALIFY_FIXTURES), would lower it"
+    )
     assert (report["status"], report["unqualified"], report["approved"]) == (
         "unqualified",
         reason,
@@ -111,11 +116,12 @@ def test_a_model_confidently_wrong_on_some_negatives_is_unqualified(
     assert result.returncode == 8, result.stderr
     document = json.loads(result.stdout)
     assert document["qualified"] is False and document["threshold"] is None
-    found = re.fullmatch(
-        r"unqualified: false approval >= (0\.\d\d) at every threshold on 367 fixtures",
+    found = re.search(
+        r"above the 5\.0% limit at every threshold that approves anything on 367 fixtures "
+        r"\(lowest: [\d.]+% at 0\.9900, from a false-approval rate of ([\d.]+)%\)",
         document["reason"],
     )
-    assert found is not None and 0.07 <= float(found[1]) <= 0.15, document["reason"]
+    assert found is not None and 7 <= float(found[1]) <= 15, document["reason"]
     # Every threshold that approves anything approves the wrong ones: above the 5% limit.
     rows = [row for row in document["thresholds"] if row["auto_approved_count"]]
     assert rows and all(row["false_approval_bound"] > 0.05 for row in rows)
@@ -281,13 +287,18 @@ def test_model_create_qualifies_what_it_built_and_says_the_verdict(
     assert created.returncode == 0, created.stderr
     assert "'sentiments' on " in created.stdout
     assert "367 fixtures (139 to hold)" in created.stdout
-    assert created.stdout.rstrip().endswith(
-        "sentiments: unqualified: false approval >= 1.00 at every threshold on 367 fixtures"
+    assert (
+        created.stdout.rstrip()
+        .splitlines()[-1]
+        .startswith(
+            "sentiments: unqualified: the 95% bound of false approval is above the 5.0% limit at "
+            "every threshold that approves anything on 367 fixtures (lowest: 100.0% at 0.9900"
+        )
     )
     # The batch's summary says why nothing was approved.
     batch = moderate(env=env)
     assert batch.returncode == 8, batch.stderr
-    assert "; nothing approved: unqualified: false approval >= 1.00" in " ".join(
+    assert "; nothing approved: unqualified: the 95% bound of false approval is above" in " ".join(
         batch.stdout.split()
     )
     # Stored: `moderate qualify` reports it without asking again, and exits 8.
