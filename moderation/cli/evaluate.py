@@ -64,6 +64,7 @@ def eval_command(
     """Evaluate the model and prompt against labelled fixtures (writes nothing to the database)."""
     from moderation import rules
     from moderation.evaluation import evaluate as ev
+    from moderation.evaluation.qualify import at_floor
     from moderation.model.prompts import load_prompt
 
     promise_json(as_json)
@@ -98,6 +99,8 @@ def eval_command(
     result = ev.summary(
         main, paths, other, settings.min_confidence, rules=rules.context_from(settings)
     )
+    # The headline rates are those at the floor: say whether the model would qualify there.
+    result["qualification"] = at_floor(main.outcomes, settings)
     if target_false_approval is not None:
         result["target_false_approval"] = _target(main, target_false_approval)
     failures = _gate_failures(result, min_accuracy, max_false_approval)
@@ -174,6 +177,7 @@ def _write_report(
 ) -> None:
     from dataclasses import asdict
 
+    from moderation.evaluation.qualify import describe_at_floor, headline_at_floor
     from moderation.evaluation.report import render_report
 
     document = {
@@ -188,6 +192,9 @@ def _write_report(
         "metrics": main.metrics,
         "outcomes": [asdict(o) for o in main.outcomes],
         "comparison": result.get("comparison"),
+        "qualification": describe_at_floor(result["qualification"]),
+        "qualification_headline": headline_at_floor(result["qualification"]),
+        "qualified": result["qualification"]["qualified"],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(document), encoding="utf-8")
@@ -198,6 +205,7 @@ def _print_result(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     from moderation.cli.untrusted import cell
+    from moderation.evaluation.qualify import describe_at_floor
 
     console = Console()
     console.print(
@@ -221,6 +229,7 @@ def _print_result(result: dict[str, Any]) -> None:
     ):
         headline.add_row(name, value)
     console.print(headline)
+    console.print(describe_at_floor(result["qualification"]), markup=False, highlight=False)
     _print_thresholds(console, result)
     labels = ("positive", "neutral", "negative")
     confusion = Table(title="confusion (rows: true, columns: predicted)")

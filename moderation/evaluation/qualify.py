@@ -40,12 +40,13 @@ from moderation.evaluation.evaluate import (
     load_fixtures,
 )
 from moderation.evaluation.metrics import FixtureResult
+from moderation.formatting import percent
 from moderation.model.classifier import Classifier
 from moderation.model.confidence import METHOD as CONFIDENCE_METHOD
 from moderation.model.host import answer_identity
-from moderation.settings import Settings
+from moderation.settings import DEFAULT_MIN_CONFIDENCE, Settings
 from moderation.storage.memory import Identity
-from moderation.storage.qualifications import Qualification
+from moderation.storage.qualifications import Qualification, explain
 from moderation.vocabulary import Label
 
 
@@ -156,3 +157,52 @@ def judge(
         min_confidence=floor,
         thresholds=tuple(table),
     )
+
+
+def at_floor(outcomes: Sequence[FixtureResult], settings: Settings) -> dict[str, Any]:
+    """What qualification would say of these answers at the configured floor and limit: an
+    evaluation's headline rates are those at the floor, and a 0.0% false-approval rate there
+    may only mean that nothing is sure enough to be approved."""
+    floor, limit = settings.min_confidence, settings.max_false_approval
+    chosen = bounded_threshold(outcomes, limit, floor)
+    threshold = None if chosen is None else chosen["threshold"]
+    holds = sum(1 for o in outcomes if not o.should_approve)
+    reason = None
+    if chosen is None:
+        rows = bound_table(outcomes, threshold, floor, limit)
+        reason = explain(rows, floor, limit, len(outcomes), holds)
+    return {
+        "qualified": chosen is not None,
+        "min_confidence": floor,
+        "max_false_approval": limit,
+        "n": len(outcomes),
+        "threshold": threshold,
+        "false_approval_bound": None if chosen is None else chosen["false_approval_bound"],
+        "auto_approved": None if chosen is None else chosen["auto_approved"],
+        "reason": reason,
+    }
+
+
+def headline_at_floor(verdict: dict[str, Any]) -> str:
+    """``at_floor``'s verdict in a few words, for the report's headline."""
+    floor = verdict["min_confidence"]
+    shipped = " (the shipped floor)" if floor == DEFAULT_MIN_CONFIDENCE else ""
+    where = f"at MODERATION_MIN_CONFIDENCE={floor:g}{shipped}"
+    if verdict["qualified"]:
+        return f"qualified {where}: a batch would approve at {verdict['threshold']:.4f}"
+    return f"unqualified {where}: a batch would approve nothing"
+
+
+def describe_at_floor(verdict: dict[str, Any]) -> str:
+    """``at_floor``'s verdict in one line for a person."""
+    floor = verdict["min_confidence"]
+    shipped = " (the shipped floor)" if floor == DEFAULT_MIN_CONFIDENCE else ""
+    where = f"at MODERATION_MIN_CONFIDENCE={floor:g}{shipped} on these {verdict['n']} fixtures"
+    if verdict["qualified"]:
+        return (
+            f"qualified {where}: a batch would approve at threshold {verdict['threshold']:.4f} "
+            f"(95% bound {percent(verdict['false_approval_bound'])} <= "
+            f"{percent(verdict['max_false_approval'])}), auto-approving "
+            f"{percent(verdict['auto_approved'])}"
+        )
+    return f"unqualified {where}, so a batch would approve nothing: {verdict['reason']}"

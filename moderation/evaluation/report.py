@@ -125,6 +125,11 @@ def _view(result: Mapping[str, Any]) -> dict[str, Any]:
         "misclassified": misclassified(result["outcomes"]),
         "comparison": _comparison_view(result, comparison) if comparison is not None else None,
         "confidence": _confidence_view(result["metrics"], comparison),
+        # Whether the model would qualify at the floor the headline rates are taken at (a
+        # 0.0% false-approval rate may only mean that nothing was sure enough to approve).
+        "qualification": result.get("qualification"),
+        "qualification_headline": result.get("qualification_headline"),
+        "qualified": result.get("qualified"),
     }
 
 

@@ -1,5 +1,10 @@
 """What `moderate eval` and `moderate qualify` tell a first-time reader: where the report went,
-and progress when nobody watches a terminal."""
+whether the model would qualify at the floor, and progress when nobody watches a terminal.
+
+The test server plays a model right on every fixture but never sure enough: every answer has
+a confidence of 0.85, below the shipped floor (MODERATION_MIN_CONFIDENCE=0.9); at 0.9 it
+approves nothing, so its false-approval rate there is a flattering 0.0%.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,21 @@ from typing import Any
 
 import pytest
 
+from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
 from tests.fakeollama import FakeOllama
 from tests.helpers import create_site_table
+from tests.process.test_qualification_table import needle
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
+
+NEGATIVES = [f for f in load_fixtures(default_fixture_paths()) if f.label == "negative"]
+UNQUALIFIED_AT_FLOOR = "unqualified at MODERATION_MIN_CONFIDENCE=0.9 (the shipped floor)"
+
+
+@pytest.fixture(scope="module")
+def ollama_rules() -> list[dict[str, Any]]:
+    return [{"contains": needle(f.text), "answer": '{"label": "negative"}'} for f in NEGATIVES]
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +64,42 @@ def test_the_report_path_is_printed(tmp_path: Path, ollama: FakeOllama) -> None:
     assert f"report written to {report}" in shown.stdout
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout)["report"] == str(report)
+
+
+def test_eval_says_the_model_is_unqualified_at_the_floor(
+    tmp_path: Path, ollama: FakeOllama
+) -> None:
+    report = tmp_path / "report.html"
+    env = env_for(tmp_path, ollama)
+
+    # All the shipped fixtures: fewer than 59 to hold cannot bound the rate within 5%.
+    shown = moderate("eval", "--report", str(report), env=env, cwd=tmp_path)
+    as_json = moderate("eval", "--json", env=env, cwd=tmp_path)
+
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert UNQUALIFIED_AT_FLOOR in text, text
+    assert "set MODERATION_MIN_CONFIDENCE=0.85 to allow it" in text
+    verdict = json.loads(as_json.stdout)["qualification"]
+    assert verdict["qualified"] is False and verdict["threshold"] is None
+    assert verdict["min_confidence"] == 0.9
+    assert verdict["reason"].startswith("no answer reaches the floor")
+    # The red box's 0.0% says what it means.
+    page = report.read_text(encoding="utf-8")
+    box = page[page.index('id="false-approval-rate"') :].split("</div>", 1)[0]
+    assert "0.0%" in box and UNQUALIFIED_AT_FLOOR in " ".join(box.split())
+    assert "a batch would approve nothing" in box
+    note = page[page.index('id="qualification"') :].split("</p>", 1)[0]
+    assert "set MODERATION_MIN_CONFIDENCE=0.85 to allow it" in note
+
+
+def test_a_model_that_would_qualify_says_so(tmp_path: Path, ollama: FakeOllama) -> None:
+    env = env_for(tmp_path, ollama, MODERATION_MIN_CONFIDENCE="0.8")
+    result = moderate("eval", "--json", env=env, cwd=tmp_path)
+
+    verdict = json.loads(result.stdout)["qualification"]
+    assert verdict["qualified"] is True and verdict["threshold"] == 0.8
+    assert verdict["reason"] is None
 
 
 def progress_lines(stderr: str, title: str) -> list[str]:
