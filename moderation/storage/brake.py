@@ -513,6 +513,7 @@ def swept_after(conn: Connection, site: str) -> int:
 
 
 def sweep_to(conn: Connection, site: str, after: int) -> None:
+    _lock(conn, site)  # makes the site's row where another process could make it at once
     found = conn.execute(
         sa.update(brake_sites).where(brake_sites.c.site == site).values(swept_after=after)
     )
