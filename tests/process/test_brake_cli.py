@@ -5,17 +5,30 @@ and stops approving; `moderate outcomes` counts the same."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
 from tests.fakeollama import FakeOllama
 from tests.helpers import create_site_table, execute, read_table
-from tests.process.test_qualification import POS, rules_wrong_on
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
+
+NEG = '{"label": "negative"}'
+POS = '{"label": "positive"}'
+
+
+def right_on_every_fixture() -> list[dict[str, Any]]:
+    """The test server's rules for a model that is right on every shipped fixture (it holds
+    the negative ones), so that it qualifies; anything else it approves, sure."""
+    negatives = [f for f in load_fixtures(default_fixture_paths()) if f.label == "negative"]
+    # A piece of each that the prompt carries as it is (see tests/process/test_qualification.py).
+    pieces = (max(re.split(r"[<>&\n]", f.text), key=len).strip()[:30].lower() for f in negatives)
+    return [{"contains": piece, "answer": NEG} for piece in pieces]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +45,7 @@ def ollama_settings() -> dict[str, Any]:
 def test_an_approval_deleted_in_the_site_brakes_the_next_batch(
     tmp_path: Path, ollama: FakeOllama
 ) -> None:
-    ollama.configure(rules=rules_wrong_on(None))
+    ollama.configure(rules=right_on_every_fixture())
     url = f"sqlite:///{tmp_path / 'site.db'}"
     create_site_table(url, ["Thank you, this was really useful.", "Lovely photo.", "Nice."])
     env = {
