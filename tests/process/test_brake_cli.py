@@ -26,7 +26,8 @@ def right_on_every_fixture() -> list[dict[str, Any]]:
     """The test server's rules for a model that is right on every shipped fixture (it holds
     the negative ones), so that it qualifies; anything else it approves, sure."""
     negatives = [f for f in load_fixtures(default_fixture_paths()) if f.label == "negative"]
-    # A piece of each that the prompt carries as it is (see tests/process/test_qualification.py).
+    # A piece of each that the prompt carries as it is: free of markup, which the prompt
+    # defuses, and short enough to lie in one window.
     pieces = (max(re.split(r"[<>&\n]", f.text), key=len).strip()[:30].lower() for f in negatives)
     return [{"contains": piece, "answer": NEG} for piece in pieces]
 
