@@ -6,6 +6,7 @@ Fixtures live in ``tests/conftest.py``; everything a test module imports lives h
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,3 +112,11 @@ def make_settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": url, "http_transport": "httpx", "qualify": "off"}
     values.update(overrides)
     return Settings(**values)
+
+
+def prompt_needle(text: str) -> str:
+    """A piece of a fixture that the prompt carries as it is: its longest run free of markup
+    and brackets (the prompt defuses markers and control tokens) and of line breaks, cut to 30
+    characters (a long comment is read in windows), in lower case (the test server's rules
+    match so)."""
+    return max(re.split(r"[<>&\n\[\]|]", text), key=len).strip()[:30].lower()

@@ -24,7 +24,7 @@ import pytest
 from moderation.batch.lease import lease_name, new_owner
 from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
 from tests.fakeollama import FakeOllama, free_port
-from tests.helpers import create_site_table, execute, make_settings
+from tests.helpers import create_site_table, execute, make_settings, prompt_needle
 from tests.notifyservers import Webhook
 from tests.processes import moderate
 
@@ -46,14 +46,9 @@ PARTS = [
 ]
 
 
-def needle(text: str) -> str:
-    """A piece of the fixture that the prompt carries as it is (see test_qualification)."""
-    return max(re.split(r"[<>&\n]", text), key=len).strip()[:30].lower()
-
-
 @pytest.fixture(scope="module")
 def ollama_rules() -> list[dict[str, Any]]:
-    return [{"contains": needle(f.text), "answer": NEG} for f in NEGATIVES]
+    return [{"contains": prompt_needle(f.text), "answer": NEG} for f in NEGATIVES]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 
 from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
 from tests.fakeollama import FakeOllama
-from tests.helpers import create_site_table, execute, read_table
+from tests.helpers import create_site_table, execute, prompt_needle, read_table
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
@@ -28,19 +28,12 @@ NEGATIVES = [f for f in FIXTURES if f.label == "negative"]
 COMMENTS = ["Thank you, this was really useful.", "What a lovely photo of the lake."]
 
 
-def needle(text: str) -> str:
-    """A piece of the fixture that the prompt carries as it is: its longest run free of
-    markup (the prompt defuses markers) and of line breaks, cut to 30 characters (a long
-    comment is read in windows)."""
-    return max(re.split(r"[<>&\n]", text), key=len).strip()[:30].lower()
-
-
 def rules_wrong_on(every: int | None) -> list[dict[str, Any]]:
     """Negative fixtures answered negative, except every ``every``-th answered positive, sure."""
     rules = []
     for index, fixture in enumerate(NEGATIVES):
         wrong = every is not None and index % every == 0
-        rules.append({"contains": needle(fixture.text), "answer": POS if wrong else NEG})
+        rules.append({"contains": prompt_needle(fixture.text), "answer": POS if wrong else NEG})
     return rules
 
 
@@ -178,7 +171,7 @@ def test_a_dry_run_never_qualifies_and_holds_until_a_batch_has(
     # The comments (and the model check), no fixture; and nothing stored.
     prompts = [str(b.get("prompt") or "") for b in ollama.stats()["generate_bodies"]]
     assert sum(1 for p in prompts if any(c in p for c in COMMENTS)) == 2
-    assert not any(needle(f.text) in p.lower() for f in NEGATIVES for p in prompts)
+    assert not any(prompt_needle(f.text) in p.lower() for f in NEGATIVES for p in prompts)
     assert generated(ollama) - before <= 4
     assert read_table(
         env["MODERATION_DATABASE_URL"], "SELECT count(*) FROM moderation_qualifications"

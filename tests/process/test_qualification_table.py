@@ -16,7 +16,7 @@ import pytest
 
 from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
 from tests.fakeollama import FakeOllama
-from tests.helpers import create_site_table, execute
+from tests.helpers import create_site_table, execute, prompt_needle
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
@@ -26,14 +26,9 @@ POS = '{"label": "positive"}'
 NEGATIVES = [f for f in load_fixtures(default_fixture_paths()) if f.label == "negative"]
 
 
-def needle(text: str) -> str:
-    """A piece of the fixture that the prompt carries as it is (see test_qualification)."""
-    return max(re.split(r"[<>&\n]", text), key=len).strip()[:30].lower()
-
-
 @pytest.fixture(scope="module")
 def ollama_rules() -> list[dict[str, Any]]:
-    return [{"contains": needle(f.text), "answer": NEG} for f in NEGATIVES]
+    return [{"contains": prompt_needle(f.text), "answer": NEG} for f in NEGATIVES]
 
 
 @pytest.fixture(scope="module")

@@ -22,16 +22,12 @@ import pytest
 
 from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
 from tests.fakeollama import FakeOllama
+from tests.helpers import prompt_needle
 from tests.readme_lines import ROOT, install_lines, setup_line
 
 pytestmark = pytest.mark.integration
 
 NEG = '{"label": "negative"}'
-
-
-def needle(text: str) -> str:
-    """A piece of the fixture that the prompt carries as it is (see test_qualification)."""
-    return max(re.split(r"[<>&\n]", text), key=len).strip()[:30].lower()
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
@@ -101,7 +97,7 @@ def test_the_set_up_line_runs_as_written(clone: Path) -> None:
     line = setup_line(clone)
     assert line.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install . && ")
     negatives = [f for f in load_fixtures(default_fixture_paths()) if f.label == "negative"]
-    rules = [{"contains": needle(f.text), "answer": NEG} for f in negatives]
+    rules = [{"contains": prompt_needle(f.text), "answer": NEG} for f in negatives]
     # A model right on the fixtures and sure of it: it qualifies, and the batch approves.
     with FakeOllama(models={}, rules=rules, default_confidence=0.99) as ollama:
         result = shell(line, clone, clean_environment(OLLAMA_HOST=ollama.url))
