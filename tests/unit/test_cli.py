@@ -59,6 +59,10 @@ def test_db_upgrade_creates_only_the_tools_tables(env: str) -> None:
         "moderation_outcomes",
         "moderation_qualifications",
         "moderation_notifications",
+        "moderation_write_intents",
+        "moderation_brake_figures",
+        "moderation_brake_marks",
+        "moderation_brake_sites",
     }
 
 

@@ -78,7 +78,7 @@ def test_another_sites_stopped_runs_do_not_count(sqlite_url: str) -> None:
 def test_a_check_that_raises_holds_its_comment_and_names_the_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(text: str, context: RuleContext, *, kind: str | None = None) -> None:
+    def broken(text: str, context: RuleContext, **row: object) -> None:
         raise RecursionError("deep")
 
     monkeypatch.setattr(checks.rules, "check", broken)
