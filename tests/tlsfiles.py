@@ -93,7 +93,15 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def serve_https(handle: Handler, authority: PrivateCA) -> Iterator[str]:
     """Serve ``handle`` (an httpx-style handler, as respx's side effects are) over TLS on
     127.0.0.1 in a thread; yields the server's ``https://127.0.0.1:PORT`` address."""
-    context = server_context(authority)
+    with serve_handler(handle, server_context(authority)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_handler(handle: Handler, context: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Serve ``handle`` on 127.0.0.1 in a thread, over TLS when ``context`` is given; yields
+    the server's address (``http://`` or ``https://127.0.0.1:PORT``)."""
+    scheme = "http" if context is None else "https"
 
     class Request(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -102,7 +110,7 @@ def serve_https(handle: Handler, authority: PrivateCA) -> Iterator[str]:
             length = int(self.headers.get("Content-Length") or 0)
             request = httpx.Request(
                 self.command,
-                f"https://127.0.0.1:{self.server.server_address[1]}{self.path}",
+                f"{scheme}://127.0.0.1:{self.server.server_address[1]}{self.path}",
                 headers=list(self.headers.items()),
                 content=self.rfile.read(length) if length else b"",
             )
@@ -126,6 +134,8 @@ def serve_https(handle: Handler, authority: PrivateCA) -> Iterator[str]:
 
         def get_request(self) -> tuple[Any, Any]:
             conn, address = super().get_request()
+            if context is None:
+                return conn, address
             return context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), (
                 address
             )
@@ -133,7 +143,8 @@ def serve_https(handle: Handler, authority: PrivateCA) -> Iterator[str]:
         def finish_request(self, request: Any, client_address: Any) -> None:
             # In the request's own thread: a client that refuses the certificate fails here,
             # never in the accepting loop.
-            request.do_handshake()
+            if context is not None:
+                request.do_handshake()
             super().finish_request(request, client_address)
 
         def handle_error(self, request: Any, client_address: Any) -> None:
@@ -143,7 +154,7 @@ def serve_https(handle: Handler, authority: PrivateCA) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

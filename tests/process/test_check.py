@@ -338,11 +338,12 @@ def test_json_names_the_first_failing_part(site: dict[str, str], ollama: FakeOll
 
 
 def test_a_wordpress_rest_site_before_its_first_batch(tmp_path: Path, ollama: FakeOllama) -> None:
-    from tests.process.test_write_intents import environment, serve_http
+    from tests.process.test_write_intents import environment
+    from tests.tlsfiles import serve_handler
     from tests.unit.test_wordpress_rest import FakeWordPress
 
     wordpress = FakeWordPress({1: "Thanks!", 2: "Nice photo", 3: "Interesting"})
-    with serve_http(wordpress.handle) as url:
+    with serve_handler(wordpress.handle) as url:
         result = check({**environment(url, ollama, tmp_path), "MODERATION_QUALIFY": "auto"})
 
     assert result.returncode == 0, result.stdout + result.stderr

@@ -15,21 +15,18 @@ import http.client
 import json
 import re
 import signal
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from moderation.comment import text_hash
 from tests.fakeollama import FakeOllama
 from tests.helpers import NEGATIVE, read_table
 from tests.processes import moderate, start_moderate
+from tests.tlsfiles import serve_handler
 from tests.unit.test_wordpress_rest import PASSWORD, FakeWordPress
 
 TEXTS = {1: "Thanks, this helped!", 2: "An awful thing to say.", 3: "Nice photos.", 4: "Lovely."}
@@ -40,48 +37,6 @@ KILLED = -signal.SIGKILL
 @pytest.fixture(scope="module")
 def ollama_rules() -> list[dict[str, Any]]:
     return [{"contains": "awful", "answer": NEGATIVE}]
-
-
-@contextmanager
-def serve_http(handle: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
-    """Serve an httpx-style handler (a respx side effect) on 127.0.0.1; yields its URL."""
-
-    class Request(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            request = httpx.Request(
-                self.command,
-                f"http://127.0.0.1:{port}{self.path}",
-                headers=list(self.headers.items()),
-                content=self.rfile.read(length) if length else b"",
-            )
-            response = handle(request)
-            body = response.read()
-            self.send_response(response.status_code)
-            for name, value in response.headers.items():
-                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer  # http.server's names
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Request)
-    port = server.server_address[1]
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def environment(url: str, ollama: FakeOllama, tmp: Path) -> dict[str, str]:
@@ -129,7 +84,7 @@ def test_a_batch_killed_at_any_point_of_a_write_leaves_every_approval_explained(
     tmp_path: Path, ollama: FakeOllama, crash_at: str
 ) -> None:
     wp = FakeWordPress(TEXTS)
-    with serve_http(wp.handle) as url:
+    with serve_handler(wp.handle) as url:
         env = environment(url, ollama, tmp_path)
 
         killed = moderate("--json", env={**env, "MODERATION_TEST_CRASH_AT": crash_at})
@@ -225,7 +180,7 @@ def test_a_review_page_killed_mid_ruling_is_settled_by_the_next_batch(
     tmp_path: Path, ollama: FakeOllama, verb: str, crash_at: str, status: str
 ) -> None:
     wp = FakeWordPress({2: TEXTS[2]})
-    with serve_http(wp.handle) as url:
+    with serve_handler(wp.handle) as url:
         env = environment(url, ollama, tmp_path)
         assert moderate(env=env).returncode == 0
         assert wp.comments[2]["status"] == "hold"
