@@ -17,8 +17,7 @@ import pytest
 
 from moderation.evaluation.evaluate import default_fixture_paths, load_fixtures
 from tests.fakeollama import FakeOllama
-from tests.helpers import create_site_table
-from tests.process.test_qualification_table import needle
+from tests.helpers import create_site_table, prompt_needle
 from tests.processes import moderate
 
 pytestmark = pytest.mark.integration
@@ -29,7 +28,9 @@ UNQUALIFIED_AT_FLOOR = "unqualified at MODERATION_MIN_CONFIDENCE=0.9 (the shippe
 
 @pytest.fixture(scope="module")
 def ollama_rules() -> list[dict[str, Any]]:
-    return [{"contains": needle(f.text), "answer": '{"label": "negative"}'} for f in NEGATIVES]
+    return [
+        {"contains": prompt_needle(f.text), "answer": '{"label": "negative"}'} for f in NEGATIVES
+    ]
 
 
 @pytest.fixture(scope="module")
