@@ -50,6 +50,8 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "emoji joins": lambda n: "👨\u200d👩\u200d👧 " * (n // 9),
     "control tokens": lambda n: "<|im_start|>[INST]" * (n // 18),
     "cyrillic": lambda n: "Прекрасная статья, спасибо! " * (n // 28),
+    "fullwidth &": lambda n: "é＆ｌｔ;" * (n // 5),
+    "marks, then &": lambda n: "а\u0301б" * (n // 3) + "＆",
 }
 
 

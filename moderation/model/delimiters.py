@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from moderation.text.view import Span, normalised_view
+from moderation.text.view import Origins, Span, normalised_view
 
 # The start of a marker, with or without the slash. The marker runs from there to the next
 # ">", whatever lies between (attributes, spaces, even "<"), as an HTML end tag does; its text
@@ -72,7 +72,7 @@ def contains_control_token(text: str) -> bool:
     return _CONTROL_TOKEN.search(normalised_view(text)[0]) is not None
 
 
-def _replace(text: str, view: str, origin: list[Span] | None) -> str:
+def _replace(text: str, view: str, origin: Origins | None) -> str:
     """``text`` with each marker and control token found in ``view`` defused; ``origin``
     maps the view's characters to the text's (None: the view is the text)."""
     found = sorted(

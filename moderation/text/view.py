@@ -22,10 +22,45 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from array import array
 from collections.abc import Iterator
 from functools import lru_cache
 
 Span = tuple[int, int]
+
+
+class Origins:
+    """For each character of a view, the span of the original text it came from: two arrays
+    of integers rather than a tuple per character (nothing for the garbage collector to walk,
+    which would make a long text cost more than its length)."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self) -> None:
+        self.starts = array("q")
+        self.ends = array("q")
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: int) -> Span:
+        return self.starts[index], self.ends[index]
+
+    def __iter__(self) -> Iterator[Span]:
+        return zip(self.starts, self.ends, strict=True)
+
+    def append(self, span: Span) -> None:
+        self.starts.append(span[0])
+        self.ends.append(span[1])
+
+    def copied(self, begin: int, end: int) -> None:
+        """Characters copied as they are from ``text[begin:end]``."""
+        self.starts.extend(range(begin, end))
+        self.ends.extend(range(begin + 1, end + 1))
+
+    def cut(self, start: int) -> None:
+        del self.starts[start:], self.ends[start:]
+
 
 _IGNORED = frozenset({"Cf", "Mn", "Me"})
 # A character that needs more than copying: the start of a reference, or anything not ASCII.
@@ -85,11 +120,6 @@ def _decode(reference: str) -> str:
     return html.unescape(reference)
 
 
-def _origins(begin: int, end: int) -> Iterator[Span]:
-    """The origins of characters copied as they are from ``text[begin:end]``."""
-    return zip(range(begin, end), range(begin + 1, end + 1), strict=True)
-
-
 def _next_state(state: int, char: str, length: int) -> int:
     """The state after ``char`` extends a reference in ``state`` that is ``length``
     characters long so far, or _NONE when it cannot extend it."""
@@ -110,19 +140,21 @@ def _next_state(state: int, char: str, length: int) -> int:
     return _NONE
 
 
-def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
+def _view(text: str, track: bool) -> tuple[list[str], Origins]:
     """The view's characters and, when ``track``, their origins.
 
     ``marks[i]`` is the reference open once character ``i`` is read: ``start * 8 + state``,
     or -1 for none. A decoded reference's value goes on ``pending``, read before the rest of
     the text, with the character that ended it (unless that was its ``;``) after it."""
     chars: list[str] = []
-    spans: list[Span] = []
+    spans = Origins()
     marks: list[int] = []
     pending: list[tuple[str, Span]] = []
     position, size = 0, len(text)
     mark = -1
     special = _SPECIAL.search
+    # The end of a run of other scripts that has to be read a character at a time.
+    slow_until = 0
     while True:
         if pending:
             char, span = pending.pop()
@@ -145,20 +177,27 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                     chars.extend(text[position:end])
                     marks.extend([-1] * (end - position))
                     if track:
-                        spans.extend(_origins(position, end))
+                        spans.copied(position, end)
                     position = end
                     continue
-                if not track and text[position] != "&":
+                if text[position] != "&" and position >= slow_until:
                     # Text in other scripts, up to the next "&": normalised a character at a
-                    # time as below, but in one call (the origins are not wanted here).
+                    # time as below, but in one call. Its origins are one character each
+                    # only when each character stays one character.
                     end = text.find("&", position)
                     end = size if end < 0 else end
-                    normal = "".join(map(_normal, text[position:end]))
-                    if "&" not in normal:
+                    pieces = list(map(_normal, text[position:end]))
+                    normal = "".join(pieces)
+                    one_each = len(normal) == end - position and set(map(len, pieces)) == {1}
+                    if "&" not in normal and (one_each or not track):
                         chars.extend(normal)
                         marks.extend([-1] * len(normal))
+                        if track:
+                            spans.copied(position, end)
                         position = end
                         continue
+                    # Read it a character at a time, below, without looking at it again.
+                    slow_until = end
             # Shortcuts that read as the character-by-character path below would:
             if text[position] == "&" and (mark < 0 or mark & 7 in _DEAD_ON_AMP):
                 # a whole reference where none is open (or one that this "&" ends without
@@ -179,7 +218,7 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                 chars.extend(text[position:end])
                 marks.extend(start * 8 + state for state in _OPENING_STATES[: end - position])
                 if track:
-                    spans.extend(_origins(position, end))
+                    spans.copied(position, end)
                 mark = marks[-1]
                 position = end
                 continue
@@ -195,7 +234,7 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                     chars.extend(text[position:end])
                     marks.extend([mark] * (end - position))
                     if track:
-                        spans.extend(_origins(position, end))
+                        spans.copied(position, end)
                     position = end
                     continue
             char, span = text[position], (position, position + 1)
@@ -210,7 +249,7 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                     whole = (spans[start][0], spans[-1][1]) if track else (0, 0)
                     del chars[start:], marks[start:]
                     if track:
-                        del spans[start:]
+                        spans.cut(start)
                     mark = marks[-1] if marks else -1
                     pending.extend((part, whole) for part in reversed(value))
                     continue
@@ -234,7 +273,7 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                     if value != reference:
                         if track:
                             whole = (spans[start][0], span[1] if ends else spans[-1][1])
-                            del spans[start:]
+                            spans.cut(start)
                         else:
                             whole = (0, 0)
                         del chars[start:], marks[start:]
@@ -253,7 +292,7 @@ def _view(text: str, track: bool) -> tuple[list[str], list[Span]]:
                 spans.append(span)
 
 
-def normalised_view(text: str) -> tuple[str, list[Span]]:
+def normalised_view(text: str) -> tuple[str, Origins]:
     """The text as a lenient reader sees it, and for each of its characters the span of the
     original text it came from."""
     chars, spans = _view(text, track=True)
