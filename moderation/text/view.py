@@ -25,6 +25,7 @@ import unicodedata
 from array import array
 from collections.abc import Iterator
 from functools import lru_cache
+from itertools import chain, repeat
 
 Span = tuple[int, int]
 
@@ -53,18 +54,21 @@ class Origins:
         self.starts.append(span[0])
         self.ends.append(span[1])
 
-    def copied(self, begin: int, end: int) -> None:
-        """Characters copied as they are from ``text[begin:end]``."""
-        self.starts.extend(range(begin, end))
-        self.ends.extend(range(begin + 1, end + 1))
+    def copied(self, begin: int, end: int, source: array[int] | None) -> None:
+        """Characters copied as they are from ``text[begin:end]``, whose original positions
+        are ``source[begin:end]`` (None: the same)."""
+        if source is None:
+            self.starts.extend(range(begin, end))
+            self.ends.extend(range(begin + 1, end + 1))
+        else:
+            self.starts.extend(source[begin:end])
+            self.ends.extend(map((1).__add__, source[begin:end]))
 
     def cut(self, start: int) -> None:
         del self.starts[start:], self.ends[start:]
 
 
 _IGNORED = frozenset({"Cf", "Mn", "Me"})
-# A character that needs more than copying: the start of a reference, or anything not ASCII.
-_SPECIAL = re.compile(r"[&\x80-\U0010ffff]")
 # What may follow "&" in a named reference (html.unescape's own class), and its longest name.
 _NOT_NAME = frozenset("\t\n\f <&#;")
 _MAX_NAME = 32
@@ -150,11 +154,26 @@ def _view(text: str, track: bool) -> tuple[list[str], Origins]:
     spans = Origins()
     marks: list[int] = []
     pending: list[tuple[str, Span]] = []
+    # Every character normalised first, in one call; ``source[i]`` is the original position
+    # of the normalised text's character ``i`` (None: the same position, nothing changed).
+    source: array[int] | None = None
+    if not text.isascii():
+        pieces = list(map(_normal, text))
+        normal = "".join(pieces)
+        if track and (len(normal) != len(text) or normal != text):
+            source = array(
+                "q", chain.from_iterable(map(repeat, range(len(text)), map(len, pieces)))
+            )
+        text = normal
     position, size = 0, len(text)
     mark = -1
-    special = _SPECIAL.search
-    # The end of a run of other scripts that has to be read a character at a time.
-    slow_until = 0
+
+    def origin(begin: int, end: int) -> Span:
+        """The span of the original text that ``text[begin:end]`` came from."""
+        if source is None:
+            return (begin, end)
+        return (source[begin], source[end - 1] + 1)
+
     while True:
         if pending:
             char, span = pending.pop()
@@ -165,39 +184,22 @@ def _view(text: str, track: bool) -> tuple[list[str], Origins]:
                 if body is not None:
                     value = _decode("&" + body.group())
                     if value != "&" + body.group():
-                        whole = (span[0], body.end())
+                        whole = (span[0], origin(position, body.end())[1])
                         pending.extend((piece, whole) for piece in reversed(value))
                         position = body.end()
                         continue
         elif position < size:
             if mark < 0:
-                found = special(text, position)
-                end = found.start() if found else size
+                # Everything up to the next "&" is copied as it is: normalised already.
+                end = text.find("&", position)
+                end = size if end < 0 else end
                 if end > position:
                     chars.extend(text[position:end])
                     marks.extend([-1] * (end - position))
                     if track:
-                        spans.copied(position, end)
+                        spans.copied(position, end, source)
                     position = end
                     continue
-                if text[position] != "&" and position >= slow_until:
-                    # Text in other scripts, up to the next "&": normalised a character at a
-                    # time as below, but in one call. Its origins are one character each
-                    # only when each character stays one character.
-                    end = text.find("&", position)
-                    end = size if end < 0 else end
-                    pieces = list(map(_normal, text[position:end]))
-                    normal = "".join(pieces)
-                    one_each = len(normal) == end - position and set(map(len, pieces)) == {1}
-                    if "&" not in normal and (one_each or not track):
-                        chars.extend(normal)
-                        marks.extend([-1] * len(normal))
-                        if track:
-                            spans.copied(position, end)
-                        position = end
-                        continue
-                    # Read it a character at a time, below, without looking at it again.
-                    slow_until = end
             # Shortcuts that read as the character-by-character path below would:
             if text[position] == "&" and (mark < 0 or mark & 7 in _DEAD_ON_AMP):
                 # a whole reference where none is open (or one that this "&" ends without
@@ -207,7 +209,7 @@ def _view(text: str, track: bool) -> tuple[list[str], Origins]:
                     reference = text[position : body.end()]
                     value = _decode(reference)
                     if value != reference:
-                        span = (position, body.end())
+                        span = origin(position, body.end())
                         pending.extend((piece, span) for piece in reversed(value))
                         position = body.end()
                         continue
@@ -218,7 +220,7 @@ def _view(text: str, track: bool) -> tuple[list[str], Origins]:
                 chars.extend(text[position:end])
                 marks.extend(start * 8 + state for state in _OPENING_STATES[: end - position])
                 if track:
-                    spans.copied(position, end)
+                    spans.copied(position, end, source)
                 mark = marks[-1]
                 position = end
                 continue
@@ -234,10 +236,10 @@ def _view(text: str, track: bool) -> tuple[list[str], Origins]:
                     chars.extend(text[position:end])
                     marks.extend([mark] * (end - position))
                     if track:
-                        spans.copied(position, end)
+                        spans.copied(position, end, source)
                     position = end
                     continue
-            char, span = text[position], (position, position + 1)
+            char, span = text[position], origin(position, position + 1)
             position += 1
         else:
             # At the end of the text a reference still open is complete (``&lt`` is ``<``).
